@@ -1,0 +1,49 @@
+# creditbook — every target installs what it needs on first use, pinned by uv.lock.
+# uv itself is bootstrapped into .tools/ with the system python, so a fresh machine needs only python3 and make.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_LINK_MODE := copy
+
+.DEFAULT_GOAL := help
+.PHONY: help install app test bench lint format soak clean
+
+help:
+	@echo "make app    validate and summarise the shipped pricebooks"
+	@echo "make test   run the test suite (PostgreSQL tests skip unless CREDITBOOK_REQUIRE_POSTGRES=1)"
+	@echo "make bench  run the benchmarks, each beside its baseline"
+	@echo "make lint   ruff"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(STAMP)
+
+app: $(STAMP)
+	$(VENV)/bin/creditbook pricebook summary
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -n 2 --dist loadfile
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .hypothesis .bench-cache

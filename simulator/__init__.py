@@ -1,0 +1,1 @@
+"""What-if simulations and the Streamlit app: built in a later issue."""

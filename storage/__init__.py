@@ -1,0 +1,1 @@
+"""The SQL credit ledger (SQLAlchemy + Alembic, SQLite and PostgreSQL): built in a later issue."""

@@ -1,0 +1,1 @@
+"""creditbook tests; the layout mirrors the packages."""
