@@ -1,0 +1,103 @@
+"""What every table check sees: the typed rows of each sheet, Meta, the lists, and one way to
+report a finding at a row's cell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.money import decimal_text, format_money
+from engine.pricebook.cells import INVALID, Domain, MoneyContext
+from engine.pricebook.findings import Collector, Severity
+from engine.pricebook.tables import Row
+
+
+@dataclass
+class CheckContext:
+    collector: Collector
+    meta: dict[str, Any]
+    domains: dict[str, Domain]
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    money: MoneyContext | None = None
+
+    def sheet(self, name: str) -> list[Row]:
+        return self.rows.get(name, [])
+
+    def add(
+        self,
+        code: str,
+        severity: Severity,
+        row: Row | None,
+        column: str,
+        message: str,
+        hint: str = "",
+        value: Any = None,
+        *,
+        sheet: str = "",
+    ) -> None:
+        if row is None:
+            self.collector.add(code, severity, message, hint, sheet=sheet, column=column, value=value)
+            return
+        self.collector.add(
+            code,
+            severity,
+            message,
+            hint,
+            sheet=row.sheet,
+            row=row.row,
+            col=row.cols.get(column, 1),
+            column=column,
+            rule_id=row.rule_id,
+            value=row.raw(column) if value is None else value,
+        )
+
+    def error(
+        self, code: str, row: Row | None, column: str, message: str, hint: str = "", value: Any = None, **kw: Any
+    ) -> None:
+        self.add(code, Severity.ERROR, row, column, message, hint, value, **kw)
+
+    def warn(
+        self, code: str, row: Row | None, column: str, message: str, hint: str = "", value: Any = None, **kw: Any
+    ) -> None:
+        self.add(code, Severity.WARNING, row, column, message, hint, value, **kw)
+
+    def info(
+        self, code: str, row: Row | None, column: str, message: str, hint: str = "", value: Any = None, **kw: Any
+    ) -> None:
+        self.add(code, Severity.INFO, row, column, message, hint, value, **kw)
+
+    # -- formatting in the editor's terms --------------------------------------------------------
+    def credits(self, amount: Decimal | int) -> str:
+        if self.money is None:
+            return f"{decimal_text(amount, grouping=True)} credits"
+        return self.money.credits(amount)
+
+    def money_text(self, amount: Decimal | int) -> str:
+        currency = self.money.currency if self.money else ""
+        return format_money(Decimal(amount), currency) if currency else decimal_text(amount, grouping=True)
+
+    @property
+    def zone(self) -> ZoneInfo | None:
+        name = self.meta.get("timezone")
+        return ZoneInfo(name) if isinstance(name, str) else None
+
+    @property
+    def effective_from(self) -> datetime | None:
+        value = self.meta.get("effective_from")
+        return value if isinstance(value, datetime) else None
+
+    def product_rows(self) -> dict[str, Row]:
+        """Products by name (first row wins; duplicates are reported elsewhere)."""
+        out: dict[str, Row] = {}
+        for row in self.sheet("Products"):
+            product = row.get("product")
+            if isinstance(product, str) and product not in out:
+                out[product] = row
+        return out
+
+
+def valid(value: Any) -> bool:
+    return value is not None and value is not INVALID
