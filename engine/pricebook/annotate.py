@@ -1,0 +1,99 @@
+"""Write a copy of a workbook with every finding shown where the editor works: the cell filled,
+a comment saying what is wrong and what to do, and an Errors sheet whose rows link to the cells.
+
+Everything written is text stored as text, so a value such as '=cmd|...' that the validator saw
+in a cell comes back as a string, never as a formula (OWASP formula injection).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from openpyxl import load_workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.worksheet.table import Table, TableStyleInfo
+
+from engine.pricebook.findings import Finding, Severity
+from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT
+
+FILLS = {
+    Severity.ERROR: PatternFill("solid", fgColor="F4B6B6"),
+    Severity.WARNING: PatternFill("solid", fgColor="FFE699"),
+    Severity.INFO: PatternFill("solid", fgColor="DDEBF7"),
+}
+ERRORS_SHEET = "Errors"
+
+
+def _quoted(sheet: str) -> str:
+    return sheet if sheet.replace("_", "").isalnum() else "'" + sheet.replace("'", "''") + "'"
+
+
+def _text_cell(ws, row: int, col: int, value: object) -> None:  # type: ignore[no-untyped-def]
+    cell = ws.cell(row=row, column=col)
+    cell.value = "" if value is None else str(value)
+    cell.data_type = "s"
+
+
+def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Path) -> Path:
+    """Copy `source` to `out` with findings marked. Only call this for files that passed pre-flight."""
+    wb = load_workbook(source, rich_text=False)
+    if ERRORS_SHEET in wb.sheetnames:
+        del wb[ERRORS_SHEET]
+    by_cell: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for finding in findings:
+        if finding.sheet in wb.sheetnames and finding.cell:
+            by_cell[(finding.sheet, finding.cell)].append(finding)
+    for (sheet, ref), group in by_cell.items():
+        cell = wb[sheet][ref]
+        worst = min(group, key=lambda f: list(Severity).index(f.severity)).severity
+        cell.fill = FILLS[worst]
+        text = "\n\n".join(
+            f"[{f.code} {f.severity.value}] {f.message}" + (f"\n→ {f.hint}" if f.hint else "") for f in group
+        )
+        if cell.comment is not None and cell.comment.text:
+            text = f"{text}\n\n— column help —\n{cell.comment.text}"
+        comment = Comment(text, AUTHOR)
+        comment.width, comment.height = 360, min(600, 60 + 16 * (len(text) // 45 + text.count("\n")))
+        cell.comment = comment
+    ws = wb.create_sheet(ERRORS_SHEET, 0)
+    headers = ["severity", "code", "cell", "rule_id", "value", "message", "hint"]
+    widths = [10, 7, 22, 16, 24, 90, 70]
+    for col, (name, width) in enumerate(zip(headers, widths, strict=True), start=1):
+        _text_cell(ws, 1, col, name)
+        ws.cell(row=1, column=col).font = HEADER_FONT
+        ws.cell(row=1, column=col).fill = HEADER_FILL
+        ws.column_dimensions[chr(64 + col)].width = width
+    for row, finding in enumerate(findings, start=2):
+        values = [
+            finding.severity.value,
+            finding.code,
+            finding.location,
+            finding.rule_id,
+            finding.display_value(),
+            finding.message,
+            finding.hint,
+        ]
+        for col, value in enumerate(values, start=1):
+            _text_cell(ws, row, col, value)
+            ws.cell(row=row, column=col).alignment = Alignment(wrap_text=col >= 6, vertical="top")
+        ws.cell(row=row, column=1).fill = FILLS[finding.severity]
+        if finding.sheet in wb.sheetnames:
+            target = f"{_quoted(finding.sheet)}!{finding.cell or 'A1'}"
+            link = ws.cell(row=row, column=3)
+            link.hyperlink = Hyperlink(ref=link.coordinate, location=target)
+            link.font = Font(color="0563C1", underline="single")
+    if findings:
+        table = Table(displayName="tbl_Errors", ref=f"A1:G{len(findings) + 1}")
+        table.tableStyleInfo = TableStyleInfo(name="TableStyleLight9", showRowStripes=True)
+        ws.add_table(table)
+    else:
+        _text_cell(ws, 2, 1, "No findings: the workbook is clean.")
+    ws.freeze_panes = "A2"
+    wb.active = 0
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(out)
+    return out
