@@ -1,0 +1,29 @@
+"""The README's Python example is part of the public contract: it must run as written."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+
+from tests.conftest import ROOT
+
+
+def test_readme_python_examples_run() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    out = io.StringIO()
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        with contextlib.redirect_stdout(out):
+            for block in blocks:
+                exec(compile(block, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    printed = out.getvalue()
+    assert "us-audiology v1 (" in printed and "237,000 credits ($23.70)" in printed
+    assert "1000 83 83,000 credits ($8.30)" in printed
+    assert "in-clinic-leads v1" in printed
