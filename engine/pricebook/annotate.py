@@ -17,7 +17,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from engine.pricebook.findings import Finding, Severity
-from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT
+from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT, fit_to_width
 
 FILLS = {
     Severity.ERROR: PatternFill("solid", fgColor="F4B6B6"),
@@ -80,6 +80,8 @@ def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Pa
             _text_cell(ws, row, col, value)
             ws.cell(row=row, column=col).alignment = Alignment(wrap_text=col >= 6, vertical="top")
         ws.cell(row=row, column=1).fill = FILLS[finding.severity]
+        lines = max(len(finding.message) // 85 + 1, len(finding.hint) // 65 + 1)
+        ws.row_dimensions[row].height = 15 * lines  # Excel does not grow wrapped rows by itself
         if finding.sheet in wb.sheetnames:
             target = f"{_quoted(finding.sheet)}!{finding.cell or 'A1'}"
             link = ws.cell(row=row, column=3)
@@ -92,6 +94,7 @@ def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Pa
     else:
         _text_cell(ws, 2, 1, "No findings: the workbook is clean.")
     ws.freeze_panes = "A2"
+    fit_to_width(ws)
     wb.active = 0
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -165,6 +165,8 @@ class Collector:
 
 def _plain(value: Any) -> Any:
     """Keep finding values JSON-friendly and short."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)  # Excel hands every number over as a float; show 20, not 20.0
     if value is None or isinstance(value, bool | int | float):
         return value
     text = str(value)

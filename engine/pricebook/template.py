@@ -198,7 +198,7 @@ def _write_data_sheet(
         if validation is not None:
             ws.add_data_validation(validation)
     _table(ws, spec.name, len(names), len(rows))
-    _fit_to_width(ws)
+    fit_to_width(ws)
 
 
 def _write_meta(ws: Worksheet, meta: Mapping[str, Any]) -> None:
@@ -230,7 +230,7 @@ def _write_meta(ws: Worksheet, meta: Mapping[str, Any]) -> None:
             validation.add(f"B{r}")
             ws.add_data_validation(validation)
     _table(ws, META_SHEET, 3, len(keys))
-    _fit_to_width(ws)
+    fit_to_width(ws)
 
 
 def _write_lists(wb: Workbook, ws: Worksheet, editable: Mapping[str, Sequence[str]]) -> None:
@@ -256,10 +256,10 @@ def _write_lists(wb: Workbook, ws: Worksheet, editable: Mapping[str, Sequence[st
                 cell.fill = FIXED_FILL
         wb.defined_names[spec.range_name] = DefinedName(spec.range_name, attr_text=_list_range(c))
     _table(ws, LISTS_SHEET, len(names), longest)
-    _fit_to_width(ws)
+    fit_to_width(ws)
 
 
-def _fit_to_width(ws: Worksheet, landscape: bool = True) -> None:
+def fit_to_width(ws: Worksheet, landscape: bool = True) -> None:
     """Printing (and PDF export) shows whole rows: fit the sheet to the page width."""
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_setup.fitToWidth = 1
@@ -339,7 +339,7 @@ def _write_readme(
     line("Finding codes", font=SECTION_FONT)
     for code, text in CODES.items():
         line(code, text)
-    _fit_to_width(ws, landscape=False)
+    fit_to_width(ws, landscape=False)
 
 
 def write_workbook(

@@ -604,3 +604,11 @@ def test_one_run_reports_every_mistake(tmp_path: Path) -> None:
     ]
     ranks = [(sheets.index(s) if s in sheets else 99, r, c) for s, r, c in order]
     assert ranks == sorted(ranks), "findings are sorted by sheet, row and column"
+
+
+def test_an_unreadable_row_does_not_invent_a_gap(tmp_path: Path) -> None:
+    """A default row whose city cannot be read is reported once; coverage is not judged without it."""
+    book = Book(IN_V2)
+    where = book.set("LeadPrices", "LP-02", "city", "Mumbay")
+    report = validate_pricebook(book.save(tmp_path / "typo.xlsx"))
+    assert [(f.code, f.location) for f in report.errors] == [("C06", where)]

@@ -76,8 +76,9 @@ class CheckContext:
         return self.money.credits(amount)
 
     def money_text(self, amount: Decimal | int) -> str:
-        currency = self.money.currency if self.money else ""
-        return format_money(Decimal(amount), currency) if currency else decimal_text(amount, grouping=True)
+        if self.money is None:
+            return decimal_text(amount, grouping=True)
+        return format_money(Decimal(amount), self.money.currency, self.money.money_per_credit)
 
     @property
     def zone(self) -> ZoneInfo | None:

@@ -16,13 +16,18 @@ DIMENSIONS = ("channel", "specialty", "city")
 MAX_CLASH_FINDINGS = 1000
 
 
-def _entries(ctx: CheckContext) -> list[Entry]:
+def _entries(ctx: CheckContext) -> tuple[list[Entry], bool]:
+    """Rows as entries, and whether every row's conditions and range could be read. When some
+    could not, coverage is not judged: a row that failed to read would make up a gap that is not
+    there. A row whose price failed to read still covers its range (its output is INVALID)."""
     entries: list[Entry] = []
+    complete = True
     for row in ctx.sheet("LeadPrices"):
         values = row.values
         conditions = (values.get("channel"), values.get("specialty"), values.get("city"))
         lo, hi, price = values.get("pkg_price_from"), values.get("pkg_price_to"), values.get("lead_price_credits")
-        if INVALID in (lo, hi, price) or INVALID in conditions:
+        if INVALID in (lo, hi) or INVALID in conditions:
+            complete = False
             continue
         if hi is not None and hi <= lo:
             ctx.error(
@@ -33,9 +38,10 @@ def _entries(ctx: CheckContext) -> list[Entry]:
                 f"{ctx.money_text(lo)} up to {ctx.money_text(hi)} contains no price.",
                 "pkg_price_to must be above pkg_price_from (it is exclusive), or empty for no limit.",
             )
+            complete = False
             continue
         entries.append(Entry(row, conditions, lo, hi, price, full_range=(lo == 0 and hi is None)))
-    return entries
+    return entries, complete
 
 
 def describe_lead(values: list[str | None], price: Decimal, ctx: CheckContext) -> str:
@@ -72,10 +78,10 @@ def check_lead_prices(ctx: CheckContext) -> None:
                 "Add lead_chat and lead_call to Products, or delete the rows.",
             )
         return
-    entries = _entries(ctx)
+    entries, complete = _entries(ctx)
     domains = [ctx.domains[d] for d in DIMENSIONS]
     reported = 0
-    for clash in find_clashes(entries, domains):
+    for clash in find_clashes([e for e in entries if e.output is not INVALID], domains):
         if reported >= MAX_CLASH_FINDINGS:
             ctx.error(
                 "T08",
@@ -88,7 +94,8 @@ def check_lead_prices(ctx: CheckContext) -> None:
             break
         if _report_clash(ctx, clash, domains):
             reported += 1
-    _check_default(ctx, entries, lead_products)
+    if complete:
+        _check_default(ctx, entries, lead_products)
 
 
 def _report_clash(ctx: CheckContext, clash: Clash, domains: list) -> bool:
@@ -114,9 +121,9 @@ def _report_clash(ctx: CheckContext, clash: Clash, domains: list) -> bool:
         code,
         second.row,
         column,
-        f"Rows {first.row.row} ({first.row.rule_id}, {ctx.credits(first.output)}) "
-        f"and {second.row.row} ({second.row.rule_id}, {ctx.credits(second.output)}) are equally specific "
-        f"and both match {lead}.",
+        f"{first.row.rule_id} (row {first.row.row}) prices it {ctx.credits(first.output)} and "
+        f"{second.row.rule_id} (row {second.row.row}) {ctx.credits(second.output)}: the two rows are equally "
+        f"specific and both match {lead}.",
         "Make one of the rows more specific, or change the ranges so they meet without overlapping.",
         f"{first.row.rule_id} vs {second.row.rule_id}",
     )
