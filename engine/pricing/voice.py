@@ -1,0 +1,37 @@
+"""Voice minutes (DOMAIN §2, reference telecom.md §3).
+
+Each completed call is rounded up to the billing increment (60 s by default), with a minimum of one
+increment; busy, no-answer, failed and cancelled calls cost nothing. Rounding is per call, never on
+a campaign total: 1,000 calls of 20 s bill 1,000 minutes, not 334.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+BILLABLE_OUTCOMES = frozenset({"completed", "voicemail"})
+FREE_OUTCOMES = frozenset({"busy", "no-answer", "no_answer", "failed", "canceled", "cancelled"})
+OUTCOMES = BILLABLE_OUTCOMES | FREE_OUTCOMES
+
+
+def billed_minutes(
+    duration_s: float | int | Decimal,
+    outcome: str = "completed",
+    increment_s: int = 60,
+    min_billable_s: int | None = None,
+) -> int:
+    """Billed minutes of one call: whole increments, rounded up, at least one for a completed call."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown call outcome {outcome!r}; expected one of {', '.join(sorted(OUTCOMES))}")
+    if increment_s <= 0:
+        raise ValueError("increment_s must be positive")
+    if duration_s < 0:
+        raise ValueError("a call cannot last a negative time")
+    if outcome in FREE_OUTCOMES:
+        return 0
+    seconds = max(Decimal(str(duration_s)), Decimal(min_billable_s if min_billable_s is not None else increment_s))
+    billed_seconds = math.ceil(seconds / increment_s) * increment_s
+    # Prices are per minute and units are whole minutes: an increment shorter than a minute still
+    # bills whole minutes (a 30 s increment makes a 70 s call 90 s, billed as 2 minutes).
+    return math.ceil(billed_seconds / 60)
