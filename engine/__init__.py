@@ -12,20 +12,50 @@ from engine.pricebook.compile import PricebookTest
 from engine.pricebook.diff import PricebookDiff, diff_pricebooks
 from engine.pricebook.findings import Finding, Severity
 from engine.pricebook.model import CompiledPricebook, load_compiled_json
-from engine.pricebook.validate import PricebookError, Report, load_pricebook, validate_pricebook
+from engine.pricebook.validate import PricebookError, Report
+from engine.pricing.examples import load_pricebook, validate_pricebook
+from engine.pricing.quote import Quote, QuoteLine, QuoteSlice, quote, select_version
+from engine.pricing.requests import (
+    CallRecord,
+    LeadRequest,
+    QuoteContext,
+    QuoteError,
+    SmsCampaign,
+    Usage,
+    VoiceCampaign,
+)
+from engine.pricing.sms import count_segments
+from engine.pricing.tiers import Tier, TierTable
+from engine.pricing.voice import billed_minutes
 
 __all__ = [
+    "CallRecord",
     "CompiledPricebook",
     "Finding",
+    "LeadRequest",
     "PricebookDiff",
     "PricebookError",
     "PricebookTest",
+    "Quote",
+    "QuoteContext",
+    "QuoteError",
+    "QuoteLine",
+    "QuoteSlice",
     "Report",
     "Severity",
+    "SmsCampaign",
+    "Tier",
+    "TierTable",
+    "Usage",
+    "VoiceCampaign",
+    "billed_minutes",
+    "count_segments",
     "diff_pricebooks",
     "format_credits",
     "load_compiled_json",
     "load_pricebook",
+    "quote",
     "round_credits",
+    "select_version",
     "validate_pricebook",
 ]

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from engine.pricebook.validate import Report, validate_pricebook
+from engine.pricebook.validate import Report
+from engine.pricing.examples import validate_pricebook
 
 app = typer.Typer(
     help="creditbook: pricing rules and a credit ledger for clinics that pay with prepaid credits.",
@@ -164,6 +165,97 @@ def summary_cmd(
             console.print(renderable)
         console.rule()
     raise typer.Exit(worst)
+
+
+@app.command("quote")
+def quote_cmd(
+    pricebooks: Annotated[
+        list[Path], typer.Argument(help="Pricebook workbook(s); with several versions the date picks the one in force.")
+    ],
+    product: Annotated[str, typer.Option(help="sms, voice, lead_chat or lead_call.")],
+    units: Annotated[int | None, typer.Option(help="SMS segments or voice minutes, already counted.")] = None,
+    body: Annotated[str | None, typer.Option(help="SMS body sent to every recipient.")] = None,
+    recipients: Annotated[int | None, typer.Option(help="Recipients of the SMS body or voice campaign.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Expected seconds per call (voice campaign).")] = None,
+    call: Annotated[
+        list[str] | None, typer.Option(help="A call record: SECONDS or SECONDS:OUTCOME (repeat the option).")
+    ] = None,
+    number_type: Annotated[str | None, typer.Option(help="Sender type (sms) or caller ID (voice).")] = None,
+    smart_encoding: Annotated[bool, typer.Option(help="Replace look-alike characters before counting.")] = False,
+    specialty: Annotated[str | None, typer.Option(help="Lead specialty.")] = None,
+    city: Annotated[str | None, typer.Option(help="Lead city.")] = None,
+    package_price: Annotated[str | None, typer.Option(help="Treatment package price (currency).")] = None,
+    quantity: Annotated[int, typer.Option(help="Number of leads.")] = 1,
+    plan: Annotated[list[str] | None, typer.Option(help="PAYG or a package code (repeat for several).")] = None,
+    bundle: Annotated[bool, typer.Option(help="The clinic holds the SMS + voice bundle.")] = False,
+    used: Annotated[int, typer.Option(help="Units of this product already used in the current term.")] = 0,
+    balance: Annotated[int | None, typer.Option(help="Balance in credits: show what it still buys.")] = None,
+    at: Annotated[str | None, typer.Option(help="When (ISO date-time; default now, UTC).")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Print the trace: rules, tiers, rounding.")] = False,
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+) -> None:
+    """Price a request: an SMS campaign, a voice campaign or leads.
+
+    Examples:
+      creditbook quote pricebooks/us/us-audiology-v1.xlsx --product sms --units 600 --used 400 --explain
+      creditbook quote pricebooks/in/*.xlsx --product lead_call --specialty dermatology --city Mumbai
+        --package-price 15000 --explain
+    """
+    from datetime import UTC, datetime
+
+    from engine.pricing.quote import quote
+    from engine.pricing.requests import QuoteError
+
+    loaded = [_load_or_exit(path).pricebook for path in pricebooks]
+    when = datetime.now(UTC) if at is None else datetime.fromisoformat(at)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    request: dict[str, object] = {"product": product}
+    if product in ("lead_chat", "lead_call"):
+        request.update(
+            specialty=specialty,
+            city=city,
+            quantity=quantity,
+            package_price=None if package_price is None else package_price.replace(",", ""),
+        )
+    elif units is not None:
+        request.update(units=units, number_type=number_type)
+    elif product == "sms":
+        request.update(body=body, recipients=recipients, smart_encoding=smart_encoding)
+        if number_type:
+            request["number_type"] = number_type
+    elif product == "voice":
+        if call:
+            records = []
+            for item in call:
+                duration, _, outcome = item.partition(":")
+                records.append({"duration_s": duration, "outcome": outcome or "completed"})
+            request["calls"] = records
+        else:
+            request.update(recipients=recipients, expected_seconds=seconds)
+        if number_type:
+            request["number_type"] = number_type
+    context = {
+        "at": when,
+        "plan": tuple(plan or ["PAYG"]),
+        "bundle": bundle,
+        "term_usage": {product: used},
+        "balance": balance,
+    }
+    try:
+        result = quote([p for p in loaded if p is not None], request, context)
+    except QuoteError as exc:
+        err.print(f"[red]Cannot quote:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if output is OutputFormat.json:
+        print(result.model_dump_json(indent=2))
+        return
+    if explain:
+        console.print(result.explain(), highlight=False, markup=False)
+    else:
+        console.print(f"{result.summary} → {result.format()}", highlight=False, markup=False)
+        for warning in result.warnings:
+            console.print(f"  warning: {warning}", highlight=False, markup=False)
 
 
 def main() -> None:

@@ -103,3 +103,64 @@ def test_console_script_is_installed() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "us-audiology v1" in result.stdout
+
+
+def test_quote_command_explains_a_lead_and_a_campaign() -> None:
+    code, out = run(
+        "quote",
+        IN_V1,
+        IN_V2,
+        "--product",
+        "lead_call",
+        "--specialty",
+        "dermatology",
+        "--city",
+        "Mumbai",
+        "--package-price",
+        "15,000",
+        "--at",
+        "2026-05-01T10:00:00+05:30",
+        "--explain",
+    )
+    assert code == 0
+    assert "lead · call · dermatology · Mumbai · package ₹15,000 → rule LP-03 → 250 credits (₹250)" in " ".join(
+        out.split()
+    )
+    code, out = run(
+        "quote",
+        US_V1,
+        "--product",
+        "sms",
+        "--units",
+        "600",
+        "--used",
+        "400",
+        "--balance",
+        "200000",
+        "--at",
+        "2026-03-01",
+        "--explain",
+    )
+    assert code == 0 and "SMS-1: 100 × 85 credits = 8,500" in out and "1,839 more SMS segments" in " ".join(out.split())
+    code, out = run(
+        "quote",
+        US_V1,
+        "--product",
+        "voice",
+        "--call",
+        "61",
+        "--call",
+        "300:busy",
+        "--at",
+        "2026-03-01",
+        "--format",
+        "json",
+    )
+    assert code == 0 and json.loads(out)["credits"] == 2 * 160
+
+
+def test_quote_command_refuses_bad_requests() -> None:
+    code, out = run("quote", US_V1, "--product", "sms", "--units", "-5", "--at", "2026-03-01")
+    assert code == 1 and "units: cannot be negative" in out
+    code, out = run("quote", IN_V2, "--product", "lead_call", "--at", "2025-01-01")
+    assert code == 1 and "takes effect 2026-01-01" in out

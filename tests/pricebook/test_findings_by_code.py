@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from openpyxl.worksheet.table import Table
 
+from engine import validate_pricebook
 from engine.pricebook.findings import Severity
-from engine.pricebook.validate import validate_pricebook
 from tests.conftest import IN_V1, IN_V2, US_V1
 from tests.pricebook.book import Book
 

@@ -12,8 +12,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine import validate_pricebook
 from engine.pricebook.findings import Severity
-from engine.pricebook.validate import Report, validate_pricebook, validate_raw
+from engine.pricebook.validate import Report, validate_raw
 from engine.pricebook.xlsx import RawWorkbook, read_workbook
 from tests.conftest import IN_V2, US_V1
 from tests.pricebook.book import Book

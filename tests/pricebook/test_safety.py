@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from engine import validate_pricebook
 from engine.pricebook.safety import Limits, UnreadableWorkbook, preflight
-from engine.pricebook.validate import validate_pricebook
 from tests.conftest import US_V1
 
 BILLION_LAUGHS = (

@@ -137,7 +137,7 @@ def test_hash_changes_when_a_price_changes_but_not_with_the_version_number(tmp_p
     book.set_meta("version", 2)
     renumbered = load_pricebook(book.save(tmp_path / "v2.xlsx"))
     assert renumbered.semantic_hash == original.semantic_hash and renumbered.version == 2
-    book.set("UsageTiers", "SMS-6", "unit_price_credits", 73)
+    book.set("UsageTiers", "VOICE-6", "unit_price_credits", 148)
     repriced = load_pricebook(book.save(tmp_path / "v2b.xlsx"))
     assert repriced.semantic_hash != original.semantic_hash
 

@@ -1,0 +1,192 @@
+"""What can be quoted, and in which context: the typed request models of the public API.
+
+Every bad request — a negative or fractional count, an unknown product or package, an empty or
+overlong body, a quote for a date before the pricebook takes effect — raises one error type,
+QuoteError, whose message names the field. Pydantic's own validation errors are translated into
+it, so a caller handles one exception whatever went wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+NonNegative = Annotated[int, Field(ge=0, strict=True)]
+
+
+class QuoteError(ValueError):
+    """A request that cannot be priced; `field` names the offending field."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+    @classmethod
+    def from_validation(cls, error: ValidationError) -> QuoteError:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or "request"
+        message = first.get("msg", "is invalid")
+        if first.get("type") == "int_type" or first.get("type") == "int_from_float":
+            message = "must be a whole number"
+        elif first.get("type") == "greater_than_equal":
+            limit = (first.get("ctx") or {}).get("ge", 0)
+            message = "cannot be negative" if limit == 0 else f"must be at least {limit}"
+        elif first.get("type") == "missing":
+            message = "is required"
+        elif first.get("type") == "extra_forbidden":
+            message = "is not a field of this request"
+        given = first.get("input")
+        if first.get("type") == "literal_error" and isinstance(given, str | int | float | Decimal):
+            message = f"{given!r} is not allowed: {message[0].lower()}{message[1:]}"
+        extra = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+        return cls(field, message + extra)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise QuoteError.from_validation(exc) from None
+
+
+class CallRecord(_Model):
+    """One call of a voice campaign as the carrier reported it."""
+
+    duration_s: Annotated[Decimal, Field(ge=0)]
+    outcome: Literal["completed", "voicemail", "busy", "no-answer", "no_answer", "failed", "canceled", "cancelled"] = (
+        "completed"
+    )
+
+
+class SmsCampaign(_Model):
+    """An SMS campaign: one body × recipients, a list of rendered bodies, or a template with
+    per-recipient fields ({first_name}). Exactly one of the three forms."""
+
+    product: Literal["sms"] = "sms"
+    body: str | None = None
+    recipients: NonNegative | None = None
+    bodies: tuple[str, ...] | None = None
+    template: str | None = None
+    recipient_fields: tuple[Mapping[str, str], ...] | None = None
+    number_type: Literal["long_code", "toll_free", "short_code"] = "long_code"
+    direction: Literal["outbound", "inbound"] = "outbound"
+    time_window: Literal["business_hours", "after_hours"] | None = None
+    smart_encoding: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SmsCampaign:
+        forms = [
+            self.body is not None or self.recipients is not None,
+            self.bodies is not None,
+            self.template is not None or self.recipient_fields is not None,
+        ]
+        if sum(forms) != 1:
+            raise ValueError("give exactly one of: body with recipients, bodies, or template with recipient_fields")
+        if forms[0] and (self.body is None or self.recipients is None):
+            raise ValueError("body and recipients go together")
+        if forms[2] and (self.template is None or self.recipient_fields is None):
+            raise ValueError("template and recipient_fields go together")
+        return self
+
+
+class VoiceCampaign(_Model):
+    """A voice campaign: recipients × expected seconds (to quote), or the call records (to charge)."""
+
+    product: Literal["voice"] = "voice"
+    recipients: NonNegative | None = None
+    expected_seconds: Annotated[Decimal, Field(ge=0)] | None = None
+    calls: tuple[CallRecord, ...] | None = None
+    number_type: Literal["local", "toll_free"] = "local"
+    direction: Literal["outbound", "inbound"] = "outbound"
+    time_window: Literal["business_hours", "after_hours"] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> VoiceCampaign:
+        planned = self.recipients is not None or self.expected_seconds is not None
+        if planned == (self.calls is not None):
+            raise ValueError("give either recipients with expected_seconds, or calls")
+        if planned and (self.recipients is None or self.expected_seconds is None):
+            raise ValueError("recipients and expected_seconds go together")
+        return self
+
+
+class Usage(_Model):
+    """Units already counted (segments or minutes): what the simulator and the Tests sheet price."""
+
+    product: Literal["sms", "voice"]
+    units: NonNegative
+    number_type: str | None = None
+    direction: Literal["outbound", "inbound"] = "outbound"
+    time_window: Literal["business_hours", "after_hours"] | None = None
+
+
+class LeadRequest(_Model):
+    """One or more leads of a channel, specialty, city and treatment package price."""
+
+    product: Literal["lead_chat", "lead_call"]
+    specialty: str | None = None
+    city: str | None = None
+    package_price: Annotated[Decimal, Field(ge=0)] | None = None
+    quantity: Annotated[int, Field(ge=1, strict=True)] = 1
+
+
+Request = SmsCampaign | VoiceCampaign | Usage | LeadRequest
+REQUEST_TYPES: dict[str, type[BaseModel]] = {
+    "sms": SmsCampaign,
+    "voice": VoiceCampaign,
+    "lead_chat": LeadRequest,
+    "lead_call": LeadRequest,
+}
+
+
+class QuoteContext(_Model):
+    """Who is buying and when: the plan (PAYG or package codes), the bundle, the customer segment,
+    the usage so far in the current term per product, the date, and optionally the balance."""
+
+    at: AwareDatetime
+    plan: str | tuple[str, ...] = "PAYG"
+    bundle: bool = False
+    segment: Literal["standard", "preferred"] = "standard"
+    term_usage: Mapping[str, NonNegative] = Field(default_factory=dict)
+    balance: int | None = None
+
+    @functools.cached_property
+    def plans(self) -> tuple[str, ...]:
+        """The plan codes, normalised once (quotes read them on every call)."""
+        codes = (self.plan,) if isinstance(self.plan, str) else self.plan
+        return tuple(code.strip().upper() for code in codes if code.strip())
+
+    def used(self, product: str) -> int:
+        return int(self.term_usage.get(product, 0))
+
+
+def as_request(request: Request | Mapping[str, Any]) -> Request:
+    """Accept a request model or a plain dict (the CLI and JSON callers send dicts)."""
+    if isinstance(request, BaseModel):
+        return request  # type: ignore[return-value]
+    if not isinstance(request, Mapping):
+        raise QuoteError("request", "must be an SmsCampaign, VoiceCampaign, Usage or LeadRequest")
+    product = request.get("product")
+    if "units" in request and product in ("sms", "voice"):
+        return Usage(**request)
+    kind = REQUEST_TYPES.get(str(product))
+    if kind is None:
+        raise QuoteError("product", f"unknown product {product!r}; expected one of {', '.join(REQUEST_TYPES)}")
+    return kind(**request)  # type: ignore[return-value]
+
+
+def as_context(context: QuoteContext | Mapping[str, Any] | None, at: datetime | None = None) -> QuoteContext:
+    if isinstance(context, QuoteContext):
+        return context
+    data = dict(context or {})
+    if at is not None:
+        data.setdefault("at", at)
+    return QuoteContext(**data)

@@ -1,0 +1,126 @@
+"""Indexes a pricebook is priced with, built once per pricebook version and shared.
+
+The scalar quote path and the vectorised path both start from these: tier tables per product and
+condition group (each a TierTable with the rule_ids of its tiers), package rates, bundle discounts
+and the lead index. They are derived from the CompiledPricebook only, so a cache keyed by the
+pricebook's identity and semantic hash can never serve stale prices.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+
+from engine.pricebook.conditions import Condition, condition_from_text
+from engine.pricebook.model import BundleRule, CompiledPricebook, PackageRule, ProductRule
+from engine.pricing.leads import LeadIndex
+from engine.pricing.sms import SegmentLimits
+from engine.pricing.tiers import Tier, TierTable
+
+PAYG = "PAYG"
+
+
+@dataclass(frozen=True, slots=True)
+class TierGroup:
+    """One tier table of a product, for the requests its conditions match."""
+
+    product: str
+    conditions: tuple[Condition, Condition, Condition]  # number_type, direction, time_window
+    specificity: int
+    table: TierTable
+
+    def matches(self, number_type: str | None, direction: str | None, time_window: str | None) -> bool:
+        a, b, c = self.conditions
+        return a.matches(number_type) and b.matches(direction) and c.matches(time_window)
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    pct: Decimal
+    rule_ids: tuple[str, ...]
+
+
+NO_DISCOUNT = Discount(Decimal(0), ())
+
+
+class PricingTables:
+    def __init__(self, pricebook: CompiledPricebook):
+        self.pricebook = pricebook
+        meta = pricebook.meta
+        self.rounding = meta.rounding
+        self.limits = SegmentLimits(meta.sms_gsm7_single, meta.sms_gsm7_part, meta.sms_ucs2_single, meta.sms_ucs2_part)
+        self.products: dict[str, ProductRule] = {p.product: p for p in pricebook.products}
+        self.tier_groups: dict[str, list[TierGroup]] = {}
+        grouped: dict[tuple[str, str, str, str], list[Tier]] = {}
+        for row in pricebook.usage_tiers:
+            key = (row.product, row.number_type, row.direction, row.time_window)
+            grouped.setdefault(key, []).append(
+                Tier(row.up_to, row.unit_price_credits, row.flat_fee_credits, row.rule_id)
+            )
+        for (product, *conditions), tiers in grouped.items():
+            spec = self.products.get(product)
+            if spec is None:
+                continue
+            mode = spec.pricing if spec.pricing in ("graduated", "volume", "package") else "graduated"
+            table = TierTable(mode, tiers, spec.package_size, spec.free_units)  # type: ignore[arg-type]
+            parsed = tuple(condition_from_text(c) for c in conditions)
+            group = TierGroup(product, parsed, sum(not c.is_any for c in parsed), table)  # type: ignore[arg-type]
+            self.tier_groups.setdefault(product, []).append(group)
+        for groups in self.tier_groups.values():
+            groups.sort(key=lambda g: -g.specificity)
+        self.packages: dict[str, dict[str, PackageRule]] = {}
+        for package in pricebook.packages:
+            self.packages.setdefault(package.package_code, {})[package.product] = package
+        self.package_tables = {
+            (p.package_code, p.product): TierTable.flat(p.unit_price_credits, p.rule_id) for p in pricebook.packages
+        }
+        self.bundles: tuple[BundleRule, ...] = pricebook.bundles
+        self.leads = LeadIndex(pricebook.lead_prices)
+        self.cities = frozenset(pricebook.list_values("city"))
+        self.specialties = frozenset(pricebook.list_values("specialty"))
+        self._discounted: dict[tuple[int, Decimal], TierTable] = {}
+        self._lock = threading.Lock()
+
+    def tier_group(
+        self, product: str, number_type: str | None, direction: str | None, time_window: str | None
+    ) -> TierGroup | None:
+        """The most specific tier table of `product` for these conditions."""
+        for group in self.tier_groups.get(product, ()):
+            if group.matches(number_type, direction, time_window):
+                return group
+        return None
+
+    def package_for(self, plans: tuple[str, ...], product: str) -> PackageRule | None:
+        for code in plans:
+            if code != PAYG and product in self.packages.get(code, {}):
+                return self.packages[code][product]
+        return None
+
+    def discount(self, product: str, on_package: bool, bundle: bool) -> Discount:
+        """Bundle discount on `product`: the best non-stackable bundle plus every stackable one."""
+        if not bundle:
+            return NO_DISCOUNT
+        plan_kind = "packages" if on_package else "payg"
+        applicable = [b for b in self.bundles if product in b.components and b.applies_to in (plan_kind, "both")]
+        if not applicable:
+            return NO_DISCOUNT
+        best = max((b for b in applicable if not b.stackable), key=lambda b: (b.discount_pct, b.rule_id), default=None)
+        chosen = [b for b in applicable if b.stackable] + ([best] if best else [])
+        chosen.sort(key=lambda b: b.rule_id)
+        return Discount(sum((b.discount_pct for b in chosen), Decimal(0)), tuple(b.rule_id for b in chosen))
+
+    def discounted(self, table: TierTable, pct: Decimal) -> TierTable:
+        if not pct:
+            return table
+        key = (id(table), pct)
+        found = self._discounted.get(key)
+        if found is None:
+            with self._lock:
+                found = self._discounted.setdefault(key, table.discounted(pct))
+        return found
+
+
+def tables_for(pricebook: CompiledPricebook) -> PricingTables:
+    """The indexes of a pricebook version, built on first use and kept with the version object."""
+    return pricebook.derived("pricing.tables", PricingTables)  # type: ignore[no-any-return]
