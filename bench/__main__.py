@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench import pricebook
+from bench import pricebook, quotes
 
-BENCHMARKS = {"pricebook": pricebook.run}
+BENCHMARKS = {"pricebook": pricebook.run, "quotes": quotes.run}
 
 
 def main() -> None:

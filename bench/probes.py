@@ -9,11 +9,11 @@ from typing import Any
 def warm() -> None:
     import python_calamine  # noqa: F401
 
-    import engine.pricebook.validate  # noqa: F401
+    import engine  # noqa: F401
 
 
 def validate_compile(path: str) -> dict[str, Any]:
-    from engine.pricebook.validate import validate_pricebook
+    from engine import validate_pricebook
 
     report = validate_pricebook(path)
     if report.pricebook is None:
