@@ -17,8 +17,8 @@ from engine.pricebook.findings import Collector
 from engine.pricebook.meta_lists import META_COLUMNS
 from engine.pricebook.safety import UnreadableWorkbook
 from engine.pricebook.schema import LIST_BY_NAME, LISTS_SHEET, META_SHEET, SHEETS, Column, Kind
-from engine.pricebook.tables import Extracted, extract, header_names
-from engine.pricebook.xlsx import RawSheet, read_workbook
+from engine.pricebook.tables import Extracted, extract, with_every_header
+from engine.pricebook.xlsx import read_workbook
 
 
 def format_value(value: Any) -> str:
@@ -46,14 +46,6 @@ def _cells(extracted: Extracted) -> Iterator[tuple[int, dict[str, Any]]]:
         yield row, values
 
 
-def _known(sheet: RawSheet, columns: dict[str, Column]) -> dict[str, Column]:
-    """Every header of the table is dumped, known or not (a renamed column is content too)."""
-    known = dict(columns)
-    for key in header_names(sheet):
-        known.setdefault(key, Column(key, Kind.TEXT, ""))
-    return known
-
-
 def dump_lines(path: str | Path) -> list[str]:
     path = Path(path)
     try:
@@ -73,7 +65,7 @@ def dump_lines(path: str | Path) -> list[str]:
     lists = raw.sheets.get(LISTS_SHEET)
     if lists is not None:
         columns = {name: Column(name, Kind.TEXT, "") for name in LIST_BY_NAME}
-        extracted = extract(lists, _known(lists, columns), quiet)
+        extracted = extract(lists, with_every_header(lists, columns), quiet)
         out.append(f"[{LISTS_SHEET}]")
         if extracted is not None:
             collected: dict[str, list[str]] = {name: [] for name in extracted.columns}
@@ -86,7 +78,7 @@ def dump_lines(path: str | Path) -> list[str]:
         sheet = raw.sheets.get(spec.name)
         if sheet is None:
             continue
-        extracted = extract(sheet, _known(sheet, {c.name: c for c in spec.columns}), quiet)
+        extracted = extract(sheet, with_every_header(sheet, {c.name: c for c in spec.columns}), quiet)
         out.append(f"[{spec.name}]")
         if extracted is None:
             continue

@@ -13,7 +13,7 @@ from typing import Any
 from engine.pricebook.findings import Collector
 from engine.pricebook.meta_lists import META_COLUMNS
 from engine.pricebook.schema import LIST_BY_NAME, LISTS_SHEET, META_SHEET, README_SHEET, SHEETS, Column, Kind
-from engine.pricebook.tables import extract, header_key, header_names
+from engine.pricebook.tables import extract, header_key, with_every_header
 from engine.pricebook.template import write_workbook
 from engine.pricebook.xlsx import RawWorkbook, read_workbook
 
@@ -70,11 +70,10 @@ def reformat_workbook(source: str | Path, out: str | Path) -> Path:
         sheet = raw.sheets.get(spec.name)
         if sheet is None:
             continue
-        known = {c.name: c for c in spec.columns}
-        for key in header_names(sheet):
-            if key not in known:
-                known[key] = Column(key, Kind.TEXT, "")
-                extras.setdefault(spec.name, []).append(key)
+        declared = {c.name: c for c in spec.columns}
+        known = with_every_header(sheet, declared)
+        if len(known) > len(declared):
+            extras[spec.name] = [name for name in known if name not in declared]
         extracted = extract(sheet, known, quiet)
         if extracted is None:
             continue

@@ -112,6 +112,15 @@ def header_names(sheet: RawSheet) -> list[str]:
     return [header_key(v) for v in (sheet.value(row, c) for c in range(first, last + 1)) if not _blank(v)]
 
 
+def with_every_header(sheet: RawSheet, columns: dict[str, Column]) -> dict[str, Column]:
+    """`columns` plus a text column for every other header of the sheet's table: for tools that
+    must keep what an editor added (dump, reformat), where validation would ignore it."""
+    known = dict(columns)
+    for key in header_names(sheet):
+        known.setdefault(key, Column(key, Kind.TEXT, ""))
+    return known
+
+
 def extract(sheet: RawSheet, known: dict[str, Column], collector: Collector) -> Extracted | None:
     """Locate the table and header of `sheet`; None when no header can be found at all."""
     name = sheet.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
@@ -303,29 +304,29 @@ def _check_promo_overlaps(ctx: CheckContext, rows: list[Row]) -> None:
         elif row.get("promo_type") != "referral" and not row.get("stackable"):
             automatic.append(row)
     for same in by_code.values():
-        for i, row in enumerate(same):
-            for earlier in same[:i]:
-                if _overlap(earlier, row):
-                    ctx.error(
-                        "P01",
-                        row,
-                        "promo_code",
-                        f"The promo code {row.get('promo_code')} is also used by "
-                        f"row {earlier.row} ({earlier.rule_id}) at the same time; a clinic typing it would "
-                        "get either.",
-                        "Give each offer its own code, or make their dates or paid ranges not overlap.",
-                    )
-                    break
-    for i, row in enumerate(automatic):
-        for earlier in automatic[:i]:
-            if _overlap(earlier, row):
-                ctx.warn(
-                    "D03",
-                    row,
-                    "promo_type",
-                    f"This automatic promotion and row {earlier.row} "
-                    f"({earlier.rule_id}) apply to the same top-ups at the same time; as neither stacks, a "
-                    "clinic gets only the larger bonus.",
-                    "Intended? Otherwise make one stackable or separate their paid ranges or dates.",
-                )
-                break
+        for row, earlier in _first_overlaps(same):
+            ctx.error(
+                "P01",
+                row,
+                "promo_code",
+                f"The promo code {row.get('promo_code')} is also used by row {earlier.row} ({earlier.rule_id}) "
+                "at the same time; a clinic typing it would get either.",
+                "Give each offer its own code, or make their dates or paid ranges not overlap.",
+            )
+    for row, earlier in _first_overlaps(automatic):
+        ctx.warn(
+            "D03",
+            row,
+            "promo_type",
+            f"This automatic promotion and row {earlier.row} ({earlier.rule_id}) apply to the same top-ups at "
+            "the same time; as neither stacks, a clinic gets only the larger bonus.",
+            "Intended? Otherwise make one stackable or separate their paid ranges or dates.",
+        )
+
+
+def _first_overlaps(rows: list[Row]) -> Iterator[tuple[Row, Row]]:
+    """Each row with the first earlier row whose window and paid range it overlaps."""
+    for i, row in enumerate(rows):
+        earlier = next((other for other in rows[:i] if _overlap(other, row)), None)
+        if earlier is not None:
+            yield row, earlier
