@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bench import pricebook, quotes
+from bench import policy, pricebook, quotes
 
-BENCHMARKS = {"pricebook": pricebook.run, "quotes": quotes.run}
+BENCHMARKS = {"pricebook": pricebook.run, "quotes": quotes.run, "policy": policy.run}
 
 
 def main() -> None:

@@ -1,1 +1,45 @@
-"""Policy rules on durable-rules (promotions, referrals, overdraft, disputes, alerts): built in a later issue."""
+"""Policy rules on durable-rules: promotions and bonuses, referrals, overdraft, disputes, alerts.
+
+Rules decide; they never touch the database (the ledger enforces what they decide). They import
+the compiled pricebook model only.
+"""
+
+from rules.engine import BonusBatch, PolicyEngine, normalise_code
+from rules.models import (
+    Alert,
+    AlertDecision,
+    AlertFacts,
+    Bonus,
+    ChargeFacts,
+    DisputeDecision,
+    DisputeFacts,
+    Note,
+    OverdraftDecision,
+    Perk,
+    PolicyError,
+    ReferralDecision,
+    ReferralFacts,
+    TopUpDecision,
+    TopUpFacts,
+)
+
+__all__ = [
+    "Alert",
+    "AlertDecision",
+    "AlertFacts",
+    "Bonus",
+    "BonusBatch",
+    "ChargeFacts",
+    "DisputeDecision",
+    "DisputeFacts",
+    "Note",
+    "OverdraftDecision",
+    "Perk",
+    "PolicyEngine",
+    "PolicyError",
+    "ReferralDecision",
+    "ReferralFacts",
+    "TopUpDecision",
+    "TopUpFacts",
+    "normalise_code",
+]

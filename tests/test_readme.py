@@ -19,11 +19,15 @@ def test_readme_python_examples_run() -> None:
     try:
         os.chdir(ROOT)
         with contextlib.redirect_stdout(out):
+            namespace: dict[str, object] = {}  # the blocks read as one session, top to bottom
             for block in blocks:
-                exec(compile(block, "README.md", "exec"), {})
+                exec(compile(block, "README.md", "exec"), namespace)
     finally:
         os.chdir(cwd)
     printed = out.getvalue()
     assert "us-audiology v1 (" in printed and "237,000 credits ($23.70)" in printed
     assert "1000 83 83,000 credits ($8.30)" in printed
     assert "in-clinic-leads v1" in printed
+    assert "74700 ('PK-SOLO-SMS', 'BN-SMS-VOICE')" in printed
+    assert "2000 ('IN-BONUS20',) ['featured_placement']" in printed
+    assert "False declined: the balance would be -599,900 credits" in printed

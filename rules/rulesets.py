@@ -1,0 +1,195 @@
+"""The policy sheets of a compiled pricebook as durable-rules decision tables.
+
+Each sheet becomes one table per kind of decision (top-up promotions, referrals, overdraft,
+disputes, alerts), named by the pricebook's semantic hash so it is defined once per process.
+Tables are *exclusive and exhaustive*: the sheet's own conditions (paid ranges, validity windows,
+promo codes, segments and their limits, reasons, products, windows, thresholds) cut the space of
+facts into regions, each region is one rule, and the rule's outcome lists the rows that apply
+there. Every fact matches exactly one rule, so one `post` decides (a posted event reaches only the
+first rule it matches, see rules/durable.py). A promotions sheet too large for that (more than
+MAX_REGIONS regions) falls back to one rule per row with facts asserted and retracted.
+
+Facts are flat dicts of numbers and strings: times are UTC epoch seconds, and every field is always
+present (absent values are sentinels: code "", runway 1e15, duplicate_age -1).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from functools import reduce
+from typing import Any
+
+from durable.lang import m
+
+from engine.pricebook.model import CompiledPricebook, TopUpPromo, semantic_hash_of
+from rules.durable import DecisionTable, Region, Rule, Ruleset, defined
+
+DAY = 86_400
+MAX_REGIONS = 20_000
+NO_RUNWAY = 1e15
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _all(conditions: Iterable[Any], name: str) -> Any:
+    """The conjunction of `conditions`; a table's own name when there is nothing to test."""
+    present = [c for c in conditions if c is not None]
+    return reduce(lambda a, b: a & b, present) if present else (m.kind == name)
+
+
+def _intervals(field: str, bounds: Iterable[int | None]) -> list[tuple[int, Any]]:
+    """Half-open intervals cut at `bounds`, each with a representative value and its condition."""
+    points = sorted({b for b in bounds if b is not None})
+    edges: list[int | None] = [None, *points, None]
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        parts = []
+        if lo is not None:
+            parts.append(getattr(m, field) >= lo)
+        if hi is not None:
+            parts.append(getattr(m, field) < hi)
+        representative = lo if lo is not None else (hi - 1 if hi is not None else 0)
+        out.append((representative, reduce(lambda a, b: a & b, parts) if parts else None))
+    return out
+
+
+def _applies(promo: TopUpPromo, paid: int, at: int) -> bool:
+    return (
+        paid >= promo.paid_from
+        and (promo.paid_to is None or paid < promo.paid_to)
+        and at >= epoch(promo.valid_from)
+        and (promo.valid_to is None or at < epoch(promo.valid_to))
+    )
+
+
+def _promo_regions(promos: Sequence[TopUpPromo], name: str, extra: Any = None) -> list[Region] | None:
+    """Regions of (paid, time) for promotions that all apply without a code condition."""
+    paid = _intervals("paid", [b for p in promos for b in (p.paid_from, p.paid_to)])
+    times = _intervals(
+        "at", [b for p in promos for b in (epoch(p.valid_from), epoch(p.valid_to) if p.valid_to else None)]
+    )
+    regions = []
+    for paid_value, paid_condition in paid:
+        run: list[tuple[tuple[str, ...], Any]] = []  # consecutive time intervals with one outcome merge
+        for time_value, time_condition in times:
+            outcome = tuple(p.rule_id for p in promos if _applies(p, paid_value, time_value))
+            if run and run[-1][0] == outcome:
+                previous = run[-1][1]
+                run[-1] = (outcome, None if previous is None or time_condition is None else previous | time_condition)
+            else:
+                run.append((outcome, time_condition))
+        for outcome, time_condition in run:
+            regions.append(Region(outcome, _all((extra, paid_condition, time_condition), name)))
+    return regions
+
+
+def topup_table(pricebook: CompiledPricebook, name: str) -> DecisionTable | Ruleset:
+    promos = [p for p in pricebook.topup_promos if p.promo_type != "referral"]
+    codes = sorted({p.promo_code.upper() for p in promos if p.promo_code})
+    regions: list[Region] = []
+    other = _all([m.code != code for code in codes], name) if codes else None
+    for code in [*codes, None]:
+        relevant = [p for p in promos if p.promo_code is None or (code and p.promo_code.upper() == code)]
+        regions.extend(_promo_regions(relevant, name, (m.code == code) if code else other) or [])
+        if len(regions) > MAX_REGIONS:
+            return Ruleset(
+                name,
+                [
+                    Rule(
+                        p.rule_id,
+                        _all(
+                            [
+                                m.paid >= p.paid_from,
+                                (m.paid < p.paid_to) if p.paid_to else None,
+                                m.at >= epoch(p.valid_from),
+                                (m.at < epoch(p.valid_to)) if p.valid_to else None,
+                                (m.code == p.promo_code.upper()) if p.promo_code else None,
+                            ],
+                            name,
+                        ),
+                    )
+                    for p in promos
+                ],
+            )
+    return DecisionTable(name, regions)
+
+
+def referral_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
+    promos = [p for p in pricebook.topup_promos if p.promo_type == "referral"]
+    return DecisionTable(name, _promo_regions(promos, name) or [])
+
+
+def overdraft_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
+    regions = []
+    for row in pricebook.overdraft:
+        limit = -row.max_negative_credits
+        regions.append(Region((f"{row.rule_id}|approve",), (m.segment == row.segment) & (m.after >= limit)))
+        regions.append(Region((f"{row.rule_id}|decline",), (m.segment == row.segment) & (m.after < limit)))
+    other = _all([m.segment != row.segment for row in pricebook.overdraft], name)
+    regions.append(Region(("|approve",), other & (m.after >= 0)))
+    regions.append(Region(("|decline",), other & (m.after < 0)))
+    return DecisionTable(name, regions)
+
+
+def dispute_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
+    regions = []
+    pairs = [(row, product) for row in pricebook.disputes for product in row.products]
+    for row, product in pairs:
+        base = (m.reason == row.reason) & (m.product == product)
+        window = row.window_days * DAY
+        regions.append(Region((f"{row.rule_id}|late",), base & (m.age > window)))
+        on_time = base & (m.age <= window)
+        if row.decision == "auto_approve_duplicate" and row.duplicate_window_days:
+            close = row.duplicate_window_days * DAY
+            regions.append(
+                Region((f"{row.rule_id}|auto",), on_time & (m.duplicate_age >= 0) & (m.duplicate_age <= close))
+            )
+            regions.append(
+                Region((f"{row.rule_id}|allowed",), on_time & ((m.duplicate_age < 0) | (m.duplicate_age > close)))
+            )
+        else:
+            regions.append(Region((f"{row.rule_id}|allowed",), on_time))
+    regions.append(
+        Region((), _all([(m.reason != row.reason) | (m.product != product) for row, product in pairs], name))
+    )
+    return DecisionTable(name, regions)
+
+
+def alert_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
+    tests = []
+    for row in pricebook.alerts:
+        if row.alert == "low_balance_credits":
+            tests.append((row.rule_id, m.balance < row.threshold, m.balance >= row.threshold))
+        elif row.alert == "low_balance_runway_days":
+            tests.append((row.rule_id, m.runway < row.threshold, m.runway >= row.threshold))
+        elif row.alert == "expiring_credits_days":
+            tests.append((row.rule_id, m.expiring > 0, m.expiring <= 0))
+    regions = []
+    for flags in itertools.product((True, False), repeat=len(tests)):
+        outcome = tuple(rule_id for (rule_id, _, _), on in zip(tests, flags, strict=True) if on)
+        conditions = [yes if on else no for (_, yes, no), on in zip(tests, flags, strict=True)]
+        regions.append(Region(outcome, _all(conditions, name)))
+    return DecisionTable(name, regions)
+
+
+BUILDERS: dict[str, Callable[[CompiledPricebook, str], DecisionTable | Ruleset]] = {
+    "topup": topup_table,
+    "referral": referral_table,
+    "overdraft": overdraft_table,
+    "dispute": dispute_table,
+    "alerts": alert_table,
+}
+
+
+def rulesets_for(pricebook: CompiledPricebook) -> dict[str, DecisionTable | Ruleset]:
+    """The pricebook's decision tables, defined once per process per content hash."""
+    key = (pricebook.semantic_hash or semantic_hash_of(pricebook))[:24]
+    tables = {}
+    for kind, build in BUILDERS.items():
+        name = f"creditbook_{kind}_{key}"
+        tables[kind] = defined(name, lambda build=build, name=name: build(pricebook, name))
+    return tables
