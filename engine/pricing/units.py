@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 
 from engine.money import decimal_text
 from engine.pricing.requests import QuoteError, SmsCampaign, VoiceCampaign
@@ -100,12 +101,14 @@ def voice_units(request: VoiceCampaign, tables: PricingTables, warnings: list[st
     minimum = spec.min_billable_s
     if request.calls is None:
         recipients = request.recipients or 0
-        per_call = billed_minutes(request.expected_seconds or 0, "completed", increment, minimum)
+        # no expected duration: each call is estimated at the shortest billed call
+        expected = request.expected_seconds if request.expected_seconds is not None else Decimal(minimum or increment)
+        per_call = billed_minutes(expected, "completed", increment, minimum)
         if recipients == 0:
             warnings.append("0 recipients: nothing would be called")
         detail = (
             f"{recipients:,} call{'s' * (recipients != 1)} × {per_call} minute{'s' * (per_call != 1)} "
-            f"({decimal_text(request.expected_seconds or 0)} s each, rounded up per call)"
+            f"({decimal_text(expected)} s each, rounded up per call)"
         )
         return recipients * per_call, detail
     minutes = billed_calls = 0

@@ -1,7 +1,9 @@
 """Voice minutes (DOMAIN §2, reference telecom.md §3).
 
 Each completed call is rounded up to the billing increment (60 s by default), with a minimum of one
-increment; busy, no-answer, failed and cancelled calls cost nothing. Rounding is per call, never on
+increment; busy, no-answer, failed and cancelled calls cost nothing, and so does a call the carrier
+reports at exactly 0 s (nothing was connected: telecom.md §6 "0 s or unanswered -> 0 min"), while
+a completed call under one second bills one increment. Rounding is per call, never on
 a campaign total: 1,000 calls of 20 s bill 1,000 minutes, not 334.
 """
 
@@ -28,7 +30,7 @@ def billed_minutes(
         raise ValueError("increment_s must be positive")
     if duration_s < 0:
         raise ValueError("a call cannot last a negative time")
-    if outcome in FREE_OUTCOMES:
+    if outcome in FREE_OUTCOMES or duration_s == 0:
         return 0
     seconds = max(Decimal(str(duration_s)), Decimal(min_billable_s if min_billable_s is not None else increment_s))
     billed_seconds = math.ceil(seconds / increment_s) * increment_s

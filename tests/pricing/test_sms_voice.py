@@ -102,7 +102,7 @@ def test_never_fewer_segments_than_the_surrogate_rule(text: str) -> None:
 @pytest.mark.parametrize(
     ("seconds", "outcome", "minutes"),
     [
-        (0, "completed", 1),
+        (0, "completed", 0),  # nothing connected (telecom.md §6)
         (0.4, "completed", 1),
         (1, "completed", 1),
         (60, "completed", 1),
