@@ -1,0 +1,138 @@
+"""Connections that keep a money ledger consistent on SQLite and PostgreSQL.
+
+SQLite (the embedded default): WAL, synchronous=FULL, foreign keys on, a busy timeout, and every
+write transaction opened with BEGIN IMMEDIATE — a deferred BEGIN that reads and then writes fails
+at once with SQLITE_BUSY when another writer got in first, and the busy timeout does not cover that
+upgrade (SQLAlchemy's pysqlite "serializable isolation" recipe). PostgreSQL: READ COMMITTED, with
+a row lock on the wallet and guarded updates in storage/ledger.py.
+
+Serialization failures, deadlocks and busy databases are retried with backoff and are never
+reported as anything but "try again": a lost race must never read as "insufficient credits".
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
+DEFAULT_URL = "sqlite:///creditbook.db"
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseBusy(RuntimeError):
+    """The database stayed busy (lock contention, serialization failures) through every retry.
+    Safe to retry later with the same idempotency key; nothing was recorded."""
+
+
+def database_url(url: str | None = None) -> str:
+    return url or os.environ.get("CREDITBOOK_DATABASE_URL") or DEFAULT_URL
+
+
+def is_retryable(error: BaseException) -> bool:
+    """A failure that rolled the transaction back and can succeed on a second try."""
+    if isinstance(error, DBAPIError):
+        original = error.orig
+        state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+        if state in RETRYABLE_SQLSTATES:
+            return True
+        if isinstance(error, OperationalError):
+            message = str(original).lower()
+            return "database is locked" in message or "database is busy" in message
+    return False
+
+
+def _sqlite_engine(url: str, **options: Any) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, poolclass=NullPool, **options)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see below)
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        readonly = connection.get_execution_options().get("creditbook_readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """One ledger database. `run(fn)` executes `fn(connection)` in a write transaction, retrying
+    what is retryable; `read(fn)` does the same for read-only work (no write lock on SQLite)."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False, attempts: int = 30):
+        self.url = database_url(url)
+        self.attempts = attempts
+        if self.url.startswith("sqlite"):
+            self.engine = _sqlite_engine(self.url, echo=echo)
+        else:
+            self.engine = create_engine(
+                self.url, echo=echo, pool_pre_ping=True, pool_size=20, max_overflow=20, isolation_level="READ COMMITTED"
+            )
+        self.retries = 0  # how many times a transaction was retried (for benchmarks and tests)
+        self.fault: Callable[[Connection], None] | None = None  # tests inject failures here
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self, readonly: bool = False) -> Iterator[Connection]:
+        """One attempt: commit on success, roll back on any exception."""
+        with self.engine.connect() as opened:
+            connection = opened.execution_options(creditbook_readonly=True) if readonly else opened
+            with connection.begin():
+                yield connection
+
+    def run(self, work: Callable[[Connection], T], readonly: bool = False) -> T:
+        delay = 0.002
+        for attempt in range(1, self.attempts + 1):
+            try:
+                with self.transaction(readonly) as connection:
+                    if self.fault is not None and not readonly:
+                        self.fault(connection)
+                    return work(connection)
+            except DBAPIError as error:
+                if not is_retryable(error) or attempt == self.attempts:
+                    if is_retryable(error):
+                        raise DatabaseBusy(
+                            f"the database stayed busy after {attempt} attempts: {error.orig}"
+                        ) from error
+                    raise
+                self.retries += 1
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.25)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        return self.run(work, readonly=True)
+
+    def upgrade(self) -> None:
+        """Bring the schema to the latest Alembic revision (`creditbook db upgrade`)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

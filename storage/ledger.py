@@ -1,0 +1,520 @@
+"""Ledger operations on one open database transaction: credits, ids and metadata, never prices.
+
+The rules this module keeps (ledger reference §"Lessons"):
+- A wallet's balance changes only through `debit_wallet` (one guarded UPDATE that refuses to go
+  further below zero than the wallet's own overdraft limit) or `credit_wallet`; never read-modify-
+  write in Python. Every change is a leg of a double-entry transaction whose legs sum to zero.
+- Credits are spent from lots by earliest expiry, granted before paid on ties, then oldest; a lot
+  is usable iff now < expires_at. What a charge cannot take from lots is its `unfunded` part (the
+  overdraft), repaid first by the next credits that arrive.
+- State changes are compare-and-set (`WHERE status = ...`, `WHERE remaining >= ...`) so that a
+  second attempt changes nothing.
+- Callers lock the wallet (`wallet(..., lock=True)`) before touching its lots: on PostgreSQL a row
+  lock, on SQLite the write lock BEGIN IMMEDIATE already holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.schema import (
+    SYSTEM_ACCOUNTS,
+    accounts,
+    allocations,
+    entries,
+    idempotency_keys,
+    lots,
+    restorations,
+    transactions,
+)
+
+
+class LedgerError(Exception):
+    """Base of the storage layer's refusals."""
+
+
+class IdempotencyConflict(LedgerError):
+    """The same idempotency key was used before for a different request."""
+
+
+@dataclass(frozen=True)
+class Wallet:
+    id: int
+    clinic_id: str
+    market: str
+    balance: int
+    overdraft_limit: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key: new (`outcome` None, proceed) or already answered (`outcome` replayed)."""
+
+    id: int
+    outcome: dict[str, Any] | None
+    replay: bool
+
+
+@dataclass
+class Taken:
+    """What a debit took: per lot, and the unfunded (overdraft) rest."""
+
+    by_lot: list[tuple[int, int]] = field(default_factory=list)
+    unfunded: int = 0
+
+
+def totals(conn: Connection, query: Any) -> dict[Any, int]:
+    """{key: total} from a two-column grouped query."""
+    return {key: int(total or 0) for key, total in conn.execute(query)}
+
+
+def system_account(conn: Connection, kind: str, market: str) -> int:
+    """The id of a system account (created on first use, one per kind and market)."""
+    if kind not in SYSTEM_ACCOUNTS:
+        raise ValueError(f"unknown system account {kind!r}")
+    found = conn.execute(
+        select(accounts.c.id).where(
+            accounts.c.kind == kind, accounts.c.market == market, accounts.c.clinic_id.is_(None)
+        )
+    ).scalar()
+    if found is not None:
+        return int(found)
+    try:
+        with conn.begin_nested():
+            return int(
+                conn.execute(
+                    insert(accounts)
+                    .values(kind=kind, market=market, balance=0, overdraft_limit=0, version=0)
+                    .returning(accounts.c.id)
+                ).scalar_one()
+            )
+    except IntegrityError:  # another transaction created it first
+        return int(
+            conn.execute(
+                select(accounts.c.id).where(
+                    accounts.c.kind == kind, accounts.c.market == market, accounts.c.clinic_id.is_(None)
+                )
+            ).scalar_one()
+        )
+
+
+def create_wallet(conn: Connection, clinic_id: str, market: str, overdraft_limit: int) -> int:
+    return int(
+        conn.execute(
+            insert(accounts)
+            .values(
+                kind="wallet", market=market, clinic_id=clinic_id, balance=0, overdraft_limit=overdraft_limit, version=0
+            )
+            .returning(accounts.c.id)
+        ).scalar_one()
+    )
+
+
+def wallet(conn: Connection, clinic_id: str, lock: bool = False) -> Wallet | None:
+    query = select(
+        accounts.c.id, accounts.c.clinic_id, accounts.c.market, accounts.c.balance, accounts.c.overdraft_limit
+    ).where(accounts.c.clinic_id == clinic_id, accounts.c.kind == "wallet")
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update(key_share=False)
+    row = conn.execute(query).first()
+    return (
+        None
+        if row is None
+        else Wallet(int(row.id), row.clinic_id, row.market, int(row.balance), int(row.overdraft_limit))
+    )
+
+
+def set_overdraft_limit(conn: Connection, wallet_id: int, limit: int) -> bool:
+    """Change a wallet's limit; refused (False) while the wallet is further overdrawn than the new one."""
+    result = conn.execute(
+        update(accounts)
+        .where(accounts.c.id == wallet_id, accounts.c.balance >= -limit)
+        .values(overdraft_limit=limit, version=accounts.c.version + 1)
+    )
+    return result.rowcount == 1
+
+
+# -- idempotency ----------------------------------------------------------------------------------
+
+
+def claim(conn: Connection, scope: str, key: str, operation: str, request_hash: str, at: datetime) -> Claim:
+    """Claim `key` for this request in the current transaction, or replay its stored outcome.
+
+    Same key and same request → the stored outcome (a declined key stays declined). Same key and a
+    different request → IdempotencyConflict. The claim commits with the effect, or not at all."""
+    existing = conn.execute(
+        select(idempotency_keys).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+    ).first()
+    if existing is None:
+        try:
+            with conn.begin_nested():
+                new_id = conn.execute(
+                    insert(idempotency_keys)
+                    .values(scope=scope, key=key, operation=operation, request_hash=request_hash, created_at=at)
+                    .returning(idempotency_keys.c.id)
+                ).scalar_one()
+            return Claim(int(new_id), None, replay=False)
+        except IntegrityError:
+            existing = conn.execute(
+                select(idempotency_keys).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+            ).first()
+            assert existing is not None
+    if existing.request_hash != request_hash or existing.operation != operation:
+        raise IdempotencyConflict(
+            f"idempotency key {key!r} was already used for a different {existing.operation} "
+            "request; use a new key for a new request"
+        )
+    outcome = None if existing.outcome is None else json.loads(existing.outcome)
+    return Claim(int(existing.id), outcome, replay=outcome is not None)
+
+
+def store_outcome(conn: Connection, claim_id: int, outcome: dict[str, Any], transaction_id: int | None) -> None:
+    conn.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.id == claim_id)
+        .values(outcome=json.dumps(outcome, sort_keys=True, default=str), transaction_id=transaction_id)
+    )
+
+
+# -- transactions and legs -----------------------------------------------------------------------
+
+
+def insert_transaction(conn: Connection, **values: Any) -> int:
+    for name in ("rule_ids", "quote"):
+        if name in values and not isinstance(values[name], str | None):
+            values[name] = json.dumps(values[name], sort_keys=True, default=str)
+    return int(conn.execute(insert(transactions).values(**values).returning(transactions.c.id)).scalar_one())
+
+
+def post_legs(conn: Connection, transaction_id: int, legs: Sequence[tuple[int, int]]) -> None:
+    """Record the legs of a transaction; they must sum to zero. Balances of system accounts move
+    here; a wallet's balance must already have moved through debit_wallet / credit_wallet."""
+    if sum(amount for _, amount in legs) != 0:
+        raise ValueError(f"legs of transaction {transaction_id} do not sum to zero: {legs}")
+    conn.execute(
+        insert(entries),
+        [
+            {"transaction_id": transaction_id, "account_id": account, "amount": amount}
+            for account, amount in legs
+            if amount
+        ],
+    )
+
+
+def move_system(conn: Connection, account_id: int, amount: int) -> None:
+    conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.kind != "wallet")
+        .values(balance=accounts.c.balance + amount, version=accounts.c.version + 1)
+    )
+
+
+def debit_wallet(conn: Connection, wallet_id: int, amount: int) -> bool:
+    """THE guarded statement: take `amount` unless that would put the wallet further below zero
+    than its own overdraft limit. False means declined; nothing changed."""
+    result = conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.id == wallet_id,
+            accounts.c.kind == "wallet",
+            accounts.c.balance - amount >= -accounts.c.overdraft_limit,
+        )
+        .values(balance=accounts.c.balance - amount, version=accounts.c.version + 1)
+    )
+    return result.rowcount == 1
+
+
+def credit_wallet(conn: Connection, wallet_id: int, amount: int) -> None:
+    conn.execute(
+        update(accounts)
+        .where(accounts.c.id == wallet_id, accounts.c.kind == "wallet")
+        .values(balance=accounts.c.balance + amount, version=accounts.c.version + 1)
+    )
+
+
+def balance_of(conn: Connection, wallet_id: int) -> int:
+    return int(conn.execute(select(accounts.c.balance).where(accounts.c.id == wallet_id)).scalar_one())
+
+
+# -- lots ------------------------------------------------------------------------------------------
+
+
+def usable_lots(conn: Connection, wallet_id: int, at: datetime) -> list[Any]:
+    """Lots that can be spent at `at`, in spending order: earliest expiry (never-expiring last),
+    granted before paid on ties, then oldest."""
+    order = (
+        case((lots.c.expires_at.is_(None), 1), else_=0),
+        lots.c.expires_at,
+        case((lots.c.kind == "granted", 0), else_=1),
+        lots.c.id,
+    )
+    return list(
+        conn.execute(
+            select(lots.c.id, lots.c.remaining)
+            .where(
+                lots.c.wallet_id == wallet_id,
+                lots.c.expired.is_(False),
+                lots.c.remaining > 0,
+                or_(lots.c.expires_at.is_(None), lots.c.expires_at > at),
+            )
+            .order_by(*order)
+        )
+    )
+
+
+def take(
+    conn: Connection, wallet_id: int, amount: int, transaction_id: int, at: datetime, kind: str = "charge"
+) -> Taken:
+    """Take `amount` from the wallet's lots in spending order; the rest is unfunded."""
+    taken = Taken()
+    left = amount
+    for lot in usable_lots(conn, wallet_id, at):
+        if left == 0:
+            break
+        part = min(left, int(lot.remaining))
+        changed = conn.execute(
+            update(lots).where(lots.c.id == lot.id, lots.c.remaining >= part).values(remaining=lots.c.remaining - part)
+        ).rowcount
+        if changed != 1:
+            raise LedgerError(f"lot {lot.id} changed under a locked wallet")
+        taken.by_lot.append((int(lot.id), part))
+        left -= part
+    if taken.by_lot:
+        conn.execute(
+            insert(allocations),
+            [
+                {"lot_id": lot_id, "transaction_id": transaction_id, "kind": kind, "amount": part}
+                for lot_id, part in taken.by_lot
+            ],
+        )
+    taken.unfunded = left
+    return taken
+
+
+def add_lot(
+    conn: Connection,
+    wallet_id: int,
+    kind: str,
+    source: str,
+    amount: int,
+    at: datetime,
+    expires_at: datetime | None,
+    transaction_id: int,
+    debt_before: int,
+) -> int:
+    """A new lot of credits; it first repays `debt_before` (the wallet's overdraft), oldest
+    unfunded charge first, so that the lots always hold exactly max(balance, 0)."""
+    repay = min(amount, max(debt_before, 0))
+    lot_id = int(
+        conn.execute(
+            insert(lots)
+            .values(
+                wallet_id=wallet_id,
+                kind=kind,
+                source=source,
+                amount=amount,
+                remaining=amount - repay,
+                created_at=at,
+                expires_at=expires_at,
+                expired=False,
+                transaction_id=transaction_id,
+            )
+            .returning(lots.c.id)
+        ).scalar_one()
+    )
+    if repay:
+        repay_debt(conn, wallet_id, lot_id, repay, transaction_id)
+    return lot_id
+
+
+def debt(conn: Connection, wallet_id: int) -> int:
+    return max(-balance_of(conn, wallet_id), 0)
+
+
+def repay_debt(conn: Connection, wallet_id: int, lot_id: int, amount: int, transaction_id: int) -> None:
+    """Allocate `amount` of a lot to the wallet's unfunded charges, oldest first."""
+    clinic_id = conn.execute(select(accounts.c.clinic_id).where(accounts.c.id == wallet_id)).scalar_one()
+    charges = conn.execute(
+        select(transactions.c.id, transactions.c.unfunded)
+        .where(transactions.c.clinic_id == clinic_id, transactions.c.unfunded > 0)
+        .order_by(transactions.c.id)
+    )
+    left = amount
+    for charge in charges:
+        if left == 0:
+            break
+        part = min(left, int(charge.unfunded))
+        conn.execute(
+            update(transactions)
+            .where(transactions.c.id == charge.id, transactions.c.unfunded >= part)
+            .values(unfunded=transactions.c.unfunded - part)
+        )
+        conn.execute(
+            insert(allocations).values(
+                lot_id=lot_id, transaction_id=transaction_id, charge_id=charge.id, kind="repay", amount=part
+            )
+        )
+        left -= part
+    if left:
+        raise LedgerError(f"wallet {wallet_id} owed less than {amount}: unfunded charges do not match its balance")
+
+
+def refundable(conn: Connection, charge_id: int) -> int:
+    """What refunds can still give back of a charge."""
+    row = conn.execute(
+        select(transactions.c.credits, transactions.c.refunded).where(transactions.c.id == charge_id)
+    ).first()
+    return 0 if row is None else int(row.credits) - int(row.refunded)
+
+
+def mark_refunded(conn: Connection, charge_id: int, amount: int) -> bool:
+    """Compare-and-set: count `amount` as refunded unless that would exceed what the charge took."""
+    return (
+        conn.execute(
+            update(transactions)
+            .where(transactions.c.id == charge_id, transactions.c.refunded + amount <= transactions.c.credits)
+            .values(refunded=transactions.c.refunded + amount)
+        ).rowcount
+        == 1
+    )
+
+
+def restore(
+    conn: Connection, charge_id: int, refund_id: int, wallet_id: int, at: datetime, grace: timedelta, amount: int
+) -> None:
+    """Give back `amount` of what `charge_id` took. The charge's unrepaid overdraft is cancelled
+    first; the rest goes back to the lots it came from (into a new lot expiring after `grace` when
+    that lot has expired meanwhile). Credits that land in lots while the wallet is overdrawn repay
+    that overdraft first, so the lots keep holding exactly max(balance, 0). The caller moves the
+    wallet's balance (+amount) and records the legs."""
+    debt_before = debt(conn, wallet_id)
+    taken = totals(
+        conn,
+        select(allocations.c.lot_id, func.sum(allocations.c.amount))
+        .where(
+            or_(
+                and_(allocations.c.transaction_id == charge_id, allocations.c.kind == "charge"),
+                and_(allocations.c.charge_id == charge_id, allocations.c.kind == "repay"),
+            )
+        )
+        .group_by(allocations.c.lot_id),
+    )
+    given = totals(
+        conn,
+        select(restorations.c.source_lot_id, func.sum(restorations.c.amount))
+        .where(restorations.c.charge_id == charge_id)
+        .group_by(restorations.c.source_lot_id),
+    )
+    left = amount
+    unrepaid = int(conn.execute(select(transactions.c.unfunded).where(transactions.c.id == charge_id)).scalar_one())
+    cancelled = min(left, unrepaid)
+    if cancelled:
+        conn.execute(
+            update(transactions)
+            .where(transactions.c.id == charge_id, transactions.c.unfunded >= cancelled)
+            .values(unfunded=transactions.c.unfunded - cancelled)
+        )
+        conn.execute(
+            insert(restorations).values(
+                refund_id=refund_id, charge_id=charge_id, source_lot_id=None, credited_lot_id=None, amount=cancelled
+            )
+        )
+        left -= cancelled
+    credited: list[tuple[int, int]] = []
+    for lot_id in sorted(taken):
+        if left == 0:
+            break
+        part = min(left, int(taken[lot_id]) - int(given.get(lot_id, 0)))
+        if part <= 0:
+            continue
+        lot = conn.execute(select(lots.c.kind, lots.c.expired, lots.c.expires_at).where(lots.c.id == lot_id)).one()
+        if not lot.expired and (lot.expires_at is None or lot.expires_at > at):
+            conn.execute(update(lots).where(lots.c.id == lot_id).values(remaining=lots.c.remaining + part))
+            conn.execute(
+                insert(allocations).values(
+                    lot_id=lot_id, transaction_id=refund_id, charge_id=charge_id, kind="refund", amount=-part
+                )
+            )
+            target = lot_id
+        else:
+            target = add_lot(conn, wallet_id, lot.kind, "refund", part, at, at + grace, refund_id, debt_before=0)
+        conn.execute(
+            insert(restorations).values(
+                refund_id=refund_id, charge_id=charge_id, source_lot_id=lot_id, credited_lot_id=target, amount=part
+            )
+        )
+        credited.append((target, part))
+        left -= part
+    if left:
+        raise LedgerError(f"cannot give back {amount} credits of charge {charge_id}: it has {amount - left} left")
+    owed = debt_before - cancelled  # other charges' overdraft, still to be repaid
+    for target, part in credited:
+        if owed <= 0:
+            break
+        repay = min(part, owed)
+        conn.execute(
+            update(lots)
+            .where(lots.c.id == target, lots.c.remaining >= repay)
+            .values(remaining=lots.c.remaining - repay)
+        )
+        repay_debt(conn, wallet_id, target, repay, refund_id)
+        owed -= repay
+
+
+def expiring(conn: Connection, wallet_id: int, at: datetime, until: datetime) -> tuple[int, datetime | None]:
+    """Credits of usable lots that expire in [at, until), and the earliest such expiry."""
+    row = conn.execute(
+        select(func.coalesce(func.sum(lots.c.remaining), 0), func.min(lots.c.expires_at)).where(
+            lots.c.wallet_id == wallet_id,
+            lots.c.expired.is_(False),
+            lots.c.remaining > 0,
+            lots.c.expires_at > at,
+            lots.c.expires_at <= until,
+        )
+    ).first()
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+def due_lots(conn: Connection, at: datetime, wallet_id: int | None = None) -> list[Any]:
+    """Lots whose time is up and that still hold credits (what the expiry sweep takes)."""
+    query = select(lots.c.id, lots.c.wallet_id, lots.c.remaining).where(
+        lots.c.expired.is_(False), lots.c.expires_at.is_not(None), lots.c.expires_at <= at
+    )
+    if wallet_id is not None:
+        query = query.where(lots.c.wallet_id == wallet_id)
+    return list(conn.execute(query.order_by(lots.c.wallet_id, lots.c.id)))
+
+
+def expire_lot(conn: Connection, lot_id: int, transaction_id: int) -> int:
+    """Mark a lot expired and allocate its remainder to the expiry (compare-and-set: once)."""
+    remaining = conn.execute(select(lots.c.remaining).where(lots.c.id == lot_id, lots.c.expired.is_(False))).scalar()
+    if remaining is None:
+        return 0
+    changed = conn.execute(
+        update(lots)
+        .where(lots.c.id == lot_id, lots.c.expired.is_(False), lots.c.remaining == remaining)
+        .values(expired=True, remaining=0)
+    ).rowcount
+    if changed != 1:
+        return 0
+    if remaining:
+        conn.execute(
+            insert(allocations).values(lot_id=lot_id, transaction_id=transaction_id, kind="expire", amount=remaining)
+        )
+    return int(remaining)
+
+
+def entry_sum(conn: Connection, transaction_ids: Iterable[int]) -> int:
+    ids = list(transaction_ids)
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(entries.c.amount), literal(0))).where(entries.c.transaction_id.in_(ids))
+        ).scalar_one()
+    )

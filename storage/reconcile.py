@@ -1,0 +1,111 @@
+"""Recompute every invariant of the ledger from its rows and report any drift.
+
+A cached number (a wallet's balance, a lot's remaining, a charge's unfunded overdraft) is only
+trusted while it equals what the append-only rows say. Each check names exactly the account, lot
+or transaction that disagrees, so a corruption is found where it is.
+
+(a) every account's balance = the sum of its entries
+(b) every transaction's entries sum to zero (double entry)
+(c) no wallet is further below zero than its overdraft limit
+(d) every lot's remaining = amount − its allocations, within 0..amount, 0 once expired
+(e) a wallet's unexpired lots hold exactly max(balance, 0)
+(f) a wallet's unfunded charges add up to exactly max(−balance, 0)
+(g) an idempotency key has at most one effect; the database's own integrity check passes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, func, select
+
+from storage.ledger import totals
+from storage.schema import accounts, allocations, entries, idempotency_keys, lots, transactions
+
+
+@dataclass(frozen=True)
+class Drift:
+    check: str
+    subject: str  # "wallet 12 (clinic c-3)", "lot 40", "transaction 7"
+    expected: int | str
+    actual: int | str
+
+    def __str__(self) -> str:
+        return f"({self.check}) {self.subject}: expected {self.expected}, found {self.actual}"
+
+
+@dataclass
+class Reconciliation:
+    drifts: list[Drift] = field(default_factory=list)
+    accounts: int = 0
+    lots: int = 0
+    transactions: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.drifts
+
+
+def reconcile(conn: Connection) -> Reconciliation:
+    report = Reconciliation()
+    sums = totals(conn, select(entries.c.account_id, func.sum(entries.c.amount)).group_by(entries.c.account_id))
+    wallet_names = {}
+    for account in conn.execute(select(accounts)):
+        report.accounts += 1
+        name = (
+            f"wallet {account.id} (clinic {account.clinic_id})"
+            if account.kind == "wallet"
+            else f"{account.kind} account {account.id} ({account.market})"
+        )
+        wallet_names[account.id] = name
+        expected = int(sums.get(account.id, 0))
+        if int(account.balance) != expected:
+            report.drifts.append(Drift("a", name, expected, int(account.balance)))
+        if account.kind == "wallet" and account.balance < -account.overdraft_limit:
+            report.drifts.append(Drift("c", name, f">= {-account.overdraft_limit}", int(account.balance)))
+    unbalanced = conn.execute(
+        select(entries.c.transaction_id, func.sum(entries.c.amount).label("total"))
+        .group_by(entries.c.transaction_id)
+        .having(func.sum(entries.c.amount) != 0)
+    )
+    for row in unbalanced:
+        report.drifts.append(Drift("b", f"transaction {row.transaction_id}", 0, int(row.total)))
+    report.transactions = int(conn.execute(select(func.count()).select_from(transactions)).scalar_one())
+    allocated = totals(
+        conn, select(allocations.c.lot_id, func.sum(allocations.c.amount)).group_by(allocations.c.lot_id)
+    )
+    held: dict[int, int] = {}
+    for lot in conn.execute(select(lots)):
+        report.lots += 1
+        expected = int(lot.amount) - int(allocated.get(lot.id, 0))
+        if int(lot.remaining) != expected or not 0 <= lot.remaining <= lot.amount or (lot.expired and lot.remaining):
+            report.drifts.append(Drift("d", f"lot {lot.id} (wallet {lot.wallet_id})", expected, int(lot.remaining)))
+        if not lot.expired:
+            held[lot.wallet_id] = held.get(lot.wallet_id, 0) + int(lot.remaining)
+    unfunded = totals(
+        conn, select(transactions.c.clinic_id, func.sum(transactions.c.unfunded)).group_by(transactions.c.clinic_id)
+    )
+    for account in conn.execute(select(accounts).where(accounts.c.kind == "wallet")):
+        name = wallet_names[account.id]
+        if held.get(account.id, 0) != max(int(account.balance), 0):
+            report.drifts.append(Drift("e", name, max(int(account.balance), 0), held.get(account.id, 0)))
+        if int(unfunded.get(account.clinic_id) or 0) != max(-int(account.balance), 0):
+            report.drifts.append(
+                Drift("f", name, max(-int(account.balance), 0), int(unfunded.get(account.clinic_id) or 0))
+            )
+    shared = conn.execute(
+        select(idempotency_keys.c.transaction_id, func.count().label("keys"))
+        .where(idempotency_keys.c.transaction_id.is_not(None))
+        .group_by(idempotency_keys.c.transaction_id)
+        .having(func.count() > 1)
+    )
+    for row in shared:
+        report.drifts.append(Drift("g", f"transaction {row.transaction_id}", "1 idempotency key", int(row.keys)))
+    if conn.dialect.name == "sqlite":
+        verdict = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
+        if verdict != "ok":
+            report.drifts.append(Drift("g", "database", "ok", str(verdict)))
+        orphans = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        for orphan in orphans:
+            report.drifts.append(Drift("g", f"{orphan[0]} row {orphan[1]}", "a parent row", f"missing {orphan[2]}"))
+    return report

@@ -1,0 +1,337 @@
+"""The ledger's tables (SQLAlchemy Core). Storage knows credits, ids and metadata — never prices.
+
+Money movements are double-entry: every `transactions` row has `entries` (legs) that sum to zero
+across a clinic's wallet and the system accounts. A wallet's `balance` is a cache of its entries,
+changed only by the guarded statements in storage/ledger.py. Credits live in `lots` (a top-up, a
+bonus, a refund into an expired lot...) whose `remaining` is a cache of the lot's `allocations`
+(signed: what charges, repayments of an overdraft and expiry took out, what refunds put back).
+Idempotency keys are stored with the hash of their request and their outcome, in the same database
+transaction as the effect.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on both databases. SQLite has no time zones:
+    it stores UTC wall time, so comparisons in SQL stay correct; a naive datetime is refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the ledger stores aware datetimes only (got a naive one)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(name: str, nullable: bool = False) -> Column:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+clinics = Table(
+    "clinics",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("market", String(2), nullable=False),
+    Column("pricebook_id", String(64), nullable=False),
+    Column("segment", String(16), nullable=False),
+    Column("bundle", Boolean, nullable=False, default=False),
+    Column("clinic_size", String(32)),
+    Column("timezone", String(64), nullable=False),
+    Column("referred_by", String(64), ForeignKey("clinics.id")),
+    _when("created_at"),
+    CheckConstraint("segment in ('standard', 'preferred')", name="segment"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "kind", String(24), nullable=False
+    ),  # wallet | cash | usage_revenue | promotion_expense | expired | adjustments
+    Column("market", String(2), nullable=False),
+    Column("clinic_id", String(64), ForeignKey("clinics.id"), unique=True),
+    Column("balance", BigInteger, nullable=False, default=0),
+    Column("overdraft_limit", BigInteger, nullable=False, default=0),
+    Column("version", BigInteger, nullable=False, default=0),
+    # A wallet can never be further below zero than its limit; system accounts have no limit.
+    CheckConstraint("kind <> 'wallet' or balance >= -overdraft_limit", name="overdraft"),
+    CheckConstraint("overdraft_limit >= 0", name="limit_positive"),
+    # one system account of each kind per market (wallets are unique by clinic_id)
+    Index(
+        "uq_accounts_system",
+        "kind",
+        "market",
+        unique=True,
+        sqlite_where=text("clinic_id IS NULL"),
+        postgresql_where=text("clinic_id IS NULL"),
+    ),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), ForeignKey("clinics.id")),
+    Column("kind", String(16), nullable=False),  # topup | bonus | charge | refund | adjustment | expiry | referral
+    Column("status", String(10), nullable=False),  # posted | declined | failed
+    Column("credits", BigInteger, nullable=False, default=0),  # the amount moved (or asked, when declined)
+    _when("at"),
+    Column("product", String(16)),
+    Column("units", BigInteger),
+    Column("pricebook_id", String(64)),
+    Column("pricebook_version", Integer),
+    Column("pricebook_hash", String(64)),
+    Column("rule_ids", Text),  # JSON list
+    Column("quote", Text),  # JSON of the quote that priced it
+    Column("reason", Text),  # why declined, or what an adjustment is for
+    Column("actor", String(100)),
+    Column("note", Text),
+    Column("related_id", Id, ForeignKey("transactions.id")),  # a refund's charge, a bonus's top-up
+    Column("payment_id", String(100)),
+    Column("patient_ref", String(128)),  # who a lead was for (hashed phone): what makes a duplicate
+    Column("unfunded", BigInteger, nullable=False, default=0),  # overdraft part of a charge not yet repaid
+    Column("refunded", BigInteger, nullable=False, default=0),  # what refunds gave back of a charge so far
+    CheckConstraint("refunded >= 0 and refunded <= credits", name="refunded"),
+    CheckConstraint("unfunded >= 0", name="unfunded"),
+    Index("ix_transactions_clinic_at", "clinic_id", "at"),
+    Index("ix_transactions_patient", "clinic_id", "patient_ref", "at"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Index("ix_entries_account", "account_id"),
+    Index("ix_entries_transaction", "transaction_id"),
+)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("wallet_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(8), nullable=False),  # paid | granted
+    Column("source", String(16), nullable=False),  # topup | package | bonus | referral | refund | adjustment
+    Column("amount", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    _when("created_at"),
+    _when("expires_at", nullable=True),
+    Column("expired", Boolean, nullable=False, default=False),
+    Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
+    CheckConstraint("remaining >= 0 and remaining <= amount", name="remaining"),
+    CheckConstraint("kind in ('paid', 'granted')", name="kind"),
+    Index("ix_lots_wallet_open", "wallet_id", "expired", "expires_at"),
+)
+
+allocations = Table(
+    "allocations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("lot_id", Id, ForeignKey("lots.id"), nullable=False),
+    Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
+    Column("charge_id", Id, ForeignKey("transactions.id")),  # repayments: whose overdraft they repaid
+    Column("kind", String(8), nullable=False),  # charge | repay | expire | refund | adjust
+    Column("amount", BigInteger, nullable=False),  # positive takes from the lot, negative puts back
+    Index("ix_allocations_lot", "lot_id"),
+    Index("ix_allocations_transaction", "transaction_id"),
+    Index("ix_allocations_charge", "charge_id"),
+)
+
+restorations = Table(
+    "restorations",
+    metadata,  # what a refund gave back of a charge, lot by lot (a partial refund's memory)
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("refund_id", Id, ForeignKey("transactions.id"), nullable=False),
+    Column("charge_id", Id, ForeignKey("transactions.id"), nullable=False),
+    Column("source_lot_id", Id, ForeignKey("lots.id")),  # None: the charge's unrepaid overdraft
+    Column("credited_lot_id", Id, ForeignKey("lots.id")),  # the source lot, or a new one if it had expired
+    Column("amount", BigInteger, nullable=False),
+    Index("ix_restorations_charge", "charge_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("scope", String(64), nullable=False),  # the clinic (or "admin" for system operations)
+    Column("key", String(200), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("outcome", Text),  # JSON of the result, declines included
+    Column("transaction_id", Id, ForeignKey("transactions.id")),
+    _when("created_at"),
+    UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", String(100), primary_key=True),  # the gateway's payment id: one top-up per payment
+    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("amount", Numeric(18, 4), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("package_code", String(32)),
+    Column("promo_code", String(64)),
+    Column("idempotency_key", String(200), nullable=False),  # the purchase request that made it
+    Column("status", String(12), nullable=False),  # pending | succeeded | failed | credited
+    Column("failure", Text),
+    _when("created_at"),
+    _when("settled_at", nullable=True),
+    Column("topup_id", Id, ForeignKey("transactions.id"), unique=True),
+)
+
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("charge_id", Id, ForeignKey("transactions.id"), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # open | approved | rejected
+    Column("decision", String(16)),  # auto_approved | admin_review | rejected
+    Column("decision_reason", Text),
+    _when("opened_at"),
+    _when("decided_at", nullable=True),
+    Column("decided_by", String(100)),
+    Column("note", Text),
+    Column("refund_id", Id, ForeignKey("transactions.id"), unique=True),  # at most one refund
+    UniqueConstraint("charge_id", name="uq_disputes_charge"),
+)
+
+pricebook_versions = Table(
+    "pricebook_versions",
+    metadata,
+    Column("pricebook_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("semantic_hash", String(64), nullable=False),
+    _when("effective_from"),
+    Column("canonical_json", Text, nullable=False),
+    Column("original", LargeBinary, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("file_name", String(200), nullable=False),
+    _when("published_at"),
+    Column("published_by", String(100)),
+    UniqueConstraint("pricebook_id", "semantic_hash", name="uq_pricebook_versions_hash"),
+)
+
+clinic_pins = Table(
+    "clinic_pins",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("pricebook_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    _when("pinned_from"),
+    _when("pinned_until", nullable=True),
+    Column("reason", Text),
+    Column("actor", String(100)),
+)
+
+terms = Table(
+    "terms",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("product", String(16), nullable=False),
+    _when("starts_at"),
+    _when("ends_at"),
+    Column("units", BigInteger, nullable=False, default=0),
+    Column("pricebook_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    UniqueConstraint("clinic_id", "product", "starts_at", name="uq_terms_start"),
+)
+
+holdings = Table(
+    "holdings",
+    metadata,  # packages a clinic bought: their rate applies while they last
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("product", String(16), nullable=False),
+    Column("package_code", String(32), nullable=False),
+    _when("starts_at"),
+    _when("ends_at"),
+    Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
+)
+
+promo_uses = Table(
+    "promo_uses",
+    metadata,  # how often each promotion was given, per clinic and in total ("*")
+    Column("pricebook_id", String(64), primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("clinic_id", String(64), primary_key=True),
+    Column("uses", Integer, nullable=False, default=0),
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("referrer_id", String(64), ForeignKey("clinics.id"), primary_key=True),
+    Column("referred_id", String(64), ForeignKey("clinics.id"), primary_key=True),
+    Column("rewarded_id", Id, ForeignKey("transactions.id"), unique=True),
+    _when("rewarded_at", nullable=True),
+)
+
+perks = Table(
+    "perks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("perk", String(64), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    _when("starts_at"),
+    _when("until"),
+    Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
+)
+
+SYSTEM_ACCOUNTS = ("cash", "usage_revenue", "promotion_expense", "expired", "adjustments")
