@@ -1,0 +1,50 @@
+"""The billing facade: what the backend imports to take money and spend credits."""
+
+from engine.billing.errors import (
+    AdjustmentRefused,
+    BillingError,
+    ClinicExists,
+    DatabaseBusy,
+    DisputeClosed,
+    ForeignDispute,
+    IdempotencyConflict,
+    InvalidAmount,
+    InvalidKey,
+    NoPricebook,
+    PaymentGatewayError,
+    PricebookRejected,
+    RefundExceeded,
+    UnknownCharge,
+    UnknownClinic,
+    UnknownDispute,
+    UnknownPackage,
+)
+from engine.billing.gateway import FakeGateway, GatewayUnavailable, Payment, PaymentGateway, PaymentStatus
+from engine.billing.service import Billing, utc_now
+
+__all__ = [
+    "AdjustmentRefused",
+    "Billing",
+    "BillingError",
+    "ClinicExists",
+    "DatabaseBusy",
+    "DisputeClosed",
+    "FakeGateway",
+    "ForeignDispute",
+    "GatewayUnavailable",
+    "IdempotencyConflict",
+    "InvalidAmount",
+    "InvalidKey",
+    "NoPricebook",
+    "Payment",
+    "PaymentGateway",
+    "PaymentGatewayError",
+    "PaymentStatus",
+    "PricebookRejected",
+    "RefundExceeded",
+    "UnknownCharge",
+    "UnknownClinic",
+    "UnknownDispute",
+    "UnknownPackage",
+    "utc_now",
+]

@@ -1,0 +1,200 @@
+"""What billing operations return. Every amount is credits (int) with its money value beside it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def outcome(self) -> dict[str, Any]:
+        """The JSON stored with the idempotency key and replayed to a retried request."""
+        return self.model_dump(mode="json")
+
+
+class Remaining(_Result):
+    sms_segments: int | None = None
+    voice_minutes: int | None = None
+
+
+class ClinicResult(_Result):
+    clinic_id: str
+    market: str
+    pricebook_id: str
+    segment: str
+    overdraft_limit: int
+    replayed: bool = False
+
+
+class PurchaseResult(_Result):
+    status: Literal["credited", "failed", "pending"]
+    clinic_id: str
+    payment_id: str | None = None
+    package_code: str | None = None
+    paid_credits: int = 0
+    money: Decimal = Decimal(0)
+    currency: str = ""
+    bonus_credits: int = 0
+    bonus_rule_ids: tuple[str, ...] = ()
+    perks: tuple[str, ...] = ()
+    balance: int = 0
+    transaction_ids: tuple[int, ...] = ()
+    remaining: Remaining | None = None
+    message: str = ""
+    replayed: bool = False
+
+
+class ChargeResult(_Result):
+    approved: bool
+    clinic_id: str
+    transaction_id: int
+    product: str
+    units: int
+    credits: int
+    money: Decimal
+    currency: str
+    balance: int
+    rule_ids: tuple[str, ...] = ()
+    pricebook: str = ""
+    summary: str = ""
+    decline_reason: str | None = None
+    alerts: tuple[str, ...] = ()
+    remaining: Remaining | None = None
+    warnings: tuple[str, ...] = ()
+    replayed: bool = False
+
+
+class DisputeResult(_Result):
+    dispute_id: int
+    clinic_id: str
+    charge_id: int
+    status: Literal["open", "approved", "rejected"]
+    decision: str
+    reason: str
+    refund_id: int | None = None
+    refunded_credits: int = 0
+    balance: int | None = None
+    replayed: bool = False
+
+
+class RefundResult(_Result):
+    clinic_id: str
+    charge_id: int
+    refund_id: int
+    credits: int
+    balance: int
+    replayed: bool = False
+
+
+class AdjustmentResult(_Result):
+    clinic_id: str
+    transaction_id: int
+    credits: int
+    balance: int
+    replayed: bool = False
+
+
+class ExpiryResult(_Result):
+    lots: int
+    credits: int
+    wallets: int
+    transaction_ids: tuple[int, ...] = ()
+
+
+class BalanceView(_Result):
+    """The clinic dashboard's header (lead billing note) and the practice note's balance check."""
+
+    clinic_id: str
+    currency: str
+    money_per_credit: Decimal
+    balance: int
+    overdraft_limit: int
+    used_this_month: int
+    refunds_granted_this_month: int
+    expiring_soon: int
+    expiring_within_days: int
+    leads_this_month: int
+    lead_credits_this_month: int
+    sms_segments_this_month: int
+    voice_minutes_this_month: int
+    month_starts: datetime
+    alerts: tuple[str, ...] = ()
+    remaining: Remaining | None = None
+
+
+class TransactionView(_Result):
+    id: int
+    at: datetime
+    kind: str
+    status: str
+    credits: int
+    signed_credits: int  # what it did to the wallet
+    product: str | None = None
+    units: int | None = None
+    rule_ids: tuple[str, ...] = ()
+    pricebook: str | None = None
+    reason: str | None = None
+    note: str | None = None
+    actor: str | None = None
+    related_id: int | None = None
+    dispute_id: int | None = None
+    dispute_status: str | None = None
+    disputable: bool = False
+    refunded: int = 0
+
+
+class TransactionPage(_Result):
+    clinic_id: str
+    total: int
+    page: int
+    page_size: int
+    rows: tuple[TransactionView, ...]
+
+
+class DisputeView(_Result):
+    id: int
+    clinic_id: str
+    charge_id: int
+    reason: str
+    status: str
+    decision: str | None
+    decision_reason: str | None
+    opened_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    note: str | None
+    credits: int
+    product: str | None
+
+
+class RevenueRow(_Result):
+    period: str
+    topup_money: Decimal
+    paid_credits: int
+    bonus_credits: int
+    expired_credits: int
+    charged_credits: int
+    refunded_credits: int
+
+
+class RevenueReport(_Result):
+    market: str
+    currency: str
+    money_per_credit: Decimal
+    rows: tuple[RevenueRow, ...]
+    outstanding_credits: int  # what wallets hold: the liability
+    overdrawn_credits: int  # what preferred clinics owe
+    open_disputes: int
+
+
+class PublishResult(_Result):
+    pricebook_id: str
+    version: int
+    semantic_hash: str
+    effective_from: datetime
+    published_at: datetime

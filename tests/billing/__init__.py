@@ -1,0 +1,1 @@
+"""Tests of engine.billing on a real ledger database (SQLite and PostgreSQL)."""

@@ -1,0 +1,46 @@
+"""Small readers tests use to look at the ledger directly, beside what the facade reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from engine.billing import Billing
+from storage.schema import metadata
+
+
+def snapshot(billing: Billing) -> dict[str, Any]:
+    """Every table's row count and every account balance: equal before and after means 'left nothing'."""
+
+    def read(conn: Any) -> dict[str, Any]:
+        counts = {
+            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for name, table in metadata.tables.items()
+        }
+        accounts = metadata.tables["accounts"]
+        balances = dict(conn.execute(select(accounts.c.id, accounts.c.balance)).all())
+        return {"counts": counts, "balances": balances}
+
+    return billing.db.read(read)
+
+
+def rows(billing: Billing, table: str, **where: Any) -> list[Any]:
+    """Rows of one table, optionally filtered by equality, in id order where there is an id."""
+    target = metadata.tables[table]
+
+    def read(conn: Any) -> list[Any]:
+        query = select(target).where(*(target.c[k] == v for k, v in where.items()))
+        if "id" in target.c:
+            query = query.order_by(target.c.id)
+        return list(conn.execute(query))
+
+    return billing.db.read(read)
+
+
+def allocations_of(billing: Billing, transaction_id: int) -> dict[int, int]:
+    """{lot id: signed credits} a transaction moved on lots."""
+    found: dict[int, int] = {}
+    for row in rows(billing, "allocations", transaction_id=transaction_id):
+        found[row.lot_id] = found.get(row.lot_id, 0) + int(row.amount)
+    return found
