@@ -339,8 +339,11 @@ class PolicyEngine:
             if row.alert == "low_balance_credits":
                 message = f"low balance: {self._credits(facts.balance)}, below {self._credits(row.threshold)}"
             elif row.alert == "low_balance_runway_days":
-                message = ("no credits left at the recent usage" if not runway else
-                           f"about {runway:.1f} days of credits left at the recent usage (alert below {row.threshold})")
+                message = (
+                    "no credits left at the recent usage"
+                    if not runway
+                    else f"about {runway:.1f} days of credits left at the recent usage (alert below {row.threshold})"
+                )
             else:
                 when = f" from {facts.earliest_expiry:%Y-%m-%d}" if facts.earliest_expiry else ""
                 message = f"{self._credits(facts.expiring_credits)} expire within {row.threshold} days{when}"
