@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
 from engine.money import round_credits
@@ -228,16 +228,52 @@ class TierTable:
             return 0
         if all(t.unit_price == 0 for t in self.tiers) or self.tiers[-1].unit_price == 0:
             raise ValueError("free units: any budget buys unlimited units")
-        # charges grow without bound (the open tier has a price): double until one is too dear,
-        # then bisect for the largest n whose charge fits
-        high = 1
-        while self.charge(used_before, high, rounding) <= budget:
-            high *= 2
-        low = high // 2
+        fits = lambda n: self.charge(used_before, n, rounding) <= budget  # noqa: E731 - monotone in n
+        start = self._graduated_estimate(used_before, budget) if self.mode == "graduated" else 0
+        # the estimate ignores rounding, so the answer is near it: gallop away from it until the
+        # test flips, then bisect. Without an estimate this is doubling from 0 then bisecting.
+        if fits(start):
+            low, step = start, 1
+            while fits(low + step):
+                low, step = low + step, step * 2
+            high = low + step
+        else:
+            high, step = start, 1
+            while high - step > 0 and not fits(high - step):
+                high, step = high - step, step * 2
+            low = max(high - step, 0)
         while low < high - 1:
             mid = (low + high) // 2
-            if self.charge(used_before, mid, rounding) <= budget:
+            if fits(mid):
                 low = mid
             else:
                 high = mid
         return low
+
+    def _graduated_estimate(self, used_before: int, budget: int) -> int:
+        """Units the budget buys by walking the tiers in exact arithmetic (before rounding)."""
+        money, position, lower = Decimal(budget), Decimal(used_before), ZERO
+        for index, tier in enumerate(self.tiers):
+            upper = tier.up_to
+            if upper is not None and position >= upper:
+                lower = upper
+                continue
+            entering = (index == 0 and used_before == 0) or (index > 0 and used_before <= lower == position)
+            if entering:
+                if money < tier.flat_fee:
+                    break
+                money -= tier.flat_fee
+            capacity = None if upper is None else upper - position
+            if tier.unit_price == 0:
+                if capacity is None:
+                    break
+                position += capacity
+            else:
+                affordable = (money / tier.unit_price).to_integral_value(rounding=ROUND_FLOOR)
+                if capacity is None or affordable < capacity:
+                    position += affordable
+                    break
+                position += capacity
+                money -= capacity * tier.unit_price
+            lower = upper if upper is not None else lower
+        return int(position - used_before)

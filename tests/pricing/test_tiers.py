@@ -181,3 +181,20 @@ def test_units_affordable_is_the_largest_that_fits(table: TierTable, used: int, 
 def test_touched_tiers_are_exactly_the_sliced_ones(table: TierTable, used: int, units: int) -> None:
     """Quotes name their rules from `touched` and build slices only when read: the two must agree."""
     assert [t.rule_id for t in table.touched(used, units)] == [s.rule_id for s in table.slices(used, units)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.decimals(Decimal("0.0001"), Decimal("0.05"), places=4),
+    st.integers(0, 100_000),
+    st.integers(0, 5_000),
+    st.sampled_from(["half_up", "down", "up"]),
+)
+def test_units_affordable_with_prices_far_below_one_credit(
+    price: Decimal, used: int, budget: int, rounding: str
+) -> None:
+    """Rounding whole credits then spans many units: the answer must still be exactly the largest."""
+    table = TierTable("graduated", [Tier(1_000, price * 2, Decimal(3), "A"), Tier(None, price, Decimal(0), "B")])
+    n = table.units_affordable(used, budget, rounding)
+    assert table.charge(used, n, rounding) <= budget
+    assert table.charge(used, n + 1, rounding) > budget
