@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 T = TypeVar("T")
 DEFAULT_URL = "sqlite:///creditbook.db"
@@ -53,7 +53,16 @@ def is_retryable(error: BaseException) -> bool:
 
 
 def _sqlite_engine(url: str, **options: Any) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, poolclass=NullPool, **options)
+    # A small pool: reusing a connection keeps SQLite's page cache and skips the open/close (and
+    # pragma) cost of every transaction; each pooled connection is used by one thread at a time.
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        poolclass=QueuePool,
+        pool_size=8,
+        max_overflow=24,
+        **options,
+    )
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:

@@ -4,7 +4,8 @@ A cached number (a wallet's balance, a lot's remaining, a charge's unfunded over
 trusted while it equals what the append-only rows say. Each check names exactly the account, lot
 or transaction that disagrees, so a corruption is found where it is.
 
-(a) every account's balance = the sum of its entries
+(a) every wallet's balance = the sum of its entries (system accounts cache no balance: see
+    ledger.post_legs; their balance is the sum of their entries, and (b) keeps the whole ledger at 0)
 (b) every transaction's entries sum to zero (double entry)
 (c) no wallet is further below zero than its overdraft limit
 (d) every lot's remaining = amount − its allocations, within 0..amount, 0 once expired
@@ -58,7 +59,7 @@ def reconcile(conn: Connection) -> Reconciliation:
             else f"{account.kind} account {account.id} ({account.market})"
         )
         wallet_names[account.id] = name
-        expected = int(sums.get(account.id, 0))
+        expected = int(sums.get(account.id, 0)) if account.kind == "wallet" else 0
         if int(account.balance) != expected:
             report.drifts.append(Drift("a", name, expected, int(account.balance)))
         if account.kind == "wallet" and account.balance < -account.overdraft_limit:

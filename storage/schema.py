@@ -276,6 +276,7 @@ clinic_pins = Table(
     _when("pinned_until", nullable=True),
     Column("reason", Text),
     Column("actor", String(100)),
+    Index("ix_clinic_pins_clinic", "clinic_id"),
 )
 
 terms = Table(
@@ -302,6 +303,7 @@ holdings = Table(
     _when("starts_at"),
     _when("ends_at"),
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
+    Index("ix_holdings_clinic", "clinic_id", "ends_at"),
 )
 
 promo_uses = Table(

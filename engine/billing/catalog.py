@@ -51,22 +51,22 @@ class Catalog:
 
     def versions(self, conn: Connection, pricebook_id: str) -> list[CompiledPricebook]:
         rows = conn.execute(
-            select(pricebook_versions.c.pricebook_id, pricebook_versions.c.version, pricebook_versions.c.canonical_json)
+            select(pricebook_versions.c.version)
             .where(pricebook_versions.c.pricebook_id == pricebook_id)
             .order_by(pricebook_versions.c.effective_from)
         )
-        return [self._compile(row) for row in rows]
+        return [self.version(conn, pricebook_id, int(version)) for (version,) in rows]
 
     def in_force(self, conn: Connection, pricebook_id: str, at: datetime) -> CompiledPricebook:
-        row = conn.execute(
-            select(pricebook_versions.c.pricebook_id, pricebook_versions.c.version, pricebook_versions.c.canonical_json)
+        version = conn.execute(
+            select(pricebook_versions.c.version)
             .where(pricebook_versions.c.pricebook_id == pricebook_id, pricebook_versions.c.effective_from <= at)
             .order_by(pricebook_versions.c.effective_from.desc())
             .limit(1)
-        ).first()
-        if row is None:
+        ).scalar()
+        if version is None:
             raise NoPricebook(f"no version of {pricebook_id} is in force at {at.isoformat()}")
-        return self._compile(row)
+        return self.version(conn, pricebook_id, int(version))
 
     def pinned(self, conn: Connection, clinic_id: str, at: datetime) -> CompiledPricebook | None:
         """The version a clinic is pinned to at `at`, if any (the latest pin wins)."""
@@ -85,12 +85,12 @@ class Catalog:
     def markets(self, conn: Connection) -> dict[str, str]:
         """market → pricebook_id of the published pricebooks."""
         out: dict[str, str] = {}
-        for row in conn.execute(
-            select(
-                pricebook_versions.c.pricebook_id, pricebook_versions.c.version, pricebook_versions.c.canonical_json
-            ).order_by(pricebook_versions.c.effective_from)
+        for pricebook_id, version in conn.execute(
+            select(pricebook_versions.c.pricebook_id, pricebook_versions.c.version).order_by(
+                pricebook_versions.c.effective_from
+            )
         ):
-            out[self._compile(row).meta.market] = row.pricebook_id
+            out[self.version(conn, pricebook_id, int(version)).meta.market] = pricebook_id
         return out
 
 

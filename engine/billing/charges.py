@@ -14,6 +14,7 @@ from engine.billing.results import (
     ChargeResult,
     Remaining,
 )
+from engine.billing.state import ClinicState, current_pricebook, load_state, pricing_version, start_term
 from engine.pricebook.model import CompiledPricebook
 from engine.pricing.quote import Quote, quote
 from engine.pricing.requests import QuoteContext, Request, Usage, as_request
@@ -21,7 +22,6 @@ from rules import AlertFacts, ChargeFacts
 from storage import ledger
 from storage.schema import (
     terms,
-    transactions,
 )
 
 
@@ -43,27 +43,24 @@ class ChargeOperations(BillingBase):
         priced = as_request(request)
 
         def work(conn: Connection, at: datetime) -> Done:
-            found = support.clinic(conn, clinic_id)
-            wallet = ledger.wallet(conn, clinic_id, lock=True)
-            assert wallet is not None
-            self._expire_wallet(conn, found, wallet.id, at)  # a lot is usable iff now < expires_at
-            wallet = ledger.wallet(conn, clinic_id)
-            assert wallet is not None
-            current = self._current(conn, found.pricebook_id, at)
-            pricing, term = self._pricing_version(conn, found, priced.product, current, at)
+            state = self._locked_state(conn, clinic_id, at)
+            found, wallet = state.clinic, state.wallet
+            current = current_pricebook(self.catalog, conn, state, at)
+            on_package = state.packages_cover(priced.product, current)
+            term = None if on_package else start_term(conn, state, priced.product, at, current)
+            pricing = pricing_version(self.catalog, conn, state, priced.product, current, at)
             context = QuoteContext(
                 at=at,
-                plan=support.active_packages(conn, clinic_id, at) or "PAYG",
+                plan=state.plan(),
                 bundle=found.bundle,
                 segment=found.segment,
-                term_usage={priced.product: int(term.units) if term is not None else 0},
-                balance=wallet.balance,
+                term_usage={priced.product: term.units if term is not None else 0},
             )
             result = quote(pricing, priced, context)
             decision = self._policy(current).overdraft(
                 ChargeFacts(segment=found.segment, balance=wallet.balance, amount=result.credits)
             )
-            approved = decision.approved and ledger.debit_wallet(conn, wallet.id, result.credits)
+            balance = ledger.debit_wallet(conn, wallet.id, result.credits) if decision.approved else None
             rule_ids = list(result.rule_ids) + list(decision.rule_ids)
             common = {
                 "clinic_id": clinic_id,
@@ -79,54 +76,52 @@ class ChargeOperations(BillingBase):
                 "quote": result.model_dump(mode="json"),
                 "patient_ref": patient_ref,
             }
-            if not approved:
+            if balance is None:
                 reason = decision.reason if not decision.approved else "declined by the ledger's overdraft guard"
                 txn = ledger.insert_transaction(conn, status="declined", reason=reason, **common)
-                return Done(self._charge_result(conn, found, current, result, txn, False, reason, at), txn)
+                return Done(self._charge_result(conn, state, current, result, txn, wallet.balance, reason, at), txn)
+            if result.credits:
+                taken = ledger.take(
+                    conn, wallet.id, result.credits, 0, at, usable=ledger.spending_order(state.lots, at), defer=True
+                )
+                common["unfunded"] = taken.unfunded
             txn = ledger.insert_transaction(conn, status="posted", **common)
             if result.credits:
-                taken = ledger.take(conn, wallet.id, result.credits, txn, at)
-                if taken.unfunded:
-                    conn.execute(update(transactions).where(transactions.c.id == txn).values(unfunded=taken.unfunded))
+                ledger.record_allocations(conn, taken, txn)
                 revenue = ledger.system_account(conn, "usage_revenue", found.market)
-                ledger.move_system(conn, revenue, result.credits)
                 ledger.post_legs(conn, txn, [(wallet.id, -result.credits), (revenue, result.credits)])
+                state.spend(taken)
             if term is not None and result.plan == "PAYG":
                 conn.execute(update(terms).where(terms.c.id == term.id).values(units=terms.c.units + result.units))
-            return Done(self._charge_result(conn, found, current, result, txn, True, None, at), txn)
+                term.units += result.units
+            return Done(self._charge_result(conn, state, current, result, txn, balance, None, at), txn)
 
         request_data = {"clinic": clinic_id, "request": priced.model_dump(mode="json"), "patient": patient_ref}
         return self._idempotent(clinic_id, key, "charge", request_data, work, ChargeResult, when)
 
-    def _pricing_version(
-        self, conn: Connection, found: support.Clinic, product: str, current: CompiledPricebook, at: datetime
-    ) -> tuple[CompiledPricebook, Any]:
-        """Prices come from the clinic's pin, else its pay-as-you-go term's version, else the current one."""
-        pinned = self.catalog.pinned(conn, found.id, at)
-        held = set(support.active_packages(conn, found.id, at))
-        on_package = any(p.package_code in held and p.product == product for p in current.packages)
-        term = None if on_package else support.term_for(conn, self.catalog, found.id, product, at, current)
-        if pinned is not None:
-            return pinned, term
-        if term is not None:
-            return self.catalog.version(conn, term.pricebook_id, int(term.version)), term
-        return current, term
+    def _locked_state(self, conn: Connection, clinic_id: str, at: datetime) -> ClinicState:
+        """The clinic's state under its wallet lock, with lots whose time is up expired first (a lot
+        is usable iff now < expires_at)."""
+        state = load_state(conn, clinic_id, at, lock=True)
+        if state.due_lots(at):
+            self._expire_wallet(conn, state.clinic, state.wallet.id, at)
+            state = load_state(conn, clinic_id, at)
+        return state
 
     def _charge_result(
         self,
         conn: Connection,
-        found: support.Clinic,
+        state: ClinicState,
         current: CompiledPricebook,
         result: Quote,
         txn: int,
-        approved: bool,
+        balance: int,
         reason: str | None,
         at: datetime,
     ) -> ChargeResult:
-        balance = ledger.balance_of(conn, ledger.wallet(conn, found.id).id)  # type: ignore[union-attr]
         return ChargeResult(
-            approved=approved,
-            clinic_id=found.id,
+            approved=reason is None,
+            clinic_id=state.clinic.id,
             transaction_id=txn,
             product=result.product,
             units=result.units,
@@ -138,43 +133,35 @@ class ChargeOperations(BillingBase):
             pricebook=f"{result.pricebook_id} v{result.version}",
             summary=result.summary,
             decline_reason=reason,
-            alerts=self._alerts(conn, found, current, balance, at),
-            remaining=self._remaining(conn, found, current, balance, at),
+            alerts=self._alerts(conn, state, current, balance, at),
+            remaining=self._remaining(state, current, balance, at),
             warnings=result.warnings,
         )
 
-    def _remaining(
-        self, conn: Connection, found: support.Clinic, current: CompiledPricebook, balance: int, at: datetime
-    ) -> Remaining | None:
+    @staticmethod
+    def _remaining(state: ClinicState, current: CompiledPricebook, balance: int, at: datetime) -> Remaining | None:
         """How many more SMS segments and voice minutes the balance buys at the clinic's rates."""
         products = [p.product for p in current.products if p.product in ("sms", "voice")]
         if not products:
             return None
-        counts: dict[str, int | None] = {}
-        plans = support.active_packages(conn, found.id, at) or "PAYG"
-        for product in products:
-            term = support.term_for(conn, self.catalog, found.id, product, at, current, start_if_missing=False)
-            context = QuoteContext(
-                at=at,
-                plan=plans,
-                bundle=found.bundle,
-                term_usage={product: int(term.units) if term is not None else 0},
-                balance=balance,
-            )
-            estimate = quote(current, Usage(product=product, units=0), context).remaining  # type: ignore[arg-type]
-            counts[product] = (
-                None if estimate is None else (estimate.sms_segments if product == "sms" else estimate.voice_minutes)
-            )
-        return Remaining(sms_segments=counts.get("sms"), voice_minutes=counts.get("voice"))
+        context = QuoteContext(
+            at=at,
+            plan=state.plan(),
+            bundle=state.clinic.bundle,
+            term_usage={product: state.term_units(product) for product in products},
+            balance=balance,
+        )
+        estimate = quote(current, Usage(product=products[0], units=0), context).remaining  # type: ignore[arg-type]
+        if estimate is None:
+            return None
+        return Remaining(sms_segments=estimate.sms_segments, voice_minutes=estimate.voice_minutes)
 
     def _alerts(
-        self, conn: Connection, found: support.Clinic, current: CompiledPricebook, balance: int, at: datetime
+        self, conn: Connection, state: ClinicState, current: CompiledPricebook, balance: int, at: datetime
     ) -> tuple[str, ...]:
         policy = self._policy(current)
-        used = support.charged_since(conn, found.id, at - timedelta(days=30), at + timedelta(microseconds=1))
-        wallet = ledger.wallet(conn, found.id)
-        assert wallet is not None
-        soon, earliest = ledger.expiring(conn, wallet.id, at, at + timedelta(days=policy.expiring_window_days))
+        used = support.charged_since(conn, state.clinic.id, at - timedelta(days=30), at + timedelta(microseconds=1))
+        soon, earliest = state.expiring(at, at + timedelta(days=policy.expiring_window_days))
         decision = policy.alerts(
             AlertFacts(
                 balance=balance,

@@ -101,10 +101,12 @@ class ClinicOperations(BillingBase):
             found = support.clinic(conn, clinic_id)
             wallet = ledger.wallet(conn, clinic_id, lock=True)
             assert wallet is not None
-            limit = self._policy(self._current(conn, found.pricebook_id, at)).overdraft_limit(segment)
+            current = self._current(conn, found.pricebook_id, at)
+            limit = self._policy(current).overdraft_limit(segment)
             if not ledger.set_overdraft_limit(conn, wallet.id, limit):
                 raise AdjustmentRefused(
-                    f"clinic {clinic_id} owes {-wallet.balance} credits, more than the {segment} limit of {limit}"
+                    f"clinic {clinic_id} owes {current.format_credits(-wallet.balance)}, more than the "
+                    f"{segment} overdraft limit of {current.format_credits(limit)}"
                 )
             conn.execute(update(clinics).where(clinics.c.id == clinic_id).values(segment=segment))
             return Done(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from engine.billing import support
 from engine.billing.base import REFUND_GRACE, BillingBase, Done
@@ -53,7 +53,8 @@ class DisputeOperations(BillingBase):
         left = ledger.refundable(conn, charge_id)
         amount = left if credits is None else credits
         if amount <= 0 or amount > left:
-            raise RefundExceeded(f"charge {charge_id} has {left} credits left to refund; asked for {amount}")
+            shown = self._current(conn, found.pricebook_id, at).format_credits
+            raise RefundExceeded(f"charge {charge_id} has {shown(left)} left to refund; asked for {shown(amount)}")
         if not ledger.mark_refunded(conn, charge_id, amount):
             raise RefundExceeded(f"charge {charge_id} was refunded meanwhile")
         refund = ledger.insert_transaction(
@@ -75,7 +76,6 @@ class DisputeOperations(BillingBase):
         ledger.restore(conn, charge_id, refund, wallet.id, at, REFUND_GRACE, amount)
         ledger.credit_wallet(conn, wallet.id, amount)
         revenue = ledger.system_account(conn, "usage_revenue", found.market)
-        ledger.move_system(conn, revenue, -amount)
         ledger.post_legs(conn, refund, [(wallet.id, amount), (revenue, -amount)])
         return refund, amount
 
@@ -132,8 +132,11 @@ class DisputeOperations(BillingBase):
                         transactions.c.patient_ref == charge.patient_ref,
                         transactions.c.kind == "charge",
                         transactions.c.status == "posted",
-                        transactions.c.id != charge_id,
-                        transactions.c.at <= charge.at,
+                        # earlier in ledger order: an earlier time, or the same instant and a lower id
+                        or_(
+                            transactions.c.at < charge.at,
+                            and_(transactions.c.at == charge.at, transactions.c.id < charge_id),
+                        ),
                     )
                 ).scalar()
             current = self._current(conn, found.pricebook_id, at)

@@ -64,7 +64,11 @@ class PricebookRejected(BillingError):
 
 
 class PaymentGatewayError(BillingError):
-    """The payment provider failed transiently; retry with the same idempotency key."""
+    """The payment provider failed transiently; retry with the same idempotency key.
+
+    The one refusal that keeps something: the key stays reserved for this exact request (with no
+    outcome yet), because the provider may have taken the money before it timed out. The retry
+    finds that payment by its reference; another request under the key is a conflict."""
 
 
 __all__ = [

@@ -57,16 +57,16 @@ class MaintenanceOperations(BillingBase):
                 )
             else:
                 self._expire_wallet(conn, found, wallet.id, at)
-                if not ledger.debit_wallet(conn, wallet.id, -credits):
+                if ledger.debit_wallet(conn, wallet.id, -credits) is None:
+                    shown = self._current(conn, found.pricebook_id, at).format_credits
                     raise AdjustmentRefused(
-                        f"taking {-credits} credits would put clinic {clinic_id} past its "
-                        f"overdraft limit of {wallet.overdraft_limit}"
+                        f"taking {shown(-credits)} would put clinic {clinic_id} (balance {shown(wallet.balance)}) "
+                        f"past its overdraft limit of {shown(wallet.overdraft_limit)}"
                     )
                 taken = ledger.take(conn, wallet.id, -credits, txn, at, kind="adjust")
                 if taken.unfunded:
                     conn.execute(update(transactions).where(transactions.c.id == txn).values(unfunded=taken.unfunded))
                 system = ledger.system_account(conn, "adjustments", found.market)
-                ledger.move_system(conn, system, -credits)
                 ledger.post_legs(conn, txn, [(wallet.id, credits), (system, -credits)])
             balance = ledger.balance_of(conn, wallet.id)
             return Done(
@@ -90,10 +90,9 @@ class MaintenanceOperations(BillingBase):
             total += taken
             count += taken > 0 or lot.remaining == 0
         if total:
-            if not ledger.debit_wallet(conn, wallet_id, total):
+            if ledger.debit_wallet(conn, wallet_id, total) is None:
                 raise ledger.LedgerError(f"expiring {total} credits would break wallet {wallet_id}'s limit")
             expired = ledger.system_account(conn, "expired", found.market)
-            ledger.move_system(conn, expired, total)
             ledger.post_legs(conn, txn, [(wallet_id, -total), (expired, total)])
         conn.execute(update(transactions).where(transactions.c.id == txn).values(credits=total))
         return txn, count, total

@@ -21,6 +21,7 @@ from engine.billing.gateway import GatewayUnavailable, Payment, PaymentStatus
 from engine.billing.results import (
     PurchaseResult,
 )
+from engine.billing.state import load_state
 from engine.pricebook.model import CompiledPricebook, PackageRule
 from rules import ReferralFacts, TopUpFacts
 from storage import ledger
@@ -347,7 +348,7 @@ class PurchaseOperations(BillingBase):
             perks=tuple(p.perk for p in decision.perks),
             balance=balance,
             transaction_ids=tuple(ids),
-            remaining=self._remaining(conn, found, current, balance, at),
+            remaining=self._remaining(load_state(conn, found.id, at), current, balance, at),
             message=message + (f" ({notes})" if notes else ""),
         )
 
@@ -368,7 +369,6 @@ class PurchaseOperations(BillingBase):
         ledger.credit_wallet(conn, wallet.id, credits)
         lot = ledger.add_lot(conn, wallet.id, kind, source, credits, at, expires, txn, debt)
         system = ledger.system_account(conn, *counter)
-        ledger.move_system(conn, system, -credits)
         ledger.post_legs(conn, txn, [(wallet.id, credits), (system, -credits)])
         return lot
 

@@ -23,6 +23,7 @@ from engine.billing.results import (
     TransactionPage,
     TransactionView,
 )
+from engine.billing.state import current_pricebook, load_state
 from storage import ledger
 from storage.schema import (
     clinics,
@@ -42,13 +43,12 @@ class ReportOperations(BillingBase):
         when = self._at(at)
 
         def read(conn: Connection) -> BalanceView:
-            found = support.clinic(conn, clinic_id)
-            wallet = ledger.wallet(conn, clinic_id)
-            assert wallet is not None
-            current = self._current(conn, found.pricebook_id, when)
+            state = load_state(conn, clinic_id, when)
+            wallet = state.wallet
+            current = current_pricebook(self.catalog, conn, state, when)
             start = support.month_start(when, current.meta.timezone)
             window = self._policy(current).expiring_window_days
-            soon, _ = ledger.expiring(conn, wallet.id, when, when + timedelta(days=window))
+            soon, _ = state.expiring(when, when + timedelta(days=window))
             month = (
                 transactions.c.clinic_id == clinic_id,
                 transactions.c.at >= start,
@@ -84,8 +84,8 @@ class ReportOperations(BillingBase):
                 sms_segments_this_month=charged.get(("charge", "sms"), (0, 0))[1],
                 voice_minutes_this_month=charged.get(("charge", "voice"), (0, 0))[1],
                 month_starts=start,
-                alerts=self._alerts(conn, found, current, wallet.balance, when),
-                remaining=self._remaining(conn, found, current, wallet.balance, when),
+                alerts=self._alerts(conn, state, current, wallet.balance, when),
+                remaining=self._remaining(state, current, wallet.balance, when),
             )
 
         return self.db.run(read)

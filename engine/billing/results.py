@@ -198,3 +198,4 @@ class PublishResult(_Result):
     semantic_hash: str
     effective_from: datetime
     published_at: datetime
+    replayed: bool = False

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from engine.billing.catalog import Catalog
 from engine.billing.errors import InvalidKey, UnknownClinic
@@ -123,15 +123,16 @@ def term_for(
     ).first()
 
 
+_CHARGED_SINCE = select(func.coalesce(func.sum(transactions.c.credits - transactions.c.refunded), 0)).where(
+    transactions.c.clinic_id == bindparam("b_clinic"),
+    transactions.c.kind == "charge",
+    transactions.c.status == "posted",
+    transactions.c.at >= bindparam("b_since"),
+    transactions.c.at < bindparam("b_until"),
+)
+
+
 def charged_since(conn: Connection, clinic_id: str, since: datetime, until: datetime) -> int:
     """Credits of posted charges in [since, until), net of what refunds gave back."""
-    total = conn.execute(
-        select(func.coalesce(func.sum(transactions.c.credits - transactions.c.refunded), 0)).where(
-            transactions.c.clinic_id == clinic_id,
-            transactions.c.kind == "charge",
-            transactions.c.status == "posted",
-            transactions.c.at >= since,
-            transactions.c.at < until,
-        )
-    ).scalar_one()
-    return int(total)
+    params = {"b_clinic": clinic_id, "b_since": since, "b_until": until}
+    return int(conn.execute(_CHARGED_SINCE, params).scalar_one())

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-20 23:28:01.301298
+Create Date: 2026-11-20 23:42:10.899542
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["clinic_id"], ["clinics.id"], name=op.f("fk_clinic_pins_clinic_id_clinics")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clinic_pins")),
     )
+    with op.batch_alter_table("clinic_pins", schema=None) as batch_op:
+        batch_op.create_index("ix_clinic_pins_clinic", ["clinic_id"], unique=False)
+
     op.create_table(
         "terms",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -197,6 +200,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_holdings")),
     )
+    with op.batch_alter_table("holdings", schema=None) as batch_op:
+        batch_op.create_index("ix_holdings_clinic", ["clinic_id", "ends_at"], unique=False)
+
     op.create_table(
         "idempotency_keys",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -349,6 +355,9 @@ def downgrade() -> None:
 
     op.drop_table("lots")
     op.drop_table("idempotency_keys")
+    with op.batch_alter_table("holdings", schema=None) as batch_op:
+        batch_op.drop_index("ix_holdings_clinic")
+
     op.drop_table("holdings")
     with op.batch_alter_table("entries", schema=None) as batch_op:
         batch_op.drop_index("ix_entries_transaction")
@@ -362,6 +371,9 @@ def downgrade() -> None:
 
     op.drop_table("transactions")
     op.drop_table("terms")
+    with op.batch_alter_table("clinic_pins", schema=None) as batch_op:
+        batch_op.drop_index("ix_clinic_pins_clinic")
+
     op.drop_table("clinic_pins")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_index(
