@@ -13,6 +13,7 @@ import pytest
 from engine.billing import Billing, FakeGateway
 from storage.database import Database
 from tests.conftest import IN_V1, IN_V2, US_V1
+from tests.pricebook.book import Book
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -59,3 +60,23 @@ def billing(ledger_url: str, clock: Clock, gateway: FakeGateway) -> Iterator[Bil
     report = service.reconcile()
     database.dispose()
     assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.drifts))
+
+
+def us_version_2(
+    folder: Path,
+    voice_1: int = 165,
+    effective_from: datetime = datetime(2026, 4, 1),
+    existing_customers_from: datetime | None = None,
+) -> Path:
+    """US v2 as the pricing team would make it: VOICE-1 repriced, its examples updated, a later date."""
+    book = Book(US_V1)
+    book.set_meta("version", 2)
+    book.set_meta("supersedes_version", 1)
+    book.set_meta("effective_from", effective_from)
+    book.set_meta("existing_customers_effective_from", existing_customers_from)
+    book.set_meta("change_summary", f"VOICE-1 from 160 to {voice_1} credits a minute.")
+    book.set("UsageTiers", "VOICE-1", "unit_price_credits", voice_1)
+    book.set("UsageTiers", "VOICE-1", "stated_tier_credits", 500 * voice_1)
+    book.set("Tests", "T-VOICE-01", "expected_credits", 200 * voice_1)
+    book.set("Tests", "T-VOICE-02", "expected_credits", 200 * voice_1)
+    return book.save(folder / "us-audiology-v2.xlsx")
