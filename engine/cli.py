@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from engine.ledger_cli import db_app, demo_app, ledger_app
 from engine.pricebook.validate import Report
 from engine.pricing.examples import validate_pricebook
 
@@ -20,6 +21,9 @@ app = typer.Typer(
 )
 pricebook_app = typer.Typer(help="Validate, compile, compare and write pricebook workbooks.", no_args_is_help=True)
 app.add_typer(pricebook_app, name="pricebook")
+app.add_typer(db_app, name="db")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(demo_app, name="demo")
 
 console = Console()
 err = Console(stderr=True)

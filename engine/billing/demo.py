@@ -1,0 +1,387 @@
+"""A demo ledger: clinics of every size in both markets with a few months of believable history,
+priced and posted through Billing exactly like production traffic.
+
+The history is generated as a list of dated events (top-ups, reminder campaigns, voicemail drops,
+leads, disputes, admin decisions, expiry sweeps), sorted by time and replayed through the facade with
+deterministic idempotency keys, so seeding the same database twice changes nothing. Sizes and usage
+follow the practice note (solo 40–50 % of clinics with ~400 appointments a year, small 30–35 % with
+~1,000, medium 15–20 % with ~2,000, large 5–10 % with ~4,000); lead volumes and package prices follow
+the lead note's tiers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from engine.billing.errors import BillingError
+from engine.billing.service import Billing
+from engine.pricing.requests import CallRecord, LeadRequest, SmsCampaign, VoiceCampaign
+
+SHIPPED = Path(__file__).resolve().parents[2] / "pricebooks"
+US_SIZES = (  # size, share of clinics, appointments a year, unique clients a year
+    ("solo", 0.45, 400, 200),
+    ("small", 0.32, 1_000, 500),
+    ("medium", 0.17, 2_000, 1_000),
+    ("large", 0.06, 4_000, 2_000),
+)
+US_NAMES = (
+    "Riverside",
+    "Lakeside",
+    "Summit",
+    "Harbor",
+    "Maple",
+    "Cedar",
+    "Bayview",
+    "Pinecrest",
+    "Elmwood",
+    "Clearwater",
+)
+IN_NAMES = ("Smile", "Glow", "Apollo", "Lotus", "Sunrise", "Cure", "Vital", "Prime", "Care", "Nova")
+IN_SPECIALTIES = ("dental", "dermatology", "ivf", "orthopedics", "hair_transplant", "ophthalmology", "cosmetic_surgery")
+SHORT = {
+    "dental": "dental",
+    "dermatology": "derma",
+    "ivf": "ivf",
+    "orthopedics": "ortho",
+    "hair_transplant": "hair",
+    "ophthalmology": "eye",
+    "cosmetic_surgery": "cosmetic",
+}
+IN_CITIES = ("Mumbai", "Delhi", "Bengaluru", "Pune", "Hyderabad", "Chennai", "Kolkata", "Ahmedabad")
+PACKAGE_PRICES = (2_500, 4_000, 7_500, 9_000, 12_000, 15_000, 25_000, 40_000, 60_000, 85_000, 120_000, 150_000)
+REMINDER = (
+    "Hi {first_name}, this is {clinic}. Reminder: your hearing appointment is on {day} at {hour}. "
+    "Reply C to confirm or R to reschedule."
+)
+NEWSLETTER = (
+    "{clinic}: free hearing screenings all month, and 20% off hearing-aid batteries. Book online or call us. "
+    "Reply STOP to opt out."
+)
+FIRST_NAMES = ("Maria", "James", "Ana", "Robert", "Zoë", "Li", "Patricia", "José", "Linda", "Oluwaseun", "Chloé")
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    order: int  # ties at the same instant keep their generation order
+    action: Callable[[Billing, datetime], Any]
+    label: str
+
+
+@dataclass
+class DemoSummary:
+    clinics: dict[str, int] = field(default_factory=dict)  # market → clinics
+    operations: int = 0
+    declined: int = 0
+    refused: dict[str, int] = field(default_factory=dict)  # error type → count (expected in a demo)
+    start: datetime | None = None
+    until: datetime | None = None
+
+
+class DemoBuilder:
+    """Collects dated events for every demo clinic; `run` replays them in time order."""
+
+    def __init__(self, start: datetime, until: datetime, seed: int):
+        self.start, self.until = start, until
+        self.random = random.Random(seed)
+        self.events: list[Event] = []
+
+    def add(self, at: datetime, label: str, action: Callable[[Billing, datetime], Any], always: bool = False) -> None:
+        if always or self.start <= at <= self.until:
+            self.events.append(Event(at, len(self.events), action, label))
+
+    def days(self, zone: str) -> Iterator[datetime]:
+        """Local business mornings (09:00) from start to until."""
+        local = ZoneInfo(zone)
+        day = self.start.astimezone(local).date()
+        while True:
+            morning = datetime.combine(day, time(9, 0), local)
+            if morning > self.until:
+                return
+            if morning >= self.start:
+                yield morning
+            day += timedelta(days=1)
+
+    def jitter(self, at: datetime, hours: float = 8) -> datetime:
+        return at + timedelta(seconds=self.random.randrange(int(hours * 3600)))
+
+
+def _us_clinic(builder: DemoBuilder, number: int) -> None:
+    rng = builder.random
+    size, _share, appointments, clients = rng.choices(US_SIZES, weights=[s[1] for s in US_SIZES])[0]
+    clinic = f"us-{size}-{number:02d}"
+    name = f"{US_NAMES[number % len(US_NAMES)]} Hearing ({size})"
+    preferred = rng.random() < 0.2
+    plan = rng.choices(("payg", "package", "bundle"), weights=(0.7, 0.2, 0.1))[0]
+    zone = "America/New_York"
+    first_day = next(builder.days(zone))
+    builder.add(
+        first_day - timedelta(hours=2),
+        f"register {clinic}",
+        lambda b, at: b.register_clinic(
+            clinic,
+            name,
+            "US",
+            key=f"demo:{clinic}:register",
+            segment="preferred" if preferred else "standard",
+            bundle=plan == "bundle",
+            clinic_size=size,
+            at=at,
+        ),
+        always=True,
+    )
+    daily_appointments = appointments / 250  # business days a year
+    # a month of reminders (2 segments), voicemail drops (0.4 calls of ~1.5 min) and the newsletter
+    monthly_spend = daily_appointments * 21 * (2 * 85 + 0.4 * 1.5 * 160) + clients * 2 * 85
+    topup = max(100_000, int(monthly_spend * 1.5 / 100_000 + 1) * 100_000)  # ~6 weeks, whole $10
+    for n, day in enumerate(builder.days(zone)):
+        if n % 7 == 0:  # the weekly look at the balance
+            method = "card_declined" if rng.random() < 0.05 else "card_ok"
+            builder.add(
+                day - timedelta(minutes=30),
+                f"{clinic} tops up",
+                lambda b, at, n=n, method=method: _top_up_if_low(
+                    b, clinic, topup, method, f"demo:{clinic}:topup:{n}", at
+                ),
+            )
+        if n % 30 == 0 and plan in ("package", "bundle"):
+            for product in ("SMS", "VOICE") if plan == "bundle" else ("SMS",):
+                code = f"{size.upper()}-{product}"
+                builder.add(
+                    day - timedelta(hours=1),
+                    f"{clinic} buys {code}",
+                    lambda b, at, code=code, n=n: b.purchase(
+                        clinic, code, payment_method="card_ok", key=f"demo:{clinic}:package:{code}:{n}", at=at
+                    ),
+                )
+        if day.day == 15:  # the monthly newsletter to every client
+            builder.add(
+                builder.jitter(day, 2),
+                f"{clinic} newsletter",
+                lambda b, at, n=n: b.charge(
+                    clinic,
+                    SmsCampaign(body=NEWSLETTER.format(clinic=name.split(" (", maxsplit=1)[0]), recipients=clients),
+                    key=f"demo:{clinic}:newsletter:{n}",
+                    at=at,
+                ),
+            )
+        if day.day == 1:  # birthday greetings for this month's birthdays
+            builder.add(
+                builder.jitter(day, 2),
+                f"{clinic} birthdays",
+                lambda b, at, n=n: b.charge(
+                    clinic,
+                    SmsCampaign(body="Happy birthday from all of us! 🎂", recipients=max(1, clients // 12)),
+                    key=f"demo:{clinic}:birthday:{n}",
+                    at=at,
+                ),
+            )
+        if day.weekday() >= 5:
+            continue
+        booked = max(1, round(rng.gauss(daily_appointments, daily_appointments * 0.3)))
+        recipients = tuple(
+            {
+                "first_name": rng.choice(FIRST_NAMES),
+                "clinic": name.split(" (", maxsplit=1)[0],
+                "day": (day + timedelta(days=1)).strftime("%a %b %-d"),
+                "hour": f"{rng.randint(8, 16)}:{rng.choice(('00', '15', '30', '45'))}",
+            }
+            for _ in range(booked)
+        )
+        builder.add(
+            builder.jitter(day, 1),
+            f"{clinic} reminders",
+            lambda b, at, fields=recipients, n=n: b.charge(
+                clinic, SmsCampaign(template=REMINDER, recipient_fields=fields), key=f"demo:{clinic}:sms:{n}", at=at
+            ),
+        )
+        if rng.random() < 0.6:
+            calls = tuple(
+                CallRecord(
+                    duration_s=Decimal(rng.randint(5, 140)),
+                    outcome=rng.choices(("completed", "voicemail", "no-answer", "busy"), weights=(5, 3, 2, 1))[0],
+                )
+                for _ in range(max(1, int(booked * 0.4)))
+            )
+            builder.add(
+                builder.jitter(day + timedelta(hours=4), 3),
+                f"{clinic} voicemail drops",
+                lambda b, at, calls=calls, n=n: b.charge(
+                    clinic, VoiceCampaign(calls=calls), key=f"demo:{clinic}:voice:{n}", at=at
+                ),
+            )
+
+
+def _top_up_if_low(b: Billing, clinic: str, credits: int, method: str, key: str, at: datetime) -> Any:
+    """Clinics top up when they run low; a declined card is retried with another card."""
+    if b.balance(clinic, at=at).balance >= credits // 3:
+        return None
+    result = b.purchase(clinic, credits, payment_method=method, key=key, at=at)
+    if result.status == "failed":
+        return b.purchase(clinic, credits, payment_method="card_ok", key=key + ":retry", at=at + timedelta(minutes=7))
+    return result
+
+
+def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
+    rng = builder.random
+    specialty = rng.choice(IN_SPECIALTIES)
+    city = rng.choice(IN_CITIES)
+    clinic = f"in-{SHORT[specialty]}-{number:02d}"
+    name = f"{IN_NAMES[number % len(IN_NAMES)]} {specialty.replace('_', ' ').title()}, {city}"
+    zone = "Asia/Kolkata"
+    days = list(builder.days(zone))
+    builder.add(
+        days[0] - timedelta(hours=2),
+        f"register {clinic}",
+        lambda b, at: b.register_clinic(clinic, name, "IN", key=f"demo:{clinic}:register", referred_by=referrer, at=at),
+        always=True,
+    )
+    weekly_leads = rng.choice((4, 6, 9, 14, 20))
+    prices = [p for p in PACKAGE_PRICES if rng.random() < 0.6] or [12_000]
+    patients: list[str] = []
+    for n, day in enumerate(days):
+        if n % 5 == 0:
+            amount = rng.choice((5_000, 10_000, 10_000, 20_000))
+            promo = rng.choice((None, None, "EXTRA2K", "DOUBLE5K")) if amount == 5_000 else None
+            builder.add(
+                day - timedelta(minutes=45),
+                f"{clinic} tops up",
+                lambda b, at, n=n, amount=amount, promo=promo: _top_up_in(b, clinic, amount, promo, n, at),
+            )
+        for lead in range(_poisson(rng, weekly_leads / 7)):
+            duplicate = patients and rng.random() < 0.07
+            patient = rng.choice(patients[-20:]) if duplicate else f"+91 9{rng.randrange(10**9):09d}"
+            patients.append(patient)
+            request = LeadRequest(
+                product=rng.choice(("lead_chat", "lead_call")),
+                specialty=specialty,
+                city=city,
+                package_price=Decimal(rng.choice(prices)),
+            )
+            key = f"demo:{clinic}:lead:{n}:{lead}"
+            at = builder.jitter(day, 10)
+            builder.add(
+                at,
+                f"{clinic} lead",
+                lambda b, at, request=request, key=key, patient=patient: b.charge(
+                    clinic, request, key=key, at=at, patient_ref=patient
+                ),
+            )
+            reason = (
+                "duplicate" if duplicate else rng.choices((None, "invalid", "not_reachable"), weights=(92, 5, 3))[0]
+            )
+            if reason is not None:
+                builder.add(
+                    at + timedelta(hours=rng.randint(2, 60)),
+                    f"{clinic} disputes a lead",
+                    lambda b, at, key=key, reason=reason: _dispute(b, clinic, key, reason, at),
+                )
+    return clinic
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth): leads arrive independently at a steady rate."""
+    limit, count, product = pow(2.718281828459045, -mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _top_up_in(b: Billing, clinic: str, amount: int, promo: str | None, n: int, at: datetime) -> Any:
+    if b.balance(clinic, at=at).balance >= 2_500:
+        return None
+    return b.purchase(clinic, amount, payment_method="upi_ok", key=f"demo:{clinic}:topup:{n}", promo_code=promo, at=at)
+
+
+def _dispute(b: Billing, clinic: str, charge_key: str, reason: str, at: datetime) -> Any:
+    """Dispute the lead charged under `charge_key` (if it was approved); admins decide old ones."""
+    from sqlalchemy import select
+
+    from storage.schema import idempotency_keys, transactions
+
+    charge_id, status = b.db.read(
+        lambda conn: (
+            conn.execute(
+                select(idempotency_keys.c.transaction_id, transactions.c.status)
+                .join(transactions, transactions.c.id == idempotency_keys.c.transaction_id)
+                .where(idempotency_keys.c.scope == clinic, idempotency_keys.c.key == charge_key)
+            ).first()
+            or (None, None)
+        )
+    )
+    if charge_id is None or status != "posted":  # a declined lead cost nothing: nothing to dispute
+        return None
+    return b.open_dispute(clinic, int(charge_id), reason=reason, key=f"{charge_key}:dispute", at=at)
+
+
+def _admin_decisions(builder: DemoBuilder) -> None:
+    """Every Monday an admin works through the disputes older than three days."""
+    for n, day in enumerate(builder.days("Asia/Kolkata")):
+        if day.weekday() == 0:
+            builder.add(day + timedelta(hours=2), "admin decides disputes", lambda b, at, n=n: _decide(b, at, n))
+        if day.day == 1:
+            builder.add(day, "expiry sweep", lambda b, at: b.expire_lots(at))
+
+
+def _decide(b: Billing, at: datetime, week: int) -> None:
+    rng = random.Random(week)
+    for dispute in b.disputes(status="open"):
+        if at - dispute.opened_at < timedelta(days=3):
+            continue
+        approve = rng.random() < 0.7
+        note = "confirmed with the call log" if approve else "patient was reachable on a second try"
+        decide = b.approve_dispute if approve else b.reject_dispute
+        decide(dispute.id, actor="ops@demo", note=note, key=f"demo:decide:{dispute.id}", at=at)
+
+
+def seed_demo(
+    billing: Billing,
+    until: datetime,
+    months: int = 3,
+    us_clinics: int = 24,
+    in_clinics: int = 16,
+    seed: int = 7,
+    progress: Callable[[int, int], None] | None = None,
+) -> DemoSummary:
+    """Publish the shipped pricebooks and replay `months` of history up to `until`. Idempotent."""
+    start = until - timedelta(days=30 * months)
+    summary = DemoSummary(start=start, until=until)
+    published = min(start, datetime(2025, 6, 1, tzinfo=until.tzinfo)) - timedelta(days=1)
+    for path in sorted(SHIPPED.glob("*/*.xlsx")):
+        with contextlib.suppress(BillingError):  # already published: the catalogue is what it is
+            billing.publish_pricebook(path, actor="demo", key=f"demo:publish:{path.name}", at=published)
+    builder = DemoBuilder(start, until, seed)
+    for number in range(1, us_clinics + 1):
+        _us_clinic(builder, number)
+    referrer = None
+    for number in range(1, in_clinics + 1):
+        clinic = _in_clinic(builder, number, referrer if number % 5 == 0 else None)
+        referrer = referrer or clinic
+    _admin_decisions(builder)
+    events = sorted(builder.events, key=lambda e: (e.at, e.order))
+    for done, event in enumerate(events, 1):
+        try:
+            result = event.action(billing, event.at)
+        except BillingError as exc:  # e.g. a dispute the policy already closed: part of real life
+            summary.refused[type(exc).__name__] = summary.refused.get(type(exc).__name__, 0) + 1
+            result = None
+        summary.operations += 1
+        if getattr(result, "approved", True) is False:
+            summary.declined += 1
+        if progress is not None:
+            progress(done, len(events))
+    for clinic in billing.clinics():
+        summary.clinics[clinic.market] = summary.clinics.get(clinic.market, 0) + 1
+    return summary
+
+
+__all__ = ["DemoSummary", "seed_demo"]
