@@ -3,6 +3,7 @@
     import engine
     pricebook = engine.load_pricebook("pricebooks/us/us-audiology-v1.xlsx")
     report = engine.validate_pricebook("draft.xlsx")   # every finding, by sheet and cell
+    billing = engine.Billing("sqlite:///creditbook.db")  # the credit ledger (see engine.billing)
 
 Everything not exported here is internal and may move.
 """
@@ -29,10 +30,17 @@ from engine.pricing.tiers import Tier, TierTable
 from engine.pricing.voice import billed_minutes
 
 __all__ = [
+    "Billing",
+    "BillingError",
     "CallRecord",
     "CompiledPricebook",
+    "DatabaseBusy",
+    "FakeGateway",
     "Finding",
+    "IdempotencyConflict",
+    "InvalidAmount",
     "LeadRequest",
+    "PaymentGateway",
     "PricebookDiff",
     "PricebookError",
     "PricebookTest",
@@ -46,6 +54,7 @@ __all__ = [
     "SmsCampaign",
     "Tier",
     "TierTable",
+    "UnknownClinic",
     "Usage",
     "VoiceCampaign",
     "billed_minutes",
@@ -59,3 +68,26 @@ __all__ = [
     "select_version",
     "validate_pricebook",
 ]
+
+# The ledger side (SQLAlchemy, the policy rules) loads on first use, so that `import engine` stays
+# light for code that only prices.
+_BILLING = frozenset(
+    {
+        "Billing",
+        "BillingError",
+        "FakeGateway",
+        "PaymentGateway",
+        "IdempotencyConflict",
+        "InvalidAmount",
+        "UnknownClinic",
+        "DatabaseBusy",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _BILLING:
+        from engine import billing
+
+        return getattr(billing, name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 T = TypeVar("T")
 DEFAULT_URL = "sqlite:///creditbook.db"
@@ -55,14 +56,11 @@ def is_retryable(error: BaseException) -> bool:
 def _sqlite_engine(url: str, **options: Any) -> Engine:
     # A small pool: reusing a connection keeps SQLite's page cache and skips the open/close (and
     # pragma) cost of every transaction; each pooled connection is used by one thread at a time.
-    engine = create_engine(
-        url,
-        connect_args={"timeout": 30, "check_same_thread": False},
-        poolclass=QueuePool,
-        pool_size=8,
-        max_overflow=24,
-        **options,
-    )
+    if make_url(url).database in (None, "", ":memory:"):  # one shared connection holds the whole database
+        pooling: dict[str, Any] = {"poolclass": StaticPool}
+    else:
+        pooling = {"poolclass": QueuePool, "pool_size": 8, "max_overflow": 24}
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pooling, **options)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:

@@ -31,3 +31,6 @@ def test_readme_python_examples_run() -> None:
     assert "74700 ('PK-SOLO-SMS', 'BN-SMS-VOICE')" in printed
     assert "2000 ('IN-BONUS20',) ['featured_placement']" in printed
     assert "False declined: the balance would be -599,900 credits" in printed
+    assert "credited 1,000,000 credits ($100.00)" in printed
+    assert "50800 ('SMS-1', 'SMS-2') 949200" in printed
+    assert "approved 250 11750" in printed and "500 250 2" in printed
