@@ -249,6 +249,14 @@ def credit_wallet(conn: Connection, wallet_id: int, amount: int) -> int:
     return int(conn.execute(_CREDIT, {"b_wallet": wallet_id, "b_amount": amount}).scalar_one())
 
 
+def clinic_balance(conn: Connection, clinic_id: str) -> int:
+    """The balance of a clinic's wallet (read inside the transaction that changed it)."""
+    found = wallet(conn, clinic_id)
+    if found is None:
+        raise LedgerError(f"clinic {clinic_id!r} has no wallet")
+    return found.balance
+
+
 def balance_of(conn: Connection, wallet_id: int) -> int:
     return int(conn.execute(select(accounts.c.balance).where(accounts.c.id == wallet_id)).scalar_one())
 

@@ -97,7 +97,7 @@ class DisputeOperations(BillingBase):
         def work(conn: Connection, at: datetime) -> Done:
             found = support.clinic(conn, clinic_id)
             refund, amount = self._refund(conn, found, charge_id, credits, at, actor, reason)
-            balance = ledger.balance_of(conn, ledger.wallet(conn, clinic_id).id)  # type: ignore[union-attr]
+            balance = ledger.clinic_balance(conn, clinic_id)
             return Done(
                 RefundResult(
                     clinic_id=clinic_id, charge_id=charge_id, refund_id=refund, credits=amount, balance=balance
@@ -173,7 +173,7 @@ class DisputeOperations(BillingBase):
                     conn, found, charge_id, None, at, "policy", f"dispute {dispute_id}: {decision.reason}"
                 )
                 conn.execute(update(disputes).where(disputes.c.id == dispute_id).values(refund_id=refund_id))
-            balance = ledger.balance_of(conn, ledger.wallet(conn, clinic_id).id)  # type: ignore[union-attr]
+            balance = ledger.clinic_balance(conn, clinic_id)
             return Done(
                 DisputeResult(
                     dispute_id=dispute_id,
@@ -221,7 +221,7 @@ class DisputeOperations(BillingBase):
                     .where(disputes.c.id == dispute_id, disputes.c.refund_id.is_(None))
                     .values(refund_id=refund_id)
                 )
-            balance = ledger.balance_of(conn, ledger.wallet(conn, row.clinic_id).id)  # type: ignore[union-attr]
+            balance = ledger.clinic_balance(conn, row.clinic_id)
             return Done(
                 DisputeResult(
                     dispute_id=dispute_id,
@@ -270,21 +270,7 @@ class DisputeOperations(BillingBase):
             if clinic_id is not None:
                 query = query.where(disputes.c.clinic_id == clinic_id)
             return [
-                DisputeView(
-                    id=r.id,
-                    clinic_id=r.clinic_id,
-                    charge_id=r.charge_id,
-                    reason=r.reason,
-                    status=r.status,
-                    decision=r.decision,
-                    decision_reason=r.decision_reason,
-                    opened_at=r.opened_at,
-                    decided_at=r.decided_at,
-                    decided_by=r.decided_by,
-                    note=r.note,
-                    credits=int(r.credits),
-                    product=r.product,
-                )
+                DisputeView.model_validate(r._mapping)
                 for r in conn.execute(query)
             ]
 

@@ -129,17 +129,7 @@ def load_state(conn: Connection, clinic_id: str, at: datetime, lock: bool = Fals
     row = conn.execute(_CLINIC_LOCKED if locked else _CLINIC, params).first()
     if row is None:
         raise UnknownClinic(f"no clinic {clinic_id!r}")
-    clinic = Clinic(
-        row.id,
-        row.name,
-        row.market,
-        row.pricebook_id,
-        row.segment,
-        bool(row.bundle),
-        row.clinic_size,
-        row.timezone,
-        row.referred_by,
-    )
+    clinic = Clinic.from_row(row)
     wallet = ledger.Wallet(int(row.wallet_id), row.id, row.market, int(row.balance), int(row.overdraft_limit))
     held = conn.execute(_HOLDINGS, params)
     running = conn.execute(_TERMS, params)

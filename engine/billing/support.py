@@ -50,22 +50,26 @@ class Clinic:
     timezone: str
     referred_by: str | None
 
+    @classmethod
+    def from_row(cls, row: Any) -> Clinic:
+        return cls(
+            row.id,
+            row.name,
+            row.market,
+            row.pricebook_id,
+            row.segment,
+            bool(row.bundle),
+            row.clinic_size,
+            row.timezone,
+            row.referred_by,
+        )
+
 
 def clinic(conn: Connection, clinic_id: str) -> Clinic:
     row = conn.execute(select(clinics).where(clinics.c.id == clinic_id)).first()
     if row is None:
         raise UnknownClinic(f"no clinic {clinic_id!r}")
-    return Clinic(
-        row.id,
-        row.name,
-        row.market,
-        row.pricebook_id,
-        row.segment,
-        bool(row.bundle),
-        row.clinic_size,
-        row.timezone,
-        row.referred_by,
-    )
+    return Clinic.from_row(row)
 
 
 def month_start(at: datetime, zone: str) -> datetime:
