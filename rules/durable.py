@@ -24,6 +24,7 @@ absorb (each is also covered by a test):
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 from collections.abc import Callable, Sequence
@@ -53,16 +54,75 @@ class Region:
     condition: Any
 
 
+MEMO_SIZE = 65_536
+_COMPARISONS = frozenset({"$lt", "$lte", "$gt", "$gte", "$neq"})
+
+
+def _cut_points(conditions: Sequence[Any]) -> tuple[dict[str, list[Any]], frozenset[str]] | None:
+    """The constants each fact field is compared with, read from the conditions themselves.
+
+    Facts on the same side of every constant of every field satisfy exactly the same comparisons,
+    so they land in the same region: that is what makes a decision memo exact. None when a
+    condition is not a plain field-against-constant comparison (no memo then)."""
+    numeric: dict[str, set[Any]] = {}
+    fields: set[str] = set()
+
+    def walk(node: Any) -> bool:
+        if not isinstance(node, dict) or len(node) != 1:
+            return False
+        ((key, value),) = node.items()
+        if key in ("$and", "$or"):
+            return all(walk(child) for child in value)
+        if key in _COMPARISONS:
+            if not isinstance(value, dict) or len(value) != 1:
+                return False
+            ((key, value),) = value.items()
+        if key.startswith("$") or isinstance(value, dict | list):
+            return False  # a comparison with another field, or an operator we do not read
+        fields.add(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            numeric.setdefault(key, set()).add(value)
+        return True
+
+    if not all(walk(condition.define()) for condition in conditions):
+        return None
+    return {field: sorted(values) for field, values in numeric.items()}, frozenset(fields)
+
+
 class DecisionTable:
-    """Exclusive, exhaustive rules: one `post`, exactly one rule fires, its outcome is the decision."""
+    """Exclusive, exhaustive rules: one `post`, exactly one rule fires, its outcome is the decision.
+
+    Decisions are remembered per *cell*: the position of each numeric fact against the constants
+    the conditions compare it with, and the value of every other field they read (`_cut_points`).
+    durable-rules decides each cell once; a balance of 812 and one of 4,000 below the same
+    threshold share a cell. The memo is exact by construction and proven against fresh posts in
+    tests/rules."""
 
     def __init__(self, name: str, regions: Sequence[Region]):
         self.name = name
         self.outcomes = tuple(region.outcome for region in regions)
+        self.conditions = tuple(region.condition for region in regions)
         self._slot: dict[int, int] = {}
+        self._cells = _cut_points([region.condition for region in regions])
+        self._memo: dict[tuple[Any, ...], int] = {}
         with ruleset(name):
             for index, region in enumerate(regions):
                 when_all(region.condition)(self._recorder(index))
+
+    def _cell(self, facts: dict[str, Any]) -> tuple[Any, ...] | None:
+        if self._cells is None:
+            return None
+        cuts, fields = self._cells
+        key = []
+        for field in sorted(fields):
+            value = facts.get(field)
+            points = cuts.get(field)
+            if points is not None and isinstance(value, int | float) and not isinstance(value, bool):
+                position = bisect.bisect_left(points, value)
+                key.append((position, position < len(points) and points[position] == value))
+            else:
+                key.append(("=", value))
+        return tuple(key)
 
     def _recorder(self, index: int) -> Callable[[Any], None]:
         slot = self._slot
@@ -72,12 +132,21 @@ class DecisionTable:
 
         return record
 
-    def matches(self, facts: dict[str, Any]) -> tuple[str, ...]:
-        """The rows that apply to `facts`."""
+    def matches(self, facts: dict[str, Any], remember: bool = True) -> tuple[str, ...]:
+        """The rows that apply to `facts` (`remember=False` asks durable-rules even for a known cell)."""
+        cell = self._cell(facts) if remember else None
+        if cell is not None:
+            known = self._memo.get(cell)
+            if known is not None:
+                return self.outcomes[known]
         with LOCK:
             fact_id = next(_IDS)
             post(self.name, {**facts, "id": fact_id, "kind": self.name})
             index = self._slot.pop(fact_id, None)
+            if index is not None and cell is not None:
+                if len(self._memo) >= MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[cell] = index
         if index is None:  # exhaustive by construction: reaching this is a compiler bug, not a decision
             raise RuntimeError(f"no rule of {self.name} matched {facts}")
         return self.outcomes[index]

@@ -250,6 +250,14 @@ class PolicyEngine:
         row = self.limits.get(segment)
         return 0 if row is None else row.max_negative_credits
 
+    def overdraft_rule_ids(self, segment: str, amount: int) -> tuple[str, ...]:
+        """The rule an approved charge of `segment` is approved by: the segment's Overdraft row,
+        exactly what the decision table names for each of its approvals (none for a free charge).
+        The ledger's guarded debit enforces the same limit (`overdraft_limit`) on the wallet row, so
+        billing asks the full decision (`overdraft`) only when that guard declines."""
+        row = self.limits.get(segment)
+        return (row.rule_id,) if row is not None and amount else ()
+
     def overdraft(self, facts: ChargeFacts) -> OverdraftDecision:
         after = facts.balance - facts.amount
         limit = self.overdraft_limit(facts.segment)

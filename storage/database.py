@@ -6,8 +6,10 @@ at once with SQLITE_BUSY when another writer got in first, and the busy timeout 
 upgrade (SQLAlchemy's pysqlite "serializable isolation" recipe). PostgreSQL: READ COMMITTED, with
 a row lock on the wallet and guarded updates in storage/ledger.py.
 
-Serialization failures, deadlocks and busy databases are retried with backoff and are never
-reported as anything but "try again": a lost race must never read as "insufficient credits".
+Serialization failures, deadlocks, busy databases and lost connections are retried with backoff
+and are never reported as anything but "try again": a lost race must never read as "insufficient
+credits". (A lost connection is detected when used rather than pinged before every transaction:
+the ping is a round trip per charge, and every write is keyed, so retrying is safe.)
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def database_url(url: str | None = None) -> str:
 def is_retryable(error: BaseException) -> bool:
     """A failure that rolled the transaction back and can succeed on a second try."""
     if isinstance(error, DBAPIError):
+        if error.connection_invalidated:  # the server went away: a new connection may succeed, and
+            return True  # every write is keyed, so a retry after an unacknowledged commit replays it
         original = error.orig
         state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
         if state in RETRYABLE_SQLSTATES:
@@ -89,7 +93,7 @@ class Database:
             self.engine = _sqlite_engine(self.url, echo=echo)
         else:
             self.engine = create_engine(
-                self.url, echo=echo, pool_pre_ping=True, pool_size=20, max_overflow=20, isolation_level="READ COMMITTED"
+                self.url, echo=echo, pool_size=20, max_overflow=20, isolation_level="READ COMMITTED"
             )
         self.retries = 0  # how many times a transaction was retried (for benchmarks and tests)
         self.fault: Callable[[Connection], None] | None = None  # tests inject failures here

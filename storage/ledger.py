@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, litera
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from storage.fast import Statement
 from storage.schema import (
     SYSTEM_ACCOUNTS,
     accounts,
@@ -154,7 +155,7 @@ def claim(conn: Connection, scope: str, key: str, operation: str, request_hash: 
     Same key and same request → the stored outcome (a declined key stays declined). Same key and a
     different request → IdempotencyConflict. The claim commits with the effect, or not at all."""
     values = {"scope": scope, "key": key, "operation": operation, "request_hash": request_hash, "created_at": at}
-    new_id = conn.execute(_CLAIM[conn.dialect.name], values).scalar()
+    new_id = _CLAIM[conn.dialect.name].run(conn, values).scalar()
     if new_id is not None:
         return Claim(int(new_id), None, replay=False)
     existing = conn.execute(_CLAIMED, {"b_scope": scope, "b_key": key}).one()
@@ -171,13 +172,13 @@ def claim(conn: Connection, scope: str, key: str, operation: str, request_hash: 
 # key, which is most of a statement's cost in Python (building one costs ~80 µs, running it ~30 µs).
 B = bindparam
 _CLAIM = {  # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, on both databases
-    name: dialect.insert(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.id)
+    name: Statement(dialect.insert(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.id))
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _CLAIMED = select(idempotency_keys).where(
     idempotency_keys.c.scope == B("b_scope"), idempotency_keys.c.key == B("b_key")
 )
-_STORE = (
+_STORE = Statement(
     update(idempotency_keys)
     .where(idempotency_keys.c.id == B("b_id"))
     .values(outcome=B("b_outcome"), transaction_id=B("b_txn"))
@@ -186,7 +187,7 @@ _STORE = (
 
 def store_outcome(conn: Connection, claim_id: int, outcome: dict[str, Any], transaction_id: int | None) -> None:
     text = json.dumps(outcome, sort_keys=True, default=str)
-    conn.execute(_STORE, {"b_id": claim_id, "b_outcome": text, "b_txn": transaction_id})
+    _STORE.run(conn, {"b_id": claim_id, "b_outcome": text, "b_txn": transaction_id})
 
 
 # -- transactions and legs -----------------------------------------------------------------------
@@ -196,11 +197,11 @@ def insert_transaction(conn: Connection, **values: Any) -> int:
     for name in ("rule_ids", "quote"):
         if name in values and not isinstance(values[name], str | None):
             values[name] = json.dumps(values[name], sort_keys=True, default=str)
-    return int(conn.execute(_INSERT_TRANSACTION, values).scalar_one())
+    return int(_INSERT_TRANSACTION.run(conn, values).scalar())
 
 
-_INSERT_TRANSACTION = insert(transactions).returning(transactions.c.id)
-_INSERT_ENTRIES = insert(entries)
+_INSERT_TRANSACTION = Statement(insert(transactions).returning(transactions.c.id))
+_INSERT_ENTRIES = Statement(insert(entries))
 
 
 def post_legs(conn: Connection, transaction_id: int, legs: Sequence[tuple[int, int]]) -> None:
@@ -210,8 +211,8 @@ def post_legs(conn: Connection, transaction_id: int, legs: Sequence[tuple[int, i
     serialise all clinics' charges on PostgreSQL."""
     if sum(amount for _, amount in legs) != 0:
         raise ValueError(f"legs of transaction {transaction_id} do not sum to zero: {legs}")
-    conn.execute(
-        _INSERT_ENTRIES,
+    _INSERT_ENTRIES.run_many(
+        conn,
         [
             {"transaction_id": transaction_id, "account_id": account, "amount": amount}
             for account, amount in legs
@@ -220,7 +221,7 @@ def post_legs(conn: Connection, transaction_id: int, legs: Sequence[tuple[int, i
     )
 
 
-_DEBIT = (
+_DEBIT = Statement(
     update(accounts)
     .where(
         accounts.c.id == B("b_wallet"),
@@ -230,7 +231,7 @@ _DEBIT = (
     .values(balance=accounts.c.balance - B("b_amount"), version=accounts.c.version + 1)
     .returning(accounts.c.balance)
 )
-_CREDIT = (
+_CREDIT = Statement(
     update(accounts)
     .where(accounts.c.id == B("b_wallet"), accounts.c.kind == "wallet")
     .values(balance=accounts.c.balance + B("b_amount"), version=accounts.c.version + 1)
@@ -241,12 +242,12 @@ _CREDIT = (
 def debit_wallet(conn: Connection, wallet_id: int, amount: int) -> int | None:
     """THE guarded statement: take `amount` unless that would put the wallet further below zero
     than its own overdraft limit. Returns the new balance, or None: declined, nothing changed."""
-    return conn.execute(_DEBIT, {"b_wallet": wallet_id, "b_amount": amount}).scalar()
+    return _DEBIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount}).scalar()
 
 
 def credit_wallet(conn: Connection, wallet_id: int, amount: int) -> int:
     """Add credits to a wallet; returns the new balance."""
-    return int(conn.execute(_CREDIT, {"b_wallet": wallet_id, "b_amount": amount}).scalar_one())
+    return int(_CREDIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount}).scalar())
 
 
 def clinic_balance(conn: Connection, clinic_id: str) -> int:
@@ -274,19 +275,21 @@ class Lot:
 
 def open_lots(conn: Connection, wallet_id: int) -> list[Lot]:
     """The wallet's unexpired lots that still hold credits (some may be due to expire)."""
-    rows = conn.execute(_OPEN_LOTS, {"b_wallet": wallet_id})
+    rows = _OPEN_LOTS.run(conn, {"b_wallet": wallet_id}).all()
     return [Lot(int(r.id), r.kind, int(r.remaining), r.expires_at) for r in rows]
 
 
-_OPEN_LOTS = select(lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at).where(
-    lots.c.wallet_id == B("b_wallet"), lots.c.expired.is_(False), lots.c.remaining > 0
+_OPEN_LOTS = Statement(
+    select(lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at).where(
+        lots.c.wallet_id == B("b_wallet"), lots.c.expired.is_(False), lots.c.remaining > 0
+    )
 )
-_TAKE = (
+_TAKE = Statement(
     update(lots)
     .where(lots.c.id == B("b_lot"), lots.c.remaining >= B("b_part"))
     .values(remaining=lots.c.remaining - B("b_part"))
 )
-_INSERT_ALLOCATIONS = insert(allocations)
+_INSERT_ALLOCATIONS = Statement(insert(allocations))
 
 
 def spending_order(found: Iterable[Lot], at: datetime) -> list[Lot]:
@@ -322,7 +325,7 @@ def take(
         if left == 0:
             break
         part = min(left, lot.remaining)
-        changed = conn.execute(_TAKE, {"b_lot": lot.id, "b_part": part}).rowcount
+        changed = _TAKE.run(conn, {"b_lot": lot.id, "b_part": part}).rowcount
         if changed != 1:
             raise LedgerError(f"lot {lot.id} changed under a locked wallet")
         taken.by_lot.append((lot.id, part))
@@ -335,8 +338,8 @@ def take(
 
 def record_allocations(conn: Connection, taken: Taken, transaction_id: int) -> None:
     if taken.by_lot:
-        conn.execute(
-            _INSERT_ALLOCATIONS,
+        _INSERT_ALLOCATIONS.run_many(
+            conn,
             [
                 {"lot_id": lot_id, "transaction_id": transaction_id, "kind": taken.kind, "amount": part}
                 for lot_id, part in taken.by_lot

@@ -8,13 +8,12 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from engine.billing import support
 from engine.billing.base import BillingBase, Done
 from engine.billing.results import (
     ChargeResult,
     Remaining,
 )
-from engine.billing.state import ClinicState, current_pricebook, load_state, pricing_version, start_term
+from engine.billing.state import TRAILING, ClinicState, current_pricebook, load_state, pricing_version, start_term
 from engine.pricebook.model import CompiledPricebook
 from engine.pricing.quote import Quote, quote
 from engine.pricing.requests import QuoteContext, Request, Usage, as_request
@@ -57,11 +56,18 @@ class ChargeOperations(BillingBase):
                 term_usage={priced.product: term.units if term is not None else 0},
             )
             result = quote(pricing, priced, context)
-            decision = self._policy(current).overdraft(
-                ChargeFacts(segment=found.segment, balance=wallet.balance, amount=result.credits)
-            )
-            balance = ledger.debit_wallet(conn, wallet.id, result.credits) if decision.approved else None
-            rule_ids = list(result.rule_ids) + list(decision.rule_ids)
+            policy = self._policy(current)
+            limit = policy.overdraft_limit(found.segment)
+            if limit != wallet.overdraft_limit:  # a new version changed the segment's limit: the wallet follows
+                ledger.set_overdraft_limit(conn, wallet.id, limit)
+            balance = ledger.debit_wallet(conn, wallet.id, result.credits)  # the guard enforces that limit
+            if balance is None:  # declined: the rules say why, and by which rule
+                decision = policy.overdraft(
+                    ChargeFacts(segment=found.segment, balance=wallet.balance, amount=result.credits)
+                )
+                rule_ids = list(result.rule_ids) + list(decision.rule_ids)
+            else:
+                rule_ids = list(result.rule_ids) + list(policy.overdraft_rule_ids(found.segment, result.credits))
             common = {
                 "clinic_id": clinic_id,
                 "kind": "charge",
@@ -90,7 +96,7 @@ class ChargeOperations(BillingBase):
                 ledger.record_allocations(conn, taken, txn)
                 revenue = ledger.system_account(conn, "usage_revenue", found.market)
                 ledger.post_legs(conn, txn, [(wallet.id, -result.credits), (revenue, result.credits)])
-                state.spend(taken)
+                state.spend(taken, result.credits)
             if term is not None and result.plan == "PAYG":
                 conn.execute(update(terms).where(terms.c.id == term.id).values(units=terms.c.units + result.units))
                 term.units += result.units
@@ -160,12 +166,12 @@ class ChargeOperations(BillingBase):
         self, conn: Connection, state: ClinicState, current: CompiledPricebook, balance: int, at: datetime
     ) -> tuple[str, ...]:
         policy = self._policy(current)
-        used = support.charged_since(conn, state.clinic.id, at - timedelta(days=30), at + timedelta(microseconds=1))
+        used = state.charged_30d
         soon, earliest = state.expiring(at, at + timedelta(days=policy.expiring_window_days))
         decision = policy.alerts(
             AlertFacts(
                 balance=balance,
-                trailing_daily_credits=Decimal(used) / 30,
+                trailing_daily_credits=Decimal(used) / TRAILING.days,
                 expiring_credits=soon,
                 earliest_expiry=earliest,
             )

@@ -269,9 +269,6 @@ class DisputeOperations(BillingBase):
                 query = query.where(disputes.c.status == status)
             if clinic_id is not None:
                 query = query.where(disputes.c.clinic_id == clinic_id)
-            return [
-                DisputeView.model_validate(r._mapping)
-                for r in conn.execute(query)
-            ]
+            return [DisputeView.model_validate(r._mapping) for r in conn.execute(query)]
 
         return self.db.read(read)

@@ -13,14 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, insert, or_, select
+from sqlalchemy import BigInteger, Connection, Integer, bindparam, func, insert, literal, or_, select, union_all
 
 from engine.billing.catalog import Catalog
 from engine.billing.errors import NoPricebook, UnknownClinic
 from engine.billing.support import Clinic
 from engine.pricebook.model import CompiledPricebook
 from storage import ledger
-from storage.schema import accounts, clinic_pins, clinics, holdings, pricebook_versions, terms
+from storage.fast import Statement
+from storage.schema import accounts, clinic_pins, clinics, holdings, lots, pricebook_versions, terms, transactions
+
+TRAILING = timedelta(days=30)  # the window of "recent usage" for the runway alert
 
 
 @dataclass
@@ -43,6 +46,7 @@ class ClinicState:
     packages: tuple[str, ...]  # package codes held now, latest ending first
     terms: dict[str, Term]  # product → running term
     lots: list[ledger.Lot]  # unexpired lots holding credits (some may be due)
+    charged_30d: int = 0  # net credits charged in the TRAILING window up to now
 
     def plan(self) -> tuple[str, ...] | str:
         return self.packages or "PAYG"
@@ -56,8 +60,9 @@ class ClinicState:
         held = set(self.packages)
         return any(p.package_code in held and p.product == product for p in current.packages)
 
-    def spend(self, taken: ledger.Taken) -> None:
-        """Keep the lots read at the start in step with what a charge took from them."""
+    def spend(self, taken: ledger.Taken, credits: int) -> None:
+        """Keep what was read at the start in step with a charge: its lots and the recent usage."""
+        self.charged_30d += credits
         parts = dict(taken.by_lot)
         self.lots = [
             ledger.Lot(lot.id, lot.kind, lot.remaining - parts.get(lot.id, 0), lot.expires_at)
@@ -95,6 +100,17 @@ _PINNED = (
     .limit(1)
     .scalar_subquery()
 )
+_CHARGED = (  # net credits charged in the trailing window (the runway alert's recent usage)
+    select(func.coalesce(func.sum(transactions.c.credits - transactions.c.refunded), 0))
+    .where(
+        transactions.c.clinic_id == clinics.c.id,
+        transactions.c.kind == "charge",
+        transactions.c.status == "posted",
+        transactions.c.at >= B("b_since"),
+        transactions.c.at <= B("b_at"),
+    )
+    .scalar_subquery()
+)
 # Built once (see storage/ledger.py): the clinic, its wallet, the version in force and its pin.
 _CLINIC = (
     select(
@@ -104,43 +120,58 @@ _CLINIC = (
         accounts.c.overdraft_limit,
         _IN_FORCE.label("in_force"),
         _PINNED.label("pinned"),
+        _CHARGED.label("charged_30d"),
     )
     .select_from(clinics.join(accounts, accounts.c.clinic_id == clinics.c.id))
     .where(clinics.c.id == B("b_clinic"))
 )
-_CLINIC_LOCKED = _CLINIC.with_for_update(of=accounts)
-_HOLDINGS = (
-    select(holdings.c.package_code)
-    .where(holdings.c.clinic_id == B("b_clinic"), holdings.c.starts_at <= B("b_at"), holdings.c.ends_at > B("b_at"))
-    .order_by(holdings.c.ends_at.desc())
-)
-_TERMS = (
-    select(terms.c.id, terms.c.product, terms.c.units, terms.c.version, terms.c.ends_at)
-    .where(terms.c.clinic_id == B("b_clinic"), terms.c.starts_at <= B("b_at"), terms.c.ends_at > B("b_at"))
-    .order_by(terms.c.starts_at)
+_CLINIC_LOCKED = Statement(_CLINIC.with_for_update(of=accounts))
+_CLINIC_READ = Statement(_CLINIC)
+_LISTS = Statement(  # the clinic's packages, running terms and open lots, in one round trip
+    union_all(
+        select(
+            literal("holding").label("tag"),
+            literal(0, BigInteger).label("id"),
+            holdings.c.package_code.label("name"),
+            literal(0, BigInteger).label("amount"),
+            literal(0, Integer).label("version"),
+            holdings.c.ends_at.label("until"),
+        ).where(
+            holdings.c.clinic_id == B("b_clinic"), holdings.c.starts_at <= B("b_at"), holdings.c.ends_at > B("b_at")
+        ),
+        select(literal("term"), terms.c.id, terms.c.product, terms.c.units, terms.c.version, terms.c.ends_at).where(
+            terms.c.clinic_id == B("b_clinic"), terms.c.starts_at <= B("b_at"), terms.c.ends_at > B("b_at")
+        ),
+        select(literal("lot"), lots.c.id, lots.c.kind, lots.c.remaining, literal(0, Integer), lots.c.expires_at)
+        .select_from(lots.join(accounts, accounts.c.id == lots.c.wallet_id))
+        .where(accounts.c.clinic_id == B("b_clinic"), lots.c.expired.is_(False), lots.c.remaining > 0),
+    )
 )
 
 
 def load_state(conn: Connection, clinic_id: str, at: datetime, lock: bool = False) -> ClinicState:
     """The clinic at `at`; with `lock`, its wallet row is locked until the transaction ends
     (PostgreSQL: FOR UPDATE; SQLite: BEGIN IMMEDIATE already holds the database's write lock)."""
-    params = {"b_clinic": clinic_id, "b_at": at}
+    params = {"b_clinic": clinic_id, "b_at": at, "b_since": at - TRAILING}
     locked = lock and conn.dialect.name == "postgresql"
-    row = conn.execute(_CLINIC_LOCKED if locked else _CLINIC, params).first()
+    row = (_CLINIC_LOCKED if locked else _CLINIC_READ).run(conn, params).first()
     if row is None:
         raise UnknownClinic(f"no clinic {clinic_id!r}")
     clinic = Clinic.from_row(row)
     wallet = ledger.Wallet(int(row.wallet_id), row.id, row.market, int(row.balance), int(row.overdraft_limit))
-    held = conn.execute(_HOLDINGS, params)
-    running = conn.execute(_TERMS, params)
+    listed = _LISTS.run(conn, params).all()
+    held = sorted((r for r in listed if r.tag == "holding"), key=lambda r: r.until, reverse=True)
     return ClinicState(
         clinic=clinic,
         wallet=wallet,
         version_in_force=int(row.in_force) if row.in_force is not None else 0,
         pinned_version=None if row.pinned is None else int(row.pinned),
-        packages=tuple(dict.fromkeys(r.package_code for r in held)),
-        terms={r.product: Term(int(r.id), r.product, int(r.units), int(r.version), r.ends_at) for r in running},
-        lots=ledger.open_lots(conn, wallet.id),
+        packages=tuple(dict.fromkeys(r.name for r in held)),
+        terms={
+            r.name: Term(int(r.id), r.name, int(r.amount), int(r.version), r.until) for r in listed if r.tag == "term"
+        },
+        lots=[ledger.Lot(int(r.id), r.name, int(r.amount), r.until) for r in listed if r.tag == "lot"],
+        charged_30d=int(row.charged_30d),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 from engine.billing.catalog import Catalog
 from engine.billing.errors import InvalidKey, UnknownClinic
 from engine.pricebook.model import CompiledPricebook
+from storage.fast import Statement
 from storage.schema import clinics, holdings, terms, transactions
 
 MAX_KEY = 200
@@ -127,16 +128,18 @@ def term_for(
     ).first()
 
 
-_CHARGED_SINCE = select(func.coalesce(func.sum(transactions.c.credits - transactions.c.refunded), 0)).where(
-    transactions.c.clinic_id == bindparam("b_clinic"),
-    transactions.c.kind == "charge",
-    transactions.c.status == "posted",
-    transactions.c.at >= bindparam("b_since"),
-    transactions.c.at < bindparam("b_until"),
+_CHARGED_SINCE = Statement(
+    select(func.coalesce(func.sum(transactions.c.credits - transactions.c.refunded), 0)).where(
+        transactions.c.clinic_id == bindparam("b_clinic"),
+        transactions.c.kind == "charge",
+        transactions.c.status == "posted",
+        transactions.c.at >= bindparam("b_since"),
+        transactions.c.at < bindparam("b_until"),
+    )
 )
 
 
 def charged_since(conn: Connection, clinic_id: str, since: datetime, until: datetime) -> int:
     """Credits of posted charges in [since, until), net of what refunds gave back."""
     params = {"b_clinic": clinic_id, "b_since": since, "b_until": until}
-    return int(conn.execute(_CHARGED_SINCE, params).scalar_one())
+    return int(_CHARGED_SINCE.run(conn, params).scalar())

@@ -67,6 +67,7 @@ def us_version_2(
     voice_1: int = 165,
     effective_from: datetime = datetime(2026, 4, 1),
     existing_customers_from: datetime | None = None,
+    preferred_limit: int | None = None,
 ) -> Path:
     """US v2 as the pricing team would make it: VOICE-1 repriced, its examples updated, a later date."""
     book = Book(US_V1)
@@ -79,4 +80,6 @@ def us_version_2(
     book.set("UsageTiers", "VOICE-1", "stated_tier_credits", 500 * voice_1)
     book.set("Tests", "T-VOICE-01", "expected_credits", 200 * voice_1)
     book.set("Tests", "T-VOICE-02", "expected_credits", 200 * voice_1)
+    if preferred_limit is not None:
+        book.set("Overdraft", "OD-PREFERRED", "max_negative_credits", preferred_limit)
     return book.save(folder / "us-audiology-v2.xlsx")

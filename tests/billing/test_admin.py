@@ -201,3 +201,18 @@ def test_transactions_page_newest_first_with_filters(billing: Billing, clock: Cl
     window = billing.transactions("c", since=clock.now - timedelta(minutes=2, seconds=30))
     assert [r.id for r in window.rows] == ids[::-1][:3]
     assert allocations_of(billing, ids[0])  # each charge is traced to its lots
+
+
+def test_a_new_version_that_changes_an_overdraft_limit_reaches_every_wallet_of_the_segment(
+    billing: Billing, clock: Clock, tmp_path: Path
+) -> None:
+    billing.register_clinic("p", "Preferred", "US", key="reg", segment="preferred")
+    assert billing.charge("p", Usage(product="voice", units=3_000), key="v1").balance == -472_000
+    assert not billing.charge("p", Usage(product="voice", units=200), key="v2").approved  # past -500,000
+    billing.publish_pricebook(us_version_2(tmp_path, preferred_limit=600_000), actor="pricing", key="v2")
+    clock.now = datetime(2026, 4, 2, tzinfo=UTC)
+    deeper = billing.charge("p", Usage(product="voice", units=200), key="v3")  # 200 × 156 = 31,200
+    assert deeper.approved and deeper.balance == -503_200
+    assert rows(billing, "accounts", clinic_id="p")[0].overdraft_limit == 600_000
+    refused = billing.charge("p", Usage(product="voice", units=700), key="v4")  # 109,200 more: past -600,000
+    assert not refused.approved and "600,000" in (refused.decline_reason or "")
