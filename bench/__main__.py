@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from bench import policy, pricebook, quotes
+from bench import ledger, policy, pricebook, quotes
 
-BENCHMARKS = {"pricebook": pricebook.run, "quotes": quotes.run, "policy": policy.run}
+BENCHMARKS = {
+    "pricebook": pricebook.run,
+    "quotes": quotes.run,
+    "policy": policy.run,
+    "ledger": ledger.run,
+}
 
 
 def main() -> None:
