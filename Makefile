@@ -18,6 +18,7 @@ help:
 	@echo "make app    validate and summarise the shipped pricebooks"
 	@echo "make test   run the test suite (PostgreSQL tests skip unless CREDITBOOK_REQUIRE_POSTGRES=1)"
 	@echo "make bench  run the benchmarks, each beside its baseline"
+	@echo "make soak   the reliability battery's long forms (minutes: 200 kills, 16k-charge races)"
 	@echo "make lint   ruff"
 
 $(UV):
@@ -37,6 +38,9 @@ app: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -n 2 --dist loadfile
+
+soak: $(STAMP)
+	CREDITBOOK_SOAK=1 $(VENV)/bin/pytest tests/reliability -rA -s
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench

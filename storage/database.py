@@ -33,6 +33,12 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, d
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+class LostRace(RuntimeError):
+    """A compare-and-set found its row changed: another transaction got there first. Rolled back
+    and retried like a serialization failure (it cannot happen under the wallet lock; it is the
+    defence when a path runs without one)."""
+
+
 class DatabaseBusy(RuntimeError):
     """The database stayed busy (lock contention, serialization failures) through every retry.
     Safe to retry later with the same idempotency key; nothing was recorded."""
@@ -76,8 +82,9 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        readonly = connection.get_execution_options().get("creditbook_readonly", False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        readonly = options.get("creditbook_readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else options.get("creditbook_write_begin", "BEGIN IMMEDIATE"))
 
     return engine
 
@@ -86,17 +93,18 @@ class Database:
     """One ledger database. `run(fn)` executes `fn(connection)` in a write transaction, retrying
     what is retryable; `read(fn)` does the same for read-only work (no write lock on SQLite)."""
 
-    def __init__(self, url: str | None = None, *, echo: bool = False, attempts: int = 30):
+    def __init__(
+        self, url: str | None = None, *, echo: bool = False, attempts: int = 30, isolation: str = "READ COMMITTED"
+    ):
         self.url = database_url(url)
         self.attempts = attempts
         if self.url.startswith("sqlite"):
             self.engine = _sqlite_engine(self.url, echo=echo)
         else:
-            self.engine = create_engine(
-                self.url, echo=echo, pool_size=20, max_overflow=20, isolation_level="READ COMMITTED"
-            )
+            self.engine = create_engine(self.url, echo=echo, pool_size=20, max_overflow=20, isolation_level=isolation)
         self.retries = 0  # how many times a transaction was retried (for benchmarks and tests)
         self.fault: Callable[[Connection], None] | None = None  # tests inject failures here
+        self.write_begin: str | None = None  # SQLite: how write transactions begin (tests break it on purpose)
 
     @property
     def dialect(self) -> str:
@@ -106,7 +114,10 @@ class Database:
     def transaction(self, readonly: bool = False) -> Iterator[Connection]:
         """One attempt: commit on success, roll back on any exception."""
         with self.engine.connect() as opened:
-            connection = opened.execution_options(creditbook_readonly=True) if readonly else opened
+            options = {"creditbook_readonly": True} if readonly else {}
+            if self.write_begin is not None:  # the reliability tests' broken variant: a deferred BEGIN
+                options["creditbook_write_begin"] = self.write_begin
+            connection = opened.execution_options(**options) if options else opened
             with connection.begin():
                 yield connection
 
@@ -118,12 +129,12 @@ class Database:
                     if self.fault is not None and not readonly:
                         self.fault(connection)
                     return work(connection)
-            except DBAPIError as error:
-                if not is_retryable(error) or attempt == self.attempts:
-                    if is_retryable(error):
-                        raise DatabaseBusy(
-                            f"the database stayed busy after {attempt} attempts: {error.orig}"
-                        ) from error
+            except (DBAPIError, LostRace) as error:
+                retryable = isinstance(error, LostRace) or is_retryable(error)
+                if not retryable or attempt == self.attempts:
+                    if retryable:
+                        cause = getattr(error, "orig", error)
+                        raise DatabaseBusy(f"the database stayed busy after {attempt} attempts: {cause}") from error
                     raise
                 self.retries += 1
                 time.sleep(delay * (0.5 + random.random()))

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 Processor = Callable[[Any], Any] | None
@@ -93,7 +94,11 @@ class Statement:
         keys = self.insert_keys or (tuple(sorted(params)) if isinstance(self.statement, Insert) and params else None)
         plan = self._plan(conn.dialect, keys)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(plan.sql, self._params(plan, params or {}))
+        values = self._params(plan, params or {})
+        try:
+            cursor.execute(plan.sql, values)
+        except conn.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(conn, plan.sql, values, error, cursor) from error
         return _Result(cursor, plan)
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -102,8 +107,25 @@ class Statement:
         keys = tuple(sorted(rows[0]))
         plan = self._plan(conn.dialect, keys)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(plan.sql, [self._params(plan, row) for row in rows])
+        values = [self._params(plan, row) for row in rows]
+        try:
+            cursor.executemany(plan.sql, values)
+        except conn.dialect.loaded_dbapi.Error as error:
+            raise _wrapped(conn, plan.sql, values, error, cursor) from error
         cursor.close()
+
+
+def _wrapped(conn: Connection, sql: str, params: Any, error: Exception, cursor: Any) -> DBAPIError:
+    """The driver's error as SQLAlchemy would have raised it (OperationalError, IntegrityError...),
+    so that storage.database can tell a lost race (retry) from a real failure, and a dropped
+    connection is invalidated in the pool."""
+    dbapi_connection = conn.connection.dbapi_connection
+    invalidated = conn.dialect.is_disconnect(error, dbapi_connection, cursor)
+    if invalidated:
+        conn.invalidate(error)
+    return DBAPIError.instance(
+        sql, params, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=invalidated, dialect=conn.dialect
+    )
 
 
 class _Result:

@@ -26,14 +26,17 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, litera
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from storage.database import LostRace
 from storage.fast import Statement
 from storage.schema import (
     SYSTEM_ACCOUNTS,
     accounts,
     allocations,
+    disputes,
     entries,
     idempotency_keys,
     lots,
+    payments,
     restorations,
     transactions,
 )
@@ -327,7 +330,7 @@ def take(
         part = min(left, lot.remaining)
         changed = _TAKE.run(conn, {"b_lot": lot.id, "b_part": part}).rowcount
         if changed != 1:
-            raise LedgerError(f"lot {lot.id} changed under a locked wallet")
+            raise LostRace(f"lot {lot.id} changed while this transaction was taking from it")
         taken.by_lot.append((lot.id, part))
         left -= part
     taken.unfunded = left
@@ -433,6 +436,26 @@ def mark_refunded(conn: Connection, charge_id: int, amount: int) -> bool:
         ).rowcount
         == 1
     )
+
+
+def decide_dispute(conn: Connection, dispute_id: int, status: str, at: datetime, actor: str, note: str) -> bool:
+    """Compare-and-set: an open dispute becomes approved or rejected, once."""
+    changed = conn.execute(
+        update(disputes)
+        .where(disputes.c.id == dispute_id, disputes.c.status == "open")
+        .values(status=status, decided_at=at, decided_by=actor, note=note)
+    ).rowcount
+    return changed == 1
+
+
+def mark_payment_credited(conn: Connection, payment_id: str, at: datetime) -> bool:
+    """Compare-and-set: a paid (or pending) payment is credited once, however often it is delivered."""
+    changed = conn.execute(
+        update(payments)
+        .where(payments.c.id == payment_id, payments.c.status.in_(("pending", "succeeded")))
+        .values(status="credited", settled_at=at)
+    ).rowcount
+    return changed == 1
 
 
 def restore(

@@ -204,12 +204,7 @@ class DisputeOperations(BillingBase):
                 raise ForeignDispute(f"dispute {dispute_id} belongs to another clinic")
             found = support.clinic(conn, row.clinic_id)
             status = "approved" if approve else "rejected"
-            changed = conn.execute(
-                update(disputes)
-                .where(disputes.c.id == dispute_id, disputes.c.status == "open")
-                .values(status=status, decided_at=at, decided_by=actor, note=note)
-            ).rowcount
-            if changed != 1:
+            if not ledger.decide_dispute(conn, dispute_id, status, at, actor, note):
                 raise DisputeClosed(f"dispute {dispute_id} is already {row.status}")
             refund_id, refunded = None, 0
             if approve:

@@ -8,6 +8,7 @@ retried purchase finds the same payment instead of charging twice.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -79,7 +80,8 @@ class FakeGateway:
                 "card_pending": (PaymentStatus.PENDING, None),
                 "card_declined": (PaymentStatus.FAILED, "card declined"),
             }.get(method, (PaymentStatus.FAILED, "unknown payment method"))
-            payment = Payment(f"pay_{len(self._by_id) + 1:06d}", reference, amount, currency, status, failure)
+            payment_id = "pay_" + hashlib.sha256(reference.encode()).hexdigest()[:16]  # unique per reference
+            payment = Payment(payment_id, reference, amount, currency, status, failure)
             self._by_reference[reference] = payment
             self._by_id[payment.id] = payment
             return payment

@@ -41,6 +41,10 @@ class MaintenanceOperations(BillingBase):
             found = support.clinic(conn, clinic_id)
             wallet = ledger.wallet(conn, clinic_id, lock=True)
             assert wallet is not None
+            if credits < 0:  # what expired is gone before anything is taken (usable iff now < expires_at)
+                self._expire_wallet(conn, found, wallet.id, at)
+                wallet = ledger.wallet(conn, clinic_id)
+                assert wallet is not None
             txn = ledger.insert_transaction(
                 conn,
                 clinic_id=clinic_id,
@@ -56,7 +60,6 @@ class MaintenanceOperations(BillingBase):
                     conn, wallet, credits, "granted", "adjustment", at, None, txn, ("adjustments", found.market)
                 )
             else:
-                self._expire_wallet(conn, found, wallet.id, at)
                 if ledger.debit_wallet(conn, wallet.id, -credits) is None:
                     shown = self._current(conn, found.pricebook_id, at).format_credits
                     raise AdjustmentRefused(

@@ -145,6 +145,11 @@ class PurchaseOperations(BillingBase):
                 select(idempotency_keys).where(idempotency_keys.c.scope == clinic_id, idempotency_keys.c.key == key)
             ).first()
             stored = conn.execute(select(payments).where(payments.c.id == payment.id)).first()
+            if stored is not None and (stored.clinic_id != clinic_id or stored.idempotency_key != key):
+                raise PaymentGatewayError(
+                    f"the provider returned payment {payment.id}, which already paid another purchase "
+                    f"({stored.clinic_id}, key {stored.idempotency_key!r}); nothing was credited"
+                )
             if (
                 stored is not None
                 and stored.status in ("credited", "failed")
@@ -208,12 +213,7 @@ class PurchaseOperations(BillingBase):
                 )
                 self._store(conn, clinic_id, key, result, txn)
                 return result
-            credited = conn.execute(
-                update(payments)
-                .where(payments.c.id == payment.id, payments.c.status.in_(("pending", "succeeded")))
-                .values(status="credited", settled_at=at)
-            ).rowcount
-            if credited != 1:  # another delivery credited it first: replay what it stored
+            if not ledger.mark_payment_credited(conn, payment.id, at):  # another delivery credited it first
                 again = conn.execute(
                     select(idempotency_keys.c.outcome).where(
                         idempotency_keys.c.scope == clinic_id, idempotency_keys.c.key == key

@@ -5,38 +5,15 @@ payment gateway. After every test the ledger's invariants are recomputed and mus
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from engine.billing import Billing, FakeGateway
 from storage.database import Database
-from tests.conftest import IN_V1, IN_V2, US_V1
+from tests.conftest import IN_V1, IN_V2, US_V1, Clock
 from tests.pricebook.book import Book
-
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-
-
-class Clock:
-    """The injected clock: tests set or advance it; the ledger never reads the wall clock."""
-
-    def __init__(self, now: datetime = START):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("postgres_database")
 
 
 @pytest.fixture

@@ -1,0 +1,128 @@
+"""Deliberately broken ledgers: the negative controls of the reliability battery.
+
+A concurrency test that cannot fail proves nothing, so each one also runs against a variant with
+some of the ledger's defences removed, and must then find the damage. A variant is a set of
+defects, each one a real bug seen in ledgers (reference §1):
+
+- `unguarded_debit`: the debit checks nothing (`balance = balance - :a`); only the schema's CHECK is
+  left to object.
+- `rmw_debit`: the debit reads the balance, decides in Python and writes the new value back.
+- `unlocked`: no wallet row lock (PostgreSQL); on SQLite a deferred BEGIN in a transaction that reads
+  before it writes, with no retry to hide what happens on the lock upgrade.
+- `no_dispute_cas`, `no_refund_cas`, `no_payment_cas`, `no_expiry_cas`: a state transition that
+  does not check the state it starts from (approve an approved dispute, refund past the charge,
+  credit a payment twice, expire an expired lot).
+
+They patch module attributes of the running process for the duration of a `with` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from engine.billing import charges
+from storage import ledger
+from storage.schema import accounts, allocations, disputes, lots, payments, transactions
+
+PRESETS = {
+    "sound": (),
+    "unguarded": ("unguarded_debit",),
+    "read_modify_write": ("rmw_debit", "unlocked"),
+}
+VARIANTS = tuple(PRESETS)
+
+
+def _unguarded_debit(conn: Any, wallet_id: int, amount: int) -> int | None:
+    return conn.execute(
+        update(accounts)
+        .where(accounts.c.id == wallet_id)
+        .values(balance=accounts.c.balance - amount)
+        .returning(accounts.c.balance)
+    ).scalar()
+
+
+def _rmw_debit(conn: Any, wallet_id: int, amount: int) -> int | None:
+    row = conn.execute(select(accounts.c.balance, accounts.c.overdraft_limit).where(accounts.c.id == wallet_id)).one()
+    if row.balance - amount < -row.overdraft_limit:
+        return None
+    time.sleep(0.0005)  # the window every real system has between its read and its write
+    conn.execute(update(accounts).where(accounts.c.id == wallet_id).values(balance=row.balance - amount))
+    return int(row.balance - amount)
+
+
+def _decide_without_cas(conn: Any, dispute_id: int, status: str, at: Any, actor: str, note: str) -> bool:
+    time.sleep(0.001)
+    conn.execute(
+        update(disputes)
+        .where(disputes.c.id == dispute_id)
+        .values(status=status, decided_at=at, decided_by=actor, note=note)
+    )
+    return True
+
+
+def _refund_without_cas(conn: Any, charge_id: int, amount: int) -> bool:
+    conn.execute(
+        update(transactions).where(transactions.c.id == charge_id).values(refunded=transactions.c.refunded + amount)
+    )
+    return True
+
+
+def _credit_without_cas(conn: Any, payment_id: str, at: Any) -> bool:
+    conn.execute(update(payments).where(payments.c.id == payment_id).values(status="credited", settled_at=at))
+    return True
+
+
+def _expire_without_cas(conn: Any, lot_id: int, transaction_id: int) -> int:
+    remaining = int(conn.execute(select(lots.c.amount).where(lots.c.id == lot_id)).scalar_one())
+    conn.execute(update(lots).where(lots.c.id == lot_id).values(expired=True, remaining=0))
+    conn.execute(
+        insert(allocations).values(lot_id=lot_id, transaction_id=transaction_id, kind="expire", amount=remaining)
+    )
+    return remaining
+
+
+@contextlib.contextmanager
+def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *databases: Any) -> Iterator[None]:
+    """Apply the variant's defects to the ledger code and to the given `Database`s until the block ends."""
+    defects = PRESETS.get(variant, (variant,)) if isinstance(variant, str) else variant
+    with monkeypatch.context() as patch:
+        for defect in defects:
+            if defect == "unguarded_debit":
+                patch.setattr(ledger, "debit_wallet", _unguarded_debit)
+            elif defect == "rmw_debit":
+                patch.setattr(ledger, "debit_wallet", _rmw_debit)
+            elif defect == "unlocked":
+                _unlock(patch, databases)
+            elif defect == "no_dispute_cas":
+                patch.setattr(ledger, "decide_dispute", _decide_without_cas)
+            elif defect == "no_refund_cas":
+                patch.setattr(ledger, "mark_refunded", _refund_without_cas)
+            elif defect == "no_payment_cas":
+                patch.setattr(ledger, "mark_payment_credited", _credit_without_cas)
+            elif defect == "no_expiry_cas":
+                patch.setattr(ledger, "expire_lot", _expire_without_cas)
+            else:
+                raise ValueError(defect)
+        yield
+
+
+def _unlock(patch: pytest.MonkeyPatch, databases: tuple[Any, ...]) -> None:
+    original_state, original_wallet, claim = charges.load_state, ledger.wallet, ledger.claim
+    patch.setattr(charges, "load_state", lambda conn, clinic, at, lock=False: original_state(conn, clinic, at))
+    patch.setattr(ledger, "wallet", lambda conn, clinic, lock=False: original_wallet(conn, clinic))
+
+    def read_first(conn: Any, *args: Any) -> Any:  # a transaction that reads before it writes
+        conn.execute(select(accounts.c.balance).where(accounts.c.kind == "wallet")).all()
+        time.sleep(0.0005)
+        return claim(conn, *args)
+
+    patch.setattr(ledger, "claim", read_first)
+    for database in databases:
+        patch.setattr(database, "write_begin", "BEGIN")  # SQLite: deferred, the lock taken late
+        patch.setattr(database, "attempts", 1)  # and no retry to hide what that does

@@ -1,0 +1,284 @@
+"""R4: a seeded mixed workload on 20 wallets from 16 threads, with an expiry sweeper racing them,
+compared wallet by wallet with the single-threaded reference model (tests/reliability/model.py)
+replayed in the ledger's commit order. Zero divergences."""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from engine.billing import AdjustmentRefused, Billing
+from engine.pricebook.model import CompiledPricebook
+from engine.pricing.quote import quote
+from engine.pricing.requests import QuoteContext, Usage
+from rules import PolicyEngine, TopUpFacts
+from storage.schema import accounts, transactions
+from tests.conftest import START, US_V1
+from tests.reliability.broken import broken
+from tests.reliability.conftest import PUBLISHED, Ledger, findings, lead, scale
+from tests.reliability.model import Wallet
+
+SPAN = timedelta(days=15)  # long enough for 10-day paid and 5-day bonus lots to expire mid-run
+
+
+@dataclass
+class Op:
+    wallet: str
+    kind: str  # topup | charge | refund | dispute | adjust
+    at: datetime
+    request: Any
+    key: str
+    txn: int | None = None
+    approved: bool | None = None
+    credits: int | None = None
+    refused: str | None = None
+    charge: int | None = None  # a refund's or dispute's charge
+
+
+@dataclass
+class Workload:
+    ops: dict[str, list[Op]] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def _run_wallet(
+    billing: Billing, clinic: str, us: bool, rng: random.Random, count: int, log: list[Op], prefix: str = ""
+) -> None:
+    approved: list[Op] = []
+    for i in range(count):
+        at = START + SPAN * (i + 1) / (count + 1) + timedelta(seconds=rng.randint(0, 59))
+        kind = rng.choices(("charge", "topup", "refund", "adjust"), weights=(60, 15, 10, 15))[0]
+        key = f"{prefix}{clinic}-{i}"
+        recent = [c for c in approved if us or at - c.at < timedelta(days=6)]  # disputes have a 7-day window
+        if kind == "refund" and not recent:
+            kind = "charge"
+        if kind == "charge":
+            request = (
+                Usage(product=rng.choice(("sms", "voice")), units=rng.randint(1, 200))
+                if us
+                else lead(rng.choice((1, 3, 7, 40, 5, 2)), rng.choice(("lead_chat", "lead_call")))
+            )
+            op = Op(clinic, "charge", at, request, key)
+            result = billing.charge(clinic, request, key=key, at=at)
+            op.txn, op.approved, op.credits = result.transaction_id, result.approved, result.credits
+            if result.approved and result.credits:
+                approved.append(op)
+        elif kind == "topup":
+            amount = rng.choice((200_000, 2_000_000) if us else (500, 2_000, 10_000))
+            op = Op(clinic, "topup", at, amount, key)
+            result = billing.purchase(clinic, amount, payment_method="upi_ok", key=key, at=at)
+            op.txn, op.approved, op.credits = result.transaction_ids[0], True, result.bonus_credits
+        elif kind == "refund":
+            charge = recent[rng.randrange(len(recent))]
+            approved.remove(charge)
+            if us:  # an admin refunds part of a charge
+                credits = rng.randint(1, charge.credits or 1)
+                op = Op(clinic, "refund", at, credits, key, charge=charge.txn)
+                result = billing.refund(clinic, charge.txn, "ops", "carrier outage", key=key, credits=credits, at=at)
+                op.txn, op.credits = result.refund_id, result.credits
+            else:  # the clinic disputes a lead, an admin approves it a minute later
+                opened = billing.open_dispute(clinic, charge.txn, reason="invalid", key=key, at=at)
+                log.append(Op(clinic, "dispute", at, None, key, charge=charge.txn, approved=opened.status == "open"))
+                at += timedelta(minutes=1)
+                op = Op(clinic, "refund", at, charge.credits, f"{key}-approve", charge=charge.txn)
+                result = billing.approve_dispute(opened.dispute_id, "ops", "spam", key=op.key, at=at, clinic_id=clinic)
+                op.txn, op.credits = result.refund_id, result.refunded_credits
+        else:
+            delta = rng.choice((-1, 1)) * rng.randint(1, 50_000 if us else 500)
+            op = Op(clinic, "adjust", at, delta, key)
+            try:
+                result = billing.adjust(clinic, delta, actor="ops", reason="model check", key=key, at=at)
+                op.txn, op.approved = result.transaction_id, True
+            except AdjustmentRefused:
+                op.refused = "AdjustmentRefused"
+        log.append(op)
+
+
+def _replay(
+    ops: list[Op], expiries: list[tuple[int, datetime]], pricebook: CompiledPricebook, us: bool
+) -> tuple[Wallet, list[str]]:
+    """The model, replaying `ops` in program order merged with the ledger's expiry records by id."""
+    wallet, problems = Wallet(), []
+    policy = PolicyEngine.of(pricebook)
+    pending = sorted(expiries)
+    charge_keys: dict[int, int] = {}
+
+    def apply_expiries(before: int) -> None:
+        while pending and pending[0][0] < before:
+            wallet.expire(pending.pop(0)[1])
+
+    for n, op in enumerate(ops):
+        if op.txn is None:  # no record of its own: refused, or a dispute left open
+            if op.kind == "adjust":
+                later = next((o.txn for o in ops[n + 1 :] if o.txn is not None), 10**18)
+                refusable = []
+                for with_sweeps in (False, True):
+                    trial = copy.deepcopy(wallet)
+                    if with_sweeps:
+                        for _, at in (e for e in pending if e[0] < later):
+                            trial.expire(at)
+                    refusable.append(not trial.take_back(-op.request, op.at))
+                if not any(refusable):
+                    problems.append(f"{op.key}: the ledger refused -{-op.request}, the model would not")
+            continue
+        apply_expiries(op.txn)
+        takes = op.kind == "charge" or (op.kind == "adjust" and op.request < 0)
+        if takes and wallet.due_with_credits(op.at):
+            problems.append(f"{op.key}: lots were due at {op.at} and the ledger recorded no expiry before it")
+        if op.kind == "topup":
+            days = pricebook.meta.topup_validity_days
+            wallet.credit("paid", op.request, None if days is None else op.at + timedelta(days=days))
+            decision = policy.topup(TopUpFacts(clinic_id=op.wallet, paid_credits=op.request, at=op.at))
+            for bonus in decision.bonuses:
+                wallet.credit("granted", bonus.credits, bonus.expires_at)
+            if decision.bonus_credits != op.credits:
+                problems.append(f"{op.key}: bonus {op.credits}, model {decision.bonus_credits}")
+            for product in ("sms", "voice") if us else ():
+                wallet.terms.setdefault(product, 0)
+        elif op.kind == "charge":
+            product = op.request.product
+            context = QuoteContext(at=op.at, term_usage={product: wallet.terms.get(product, 0)})
+            credits = quote(pricebook, op.request, context).credits
+            approved = wallet.charge(op.txn, credits, op.at)
+            if approved and product in wallet.terms:
+                wallet.terms[product] += op.request.units
+            if (approved, credits) != (op.approved, op.credits):
+                problems.append(f"{op.key}: ledger {op.approved, op.credits}, model {approved, credits}")
+            charge_keys[op.txn] = credits
+        elif op.kind == "refund":
+            assert op.charge is not None
+            wallet.refund(op.charge, op.request, op.at)
+            if op.credits != op.request:
+                problems.append(f"{op.key}: refunded {op.credits}, model {op.request}")
+        elif op.kind == "adjust":
+            if op.request > 0:
+                wallet.credit("granted", op.request, None)
+            elif not wallet.take_back(-op.request, op.at):
+                problems.append(f"{op.key}: the ledger took {-op.request}, the model would refuse")
+    apply_expiries(10**18)
+    return wallet, problems
+
+
+def _divergences(
+    billing: Billing, wallets: list[tuple[str, bool]], logs: dict[str, list[Op]], funded: dict[str, Any]
+) -> list[str]:
+    """Replay each wallet's operations through the model and list every difference from the ledger."""
+
+    def expiries(conn: Any) -> dict[str, list[tuple[int, datetime]]]:
+        found: dict[str, list[tuple[int, datetime]]] = {}
+        query = select(transactions.c.clinic_id, transactions.c.id, transactions.c.at).where(
+            transactions.c.kind == "expiry"
+        )
+        for clinic, txn, at in conn.execute(query):
+            found.setdefault(clinic, []).append((int(txn), at))
+        return found
+
+    recorded = billing.db.read(expiries)
+    divergences = []
+    for clinic, us in wallets:
+        pricebook = billing.pricebook_in_force("US" if us else "IN", START)
+        paid = funded[clinic]
+        funding = Op(
+            clinic,
+            "topup",
+            START,
+            paid.paid_credits,
+            f"fund-{clinic}",
+            paid.transaction_ids[0],
+            True,
+            paid.bonus_credits,
+        )
+        model, problems = _replay([funding, *logs[clinic]], recorded.get(clinic, []), pricebook, us)
+        lots = sorted(
+            (row["kind"], int(row["amount"]), int(row["remaining"]), row["expires_at"], bool(row["expired"]))
+            for row in billing.lots(clinic)
+        )
+        if model.snapshot() != (billing.balance(clinic, at=START + SPAN).balance, lots):
+            problems.append(f"state: ledger {billing.balance(clinic).balance} {lots}\n model {model.snapshot()}")
+        divergences += [f"{clinic}: {p}" for p in problems]
+    return divergences
+
+
+@pytest.mark.parametrize("variant", ["sound", "read_modify_write"])
+def test_r4_mixed_workload_matches_the_reference_model(
+    ledger: Ledger, seed: int, variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    billing = ledger.billing
+    billing.publish_pricebook(US_V1, actor="reliability", key="publish-us", at=PUBLISHED)
+    wallets = [(f"in-{n:02d}", False) for n in range(14)] + [(f"us-{n:02d}", True) for n in range(6)]
+    funded = {}
+    for clinic, us in wallets:
+        billing.register_clinic(clinic, clinic, "US" if us else "IN", key=f"register-{clinic}", at=START)
+        funded[clinic] = billing.purchase(
+            clinic, 2_000_000 if us else 2_000, payment_method="upi_ok", key=f"fund-{clinic}", at=START
+        )
+    count = scale(25, 400)
+    workers = 16
+    logs: dict[str, list[Op]] = {clinic: [] for clinic, _ in wallets}
+    rngs = {clinic: random.Random(f"{seed}-{clinic}") for clinic, _ in wallets}
+    barrier = threading.Barrier(workers + 1)
+    errors: list[BaseException] = []
+    sweeps = []
+
+    def worker(k: int) -> None:
+        # sound: each wallet belongs to one thread (its operations in program order, for the model);
+        # broken: three threads share each wallet, so that a missing lock has races to lose
+        mine = wallets[k::workers] if variant == "sound" else wallets[k % 5 :: 5]
+        barrier.wait()
+        try:
+            for clinic, us in mine:
+                if variant == "sound":
+                    _run_wallet(billing, clinic, us, rngs[clinic], count, logs[clinic])
+                else:
+                    _run_wallet(billing, clinic, us, random.Random(f"{seed}-{k}"), count, [], prefix=f"t{k}-")
+        except BaseException as exc:
+            errors.append(exc)
+
+    def sweeper() -> None:
+        barrier.wait()
+        for day in range(1, 16):  # spread over the run, so that sweeps land between the wallets' operations
+            try:
+                sweeps.append(billing.expire_lots(START + timedelta(days=day)))
+            except BaseException as exc:
+                errors.append(exc)
+            time.sleep(scale(8, 400) / 100)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(workers)] + [threading.Thread(target=sweeper)]
+    started = time.perf_counter()
+    with broken(variant, monkeypatch, billing.db):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    elapsed = time.perf_counter() - started
+    if variant != "sound":
+        ledger.damaged_on_purpose = True
+        damage = [repr(e) for e in errors] + findings(billing)
+        if not damage:  # the state itself must then disagree with the model
+            damage = _divergences(billing, wallets, logs, funded)
+        assert damage, "the broken ledger went unnoticed: this test cannot fail"
+        return
+    assert not errors, f"seed {seed}: {errors[:3]}"
+
+    divergences = _divergences(billing, wallets, logs, funded)
+    kinds = Counter(op.kind for log in logs.values() for op in log)
+    print(
+        f"R4 seed {seed}: {sum(kinds.values())} operations in {elapsed:.1f} s "
+        f"({', '.join(f'{k} {n / elapsed:,.0f}/s' for k, n in sorted(kinds.items()))}), "
+        f"{len(sweeps)} sweeps expiring {sum(s.credits for s in sweeps):,} credits, {len(divergences)} divergences"
+    )
+    assert not divergences, f"seed {seed}:\n" + "\n".join(divergences[:10])
+    assert sum(s.lots for s in sweeps) > 0 and kinds["refund"] > 0 and kinds["adjust"] > 0  # it exercised them
+    wallets_in_db = billing.db.read(
+        lambda conn: conn.execute(select(accounts.c.id).where(accounts.c.kind == "wallet")).all()
+    )
+    assert len(wallets_in_db) == 20
