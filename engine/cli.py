@@ -25,6 +25,15 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(demo_app, name="demo")
 
+
+def _register_simulator() -> None:
+    from simulator.cli import register
+
+    register(app)
+
+
+_register_simulator()
+
 console = Console()
 err = Console(stderr=True)
 SHIPPED = Path(__file__).resolve().parent.parent / "pricebooks"

@@ -38,7 +38,7 @@ from engine.pricing.requests import (
     as_context,
     as_request,
 )
-from engine.pricing.tables import NO_DISCOUNT, PAYG, Discount, PricingTables, tables_for
+from engine.pricing.tables import NO_DISCOUNT, PAYG, Discount, PricingTables, plan_table, tables_for
 from engine.pricing.tiers import TierTable
 from engine.pricing.units import sms_units, voice_units
 
@@ -294,18 +294,11 @@ def price_units(
     """`units` of `product` for this clinic (plan, bundle, term usage): the single place where SMS
     and voice usage becomes credits, for quotes, charges, the Tests sheet and the simulator's checks."""
     warnings: list[str] = []
-    package = tables.package_for(context.plans, product)
-    discount = tables.discount(product, package is not None, context.bundle) if context.bundle else NO_DISCOUNT
-    if package is not None:
-        table = tables.discounted(tables.package_tables[(package.package_code, product)], discount.pct)
-        used_before, plan = 0, package.package_code
-    else:
-        group = tables.tier_group(product, number_type, direction, time_window)
-        if group is None:
-            raise QuoteError("number_type", f"no tier table of {product} applies to {number_type or 'this request'}")
-        table = tables.discounted(group.table, discount.pct)
-        accumulates = tables.products[product].term_days is not None and table.mode != "volume"
-        used_before, plan = (context.used(product) if accumulates else 0), PAYG
+    chosen = plan_table(tables, product, context.plans, context.bundle, number_type, direction, time_window)
+    if chosen is None:
+        raise QuoteError("number_type", f"no tier table of {product} applies to {number_type or 'this request'}")
+    table, plan, discount = chosen.table, chosen.plan, chosen.discount
+    used_before = context.used(product) if chosen.accumulates else 0
     exact, credits = table.exact_and_charge(used_before, units, tables.rounding)
     touched = table.touched(used_before, units)
     if len(touched) > 1 and table.mode == "graduated":
@@ -316,20 +309,11 @@ def price_units(
 
 
 def _units_affordable(tables: PricingTables, product: str, context: QuoteContext, used: int, budget: int) -> int | None:
-    package = tables.package_for(context.plans, product)
-    discount = tables.discount(product, package is not None, context.bundle)
-    if package is not None:
-        table: TierTable = tables.package_tables[(package.package_code, product)]
-        used = 0
-    else:
-        group = tables.tier_group(product, None, "outbound", None)
-        if group is None:
-            return 0
-        table = group.table
-        if tables.products[product].term_days is None or table.mode == "volume":
-            used = 0
+    chosen = plan_table(tables, product, context.plans, context.bundle, None, "outbound", None)
+    if chosen is None:
+        return 0
     try:
-        return tables.discounted(table, discount.pct).units_affordable(used, budget, tables.rounding)
+        return chosen.table.units_affordable(used if chosen.accumulates else 0, budget, tables.rounding)
     except ValueError:  # the open tier is free: the balance buys without limit
         return None
 

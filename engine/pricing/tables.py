@@ -121,6 +121,42 @@ class PricingTables:
         return found
 
 
+@dataclass(frozen=True)
+class PlanTable:
+    """The tier table that prices a product for a clinic's plan, and how it accumulates."""
+
+    table: TierTable
+    accumulates: bool  # graduated over the pay-as-you-go term (False: each charge on its own units)
+    plan: str  # PAYG or the package code
+    discount: Discount
+
+
+def plan_table(
+    tables: PricingTables,
+    product: str,
+    plans: tuple[str, ...],
+    bundle: bool,
+    number_type: str | None = None,
+    direction: str | None = "outbound",
+    time_window: str | None = None,
+) -> PlanTable | None:
+    """Which table prices `product` for a clinic holding `plans` (and the bundle or not): a package's
+    rate when one of the plans covers the product, else the most specific pay-as-you-go tier table;
+    the bundle discount applied. The one place plans become tables, for quotes, charges and the
+    simulator alike. None when no tier table of the product applies to these conditions."""
+    package = tables.package_for(plans, product)
+    discount = tables.discount(product, package is not None, bundle) if bundle else NO_DISCOUNT
+    if package is not None:
+        table = tables.discounted(tables.package_tables[(package.package_code, product)], discount.pct)
+        return PlanTable(table, False, package.package_code, discount)
+    group = tables.tier_group(product, number_type, direction, time_window)
+    if group is None:
+        return None
+    table = tables.discounted(group.table, discount.pct)
+    accumulates = tables.products[product].term_days is not None and table.mode != "volume"
+    return PlanTable(table, accumulates, PAYG, discount)
+
+
 def tables_for(pricebook: CompiledPricebook) -> PricingTables:
     """The indexes of a pricebook version, built on first use and kept with the version object."""
     return pricebook.derived("pricing.tables", PricingTables)  # type: ignore[no-any-return]
