@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from bench import ledger, policy, pricebook, quotes
+from bench import ledger, policy, pricebook, quotes, simulator
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
     "quotes": quotes.run,
     "policy": policy.run,
     "ledger": ledger.run,
+    "simulator": simulator.run,
 }
 
 
