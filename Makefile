@@ -12,10 +12,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install app test bench lint format soak clean
+.PHONY: help install app test bench lint format soak clean browser
 
 help:
-	@echo "make app    validate and summarise the shipped pricebooks"
+	@echo "make app    the app (simulator, pricebooks, wallet, admin) on a demo ledger seeded on first run"
 	@echo "make test   run the test suite (PostgreSQL tests skip unless CREDITBOOK_REQUIRE_POSTGRES=1)"
 	@echo "make bench  run the benchmarks, each beside its baseline"
 	@echo "make soak   the reliability battery's long forms (minutes: 200 kills, 16k-charge races)"
@@ -33,10 +33,24 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 
 install: $(STAMP)
 
-app: $(STAMP)
-	$(VENV)/bin/creditbook pricebook summary
+DB ?= creditbook.db
+PORT ?= 8501
 
-test: $(STAMP)
+app: $(STAMP)
+	@test -f $(DB) || $(VENV)/bin/creditbook demo seed -d $(DB)
+	@echo "creditbook app: http://localhost:$(PORT) (admin pages are read-only unless CREDITBOOK_ADMIN_PASSWORD is set)"
+	CREDITBOOK_DATABASE_URL=sqlite:///$(abspath $(DB)) $(VENV)/bin/streamlit run simulator/app/main.py \
+		--server.port $(PORT) --server.address 0.0.0.0
+
+# The browser test drives Debian's chromium through Playwright; install it when missing (root only).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium for the browser test"; \
+			(apt-get install -y chromium >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y chromium >/dev/null)); \
+		else echo "chromium is not installed (Debian: apt-get install chromium): the browser test will skip"; fi; }
+
+test: $(STAMP) browser
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 soak: $(STAMP)

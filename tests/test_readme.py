@@ -34,3 +34,4 @@ def test_readme_python_examples_run() -> None:
     assert "credited 1,000,000 credits ($100.00)" in printed
     assert "50800 ('SMS-1', 'SMS-2') 949200" in printed
     assert "approved 250 11750" in printed and "500 250 2" in printed
+    assert "['Pay-as-you-go + SMS/voice bundle', 'Pay-as-you-go + SMS/voice bundle'" in printed
