@@ -16,9 +16,15 @@ ledger does with them. It knows nothing of SQL, threads or retries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 GRACE = timedelta(days=7)
+
+
+def lot_order(lot: tuple[str, int, int, datetime | None, bool]) -> tuple[object, ...]:
+    """A total order of lot tuples (a lot that never expires has no expiry to compare)."""
+    kind, amount, remaining, expires_at, expired = lot
+    return (kind, amount, remaining, expires_at is None, expires_at or datetime.min.replace(tzinfo=UTC), expired)
 
 
 @dataclass
@@ -119,5 +125,5 @@ class Wallet:
 
     def snapshot(self) -> tuple[int, list[tuple[str, int, int, datetime | None, bool]]]:
         return self.balance, sorted(
-            (lot.kind, lot.amount, lot.remaining, lot.expires_at, lot.expired) for lot in self.lots
+            ((lot.kind, lot.amount, lot.remaining, lot.expires_at, lot.expired) for lot in self.lots), key=lot_order
         )

@@ -25,7 +25,7 @@ from storage.schema import accounts, transactions
 from tests.conftest import START, US_V1
 from tests.reliability.broken import broken
 from tests.reliability.conftest import PUBLISHED, Ledger, findings, lead, scale
-from tests.reliability.model import Wallet
+from tests.reliability.model import Wallet, lot_order
 
 SPAN = timedelta(days=15)  # long enough for 10-day paid and 5-day bonus lots to expire mid-run
 
@@ -199,8 +199,11 @@ def _divergences(
         )
         model, problems = _replay([funding, *logs[clinic]], recorded.get(clinic, []), pricebook, us)
         lots = sorted(
-            (row["kind"], int(row["amount"]), int(row["remaining"]), row["expires_at"], bool(row["expired"]))
-            for row in billing.lots(clinic)
+            (
+                (row["kind"], int(row["amount"]), int(row["remaining"]), row["expires_at"], bool(row["expired"]))
+                for row in billing.lots(clinic)
+            ),
+            key=lot_order,
         )
         if model.snapshot() != (billing.balance(clinic, at=START + SPAN).balance, lots):
             problems.append(f"state: ledger {billing.balance(clinic).balance} {lots}\n model {model.snapshot()}")
