@@ -8,7 +8,9 @@ import hashlib
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import streamlit as st
 
@@ -20,6 +22,7 @@ from engine.pricing.examples import load_pricebook, validate_pricebook
 from simulator import Results, Scenario, simulate
 from storage.database import database_url
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {
     "US": sorted((ROOT / "pricebooks" / "us").glob("*.xlsx")),
@@ -114,3 +117,17 @@ def credit_metric(column: object, label: str, credits: int, money_per_credit: ob
     text = shown(credits, money_per_credit, currency)
     amount, _, value = text.partition(" (")
     column.metric(f"{label} · {value.rstrip(')')}", amount)  # type: ignore[attr-defined]
+
+
+def submit(name: str, call: Callable[[str], T]) -> T | None:
+    """Run a form's operation with the form's idempotency key; show a refusal as an error (None)."""
+    from engine.billing import BillingError
+    from engine.pricing.requests import QuoteError
+
+    try:
+        result = call(form_key(name))
+    except (BillingError, QuoteError) as exc:
+        st.error(f"{type(exc).__name__}: {exc}")
+        return None
+    form_done(name)
+    return result

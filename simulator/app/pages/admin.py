@@ -15,11 +15,10 @@ from simulator.app.services import (
     admin_password,
     billing,
     credit_metric,
-    form_done,
-    form_key,
     is_admin,
     money,
     shown,
+    submit,
 )
 
 
@@ -84,12 +83,9 @@ def disputes(allowed: bool) -> None:
             st.error("A decision needs a note.")
             return
         act = billing().approve_dispute if approved else billing().reject_dispute
-        try:
-            result = act(int(chosen), actor="admin", note=note, key=form_key(f"decide-{chosen}"))
-        except BillingError as exc:
-            st.error(f"{type(exc).__name__}: {exc}")
+        result = submit(f"decide-{chosen}", lambda key: act(int(chosen), actor="admin", note=note, key=key))
+        if result is None:
             return
-        form_done(f"decide-{chosen}")
         st.session_state["admin_flash"] = (
             f"Dispute {result.dispute_id} {result.status}; refunded {result.refunded_credits:,} credits "
             f"to {result.clinic_id}."
@@ -110,14 +106,12 @@ def adjustments(allowed: bool) -> None:
         reason = st.text_input("Reason", key="adjust_reason")
         submitted = st.form_submit_button("Adjust", key="adjust_submit")
     if submitted:
-        try:
-            result = billing().adjust(
-                clinic, int(credits), actor="admin", reason=reason, key=form_key(f"adjust-{clinic}")
-            )
-        except BillingError as exc:
-            st.error(f"{type(exc).__name__}: {exc}")
+        result = submit(
+            f"adjust-{clinic}",
+            lambda key: billing().adjust(clinic, int(credits), actor="admin", reason=reason, key=key),
+        )
+        if result is None:
             return
-        form_done(f"adjust-{clinic}")
         st.session_state["admin_flash"] = (
             f"Adjusted {clinic} by {result.credits:+,} credits; balance {result.balance:,}."
         )

@@ -24,6 +24,13 @@ def _with_mode(value: Range, mode: float) -> dict[str, Any]:
     return moved.model_dump(exclude_none=True)
 
 
+US_USAGE = (  # field of UsUsage, label, slider maximum, step, widget key
+    ("reminders_per_appointment", "Reminders per appointment", 6.0, 0.1, "reminders"),
+    ("segments_per_message", "Segments per message", 4.0, 0.1, "segments"),
+    ("birthday_messages_per_client", "Birthday messages per client a year", 2.0, 0.1, "birthday"),
+    ("campaign_messages_per_client", "Campaign messages per client a year", 24.0, 0.5, "campaigns"),
+    ("voicemail_minutes_per_appointment", "Voicemail minutes per appointment", 3.0, 0.05, "voicemail"),
+)
 WIDGETS = (
     "clinics",
     "months",
@@ -109,76 +116,20 @@ def sidebar() -> Scenario:
             )
         side.subheader("Usage (most likely values)")
         usage, defaults = data["us"], base.us
-        usage["reminders_per_appointment"] = _with_mode(
-            defaults.reminders_per_appointment,
-            side.slider(
-                "Reminders per appointment", 0.0, 6.0, defaults.reminders_per_appointment.likely, 0.1, key="reminders"
-            ),
-        )
-        usage["segments_per_message"] = _with_mode(
-            defaults.segments_per_message,
-            side.slider("Segments per message", 1.0, 4.0, defaults.segments_per_message.likely, 0.1, key="segments"),
-        )
-        usage["birthday_messages_per_client"] = _with_mode(
-            defaults.birthday_messages_per_client,
-            side.slider(
-                "Birthday messages per client a year",
-                0.0,
-                2.0,
-                defaults.birthday_messages_per_client.likely,
-                0.1,
-                key="birthday",
-            ),
-        )
-        usage["campaign_messages_per_client"] = _with_mode(
-            defaults.campaign_messages_per_client,
-            side.slider(
-                "Campaign messages per client a year",
-                0.0,
-                24.0,
-                defaults.campaign_messages_per_client.likely,
-                0.5,
-                key="campaigns",
-            ),
-        )
-        usage["voicemail_minutes_per_appointment"] = _with_mode(
-            defaults.voicemail_minutes_per_appointment,
-            side.slider(
-                "Voicemail minutes per appointment",
-                0.0,
-                3.0,
-                defaults.voicemail_minutes_per_appointment.likely,
-                0.05,
-                key="voicemail",
-            ),
-        )
+        for field, label, top, step, key in US_USAGE:
+            current: Range = getattr(defaults, field)
+            usage[field] = _with_mode(current, side.slider(label, 0.0, top, current.likely, step, key=key))
         side.subheader("Money")
         dollars = side.number_input(
             "Top-up block ($)", 10.0, 10_000.0, base.topups.block_credits / 10_000, 10.0, key="block"
         )
         data["topups"]["block_credits"] = round(dollars * 10_000)
-        data["costs"]["sms_segment"] = str(
-            side.number_input(
-                "Upstream cost per SMS segment ($)",
-                0.0,
-                0.1,
-                float(base.costs.sms_segment),
-                0.0001,
-                format="%.4f",
-                key="cost_sms",
-            )
-        )
-        data["costs"]["voice_minute"] = str(
-            side.number_input(
-                "Upstream cost per voice minute ($)",
-                0.0,
-                0.1,
-                float(base.costs.voice_minute),
-                0.0001,
-                format="%.4f",
-                key="cost_voice",
-            )
-        )
+        for field, label, key in (
+            ("sms_segment", "Upstream cost per SMS segment ($)", "cost_sms"),
+            ("voice_minute", "Upstream cost per voice minute ($)", "cost_voice"),
+        ):
+            value = float(getattr(base.costs, field))
+            data["costs"][field] = str(side.number_input(label, 0.0, 0.1, value, 0.0001, format="%.4f", key=key))
     else:
         assert base.india is not None
         side.subheader("Leads")

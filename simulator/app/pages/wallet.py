@@ -8,9 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from engine.billing import BillingError
-from engine.pricing.requests import QuoteError
-from simulator.app.services import billing, credit_metric, form_done, form_key, shown
+from simulator.app.services import billing, credit_metric, shown, submit
 from simulator.export import safe
 
 KINDS = ["topup", "bonus", "referral", "charge", "refund", "adjustment", "expiry"]
@@ -82,18 +80,18 @@ def top_up(clinic_id: str, market: str) -> None:
         submitted = st.form_submit_button("Pay", key="topup_pay")
     if not submitted:
         return
-    try:
-        result = billing().purchase(
+    result = submit(
+        f"topup-{clinic_id}",
+        lambda key: billing().purchase(
             clinic_id,
             int(credits) if what == "Credits" else what,
             payment_method=method,
-            key=form_key(f"topup-{clinic_id}"),
+            key=key,
             promo_code=promo or None,
-        )
-    except (BillingError, QuoteError) as exc:
-        st.error(f"{type(exc).__name__}: {exc}")
+        ),
+    )
+    if result is None:
         return
-    form_done(f"topup-{clinic_id}")
     if result.status == "credited":
         flash("success", result.message)
     elif result.status == "pending":
@@ -134,12 +132,11 @@ def recent(clinic_id: str, view: object) -> None:
         )
         submitted = st.form_submit_button("Dispute", key="dispute_submit")
     if submitted:
-        try:
-            result = billing().open_dispute(clinic_id, int(charge), reason=reason, key=form_key(f"dispute-{charge}"))
-        except BillingError as exc:
-            st.error(f"{type(exc).__name__}: {exc}")
+        result = submit(
+            f"dispute-{charge}", lambda key: billing().open_dispute(clinic_id, int(charge), reason=reason, key=key)
+        )
+        if result is None:
             return
-        form_done(f"dispute-{charge}")
         kind = {"approved": "success", "open": "info"}.get(result.status, "warning")
         flash(kind, f"Dispute {result.dispute_id}: {result.status} — {result.reason}")
 
