@@ -56,8 +56,12 @@ def _rmw_debit(conn: Any, wallet_id: int, amount: int) -> int | None:
     return int(row.balance - amount)
 
 
+WINDOW = 0.05  # how long a broken transition lingers between its read and its write: long enough
+# that racing transactions overlap every time, so the negative control cannot pass by luck
+
+
 def _decide_without_cas(conn: Any, dispute_id: int, status: str, at: Any, actor: str, note: str) -> bool:
-    time.sleep(0.001)
+    time.sleep(WINDOW)
     conn.execute(
         update(disputes)
         .where(disputes.c.id == dispute_id)
@@ -67,6 +71,7 @@ def _decide_without_cas(conn: Any, dispute_id: int, status: str, at: Any, actor:
 
 
 def _refund_without_cas(conn: Any, charge_id: int, amount: int) -> bool:
+    time.sleep(WINDOW)
     conn.execute(
         update(transactions).where(transactions.c.id == charge_id).values(refunded=transactions.c.refunded + amount)
     )
@@ -74,6 +79,7 @@ def _refund_without_cas(conn: Any, charge_id: int, amount: int) -> bool:
 
 
 def _credit_without_cas(conn: Any, payment_id: str, at: Any) -> bool:
+    time.sleep(WINDOW)
     conn.execute(update(payments).where(payments.c.id == payment_id).values(status="credited", settled_at=at))
     return True
 

@@ -4,6 +4,7 @@ response is retried, never reported as a decline."""
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -46,6 +47,7 @@ def test_r6_concurrent_resends_have_one_effect(ledger: Ledger, variant: str, mon
             seen = conn.execute(
                 select(idempotency_keys.c.id).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
             ).first()
+            time.sleep(0.05)  # the window between the look and the insert, wide enough to be lost every time
             return claim(conn, scope, key if seen else f"{key}#{uuid.uuid4().hex}", *rest)
 
         monkeypatch.setattr(ledger_module, "claim", check_then_insert)
