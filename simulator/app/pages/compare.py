@@ -37,7 +37,7 @@ def pick(label: str, market: str, key: str, default: int) -> CompiledPricebook |
 
 def main() -> None:
     st.title("Compare pricebooks")
-    market = st.radio("Market", ["US", "IN"], horizontal=True, key="compare_market")
+    market = st.radio("Market", ["US", "IN"], index=1, horizontal=True, key="compare_market")
     left, right = st.columns(2)
     with left:
         a = pick("Pricebook A", market, "compare_a", 0)
@@ -48,6 +48,9 @@ def main() -> None:
         return
     if a.pricebook_id != b.pricebook_id:
         st.warning(f"A is {a.pricebook_id} and B is {b.pricebook_id}: comparing different pricebooks.")
+    if a is b:
+        st.info(f"Both sides are {a.label}: pick another version, or upload a draft as B.")
+        return
     diff = diff_pricebooks(a, b)
     st.subheader(f"What changed from {a.label} to {b.label}")
     if diff.empty:
