@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -540,20 +540,6 @@ def restore(
         owed -= repay
 
 
-def expiring(conn: Connection, wallet_id: int, at: datetime, until: datetime) -> tuple[int, datetime | None]:
-    """Credits of usable lots that expire in [at, until), and the earliest such expiry."""
-    row = conn.execute(
-        select(func.coalesce(func.sum(lots.c.remaining), 0), func.min(lots.c.expires_at)).where(
-            lots.c.wallet_id == wallet_id,
-            lots.c.expired.is_(False),
-            lots.c.remaining > 0,
-            lots.c.expires_at > at,
-            lots.c.expires_at <= until,
-        )
-    ).first()
-    return (int(row[0]), row[1]) if row else (0, None)
-
-
 def due_lots(conn: Connection, at: datetime, wallet_id: int | None = None) -> list[Any]:
     """Lots whose time is up and that still hold credits (what the expiry sweep takes)."""
     query = select(lots.c.id, lots.c.wallet_id, lots.c.remaining).where(
@@ -581,12 +567,3 @@ def expire_lot(conn: Connection, lot_id: int, transaction_id: int) -> int:
             insert(allocations).values(lot_id=lot_id, transaction_id=transaction_id, kind="expire", amount=remaining)
         )
     return int(remaining)
-
-
-def entry_sum(conn: Connection, transaction_ids: Iterable[int]) -> int:
-    ids = list(transaction_ids)
-    return int(
-        conn.execute(
-            select(func.coalesce(func.sum(entries.c.amount), literal(0))).where(entries.c.transaction_id.in_(ids))
-        ).scalar_one()
-    )

@@ -1,8 +1,8 @@
 """Published pricebook versions: immutable rows in the ledger database, compiled once per process.
 
-The price at time t is the latest published version with effective_from <= t (DOMAIN §10); a
-clinic pinned to a version keeps its prices; a pay-as-you-go term is priced with the version in
-force when it started; promotions and overdraft limits always come from the current version.
+The price at time t is the latest published version with effective_from <= t (DOMAIN §10). Which
+version prices a given clinic's charge (its pin, its term's version) is decided in
+engine/billing/state.py; promotions and overdraft limits always come from the current version.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, insert, or_, select
+from sqlalchemy import Connection, insert, select
 
 from engine.billing.errors import NoPricebook, PricebookRejected
 from engine.pricebook.model import CompiledPricebook, load_compiled_json
 from engine.pricing.examples import validate_pricebook
-from storage.schema import clinic_pins, pricebook_versions
+from storage.schema import pricebook_versions
 
 
 class Catalog:
@@ -67,20 +67,6 @@ class Catalog:
         if version is None:
             raise NoPricebook(f"no version of {pricebook_id} is in force at {at.isoformat()}")
         return self.version(conn, pricebook_id, int(version))
-
-    def pinned(self, conn: Connection, clinic_id: str, at: datetime) -> CompiledPricebook | None:
-        """The version a clinic is pinned to at `at`, if any (the latest pin wins)."""
-        row = conn.execute(
-            select(clinic_pins.c.pricebook_id, clinic_pins.c.version)
-            .where(
-                clinic_pins.c.clinic_id == clinic_id,
-                clinic_pins.c.pinned_from <= at,
-                or_(clinic_pins.c.pinned_until.is_(None), clinic_pins.c.pinned_until > at),
-            )
-            .order_by(clinic_pins.c.pinned_from.desc(), clinic_pins.c.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else self.version(conn, row.pricebook_id, int(row.version))
 
     def markets(self, conn: Connection) -> dict[str, str]:
         """market → pricebook_id of the published pricebooks."""

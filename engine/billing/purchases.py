@@ -21,7 +21,7 @@ from engine.billing.gateway import GatewayUnavailable, Payment, PaymentStatus
 from engine.billing.results import (
     PurchaseResult,
 )
-from engine.billing.state import load_state
+from engine.billing.state import load_state, start_term
 from engine.pricebook.model import CompiledPricebook, PackageRule
 from rules import ReferralFacts, TopUpFacts
 from storage import ledger
@@ -277,8 +277,10 @@ class PurchaseOperations(BillingBase):
         else:
             days = current.meta.topup_validity_days
             expires = None if days is None else at + timedelta(days=days)
+        state = load_state(conn, found.id, at)  # with the package just bought, for the remaining estimate
+        if package is None:
             for product in current.products:  # the PAYG term starts with the first purchase (DOMAIN §3)
-                support.term_for(conn, self.catalog, found.id, product.product, at, current)
+                start_term(conn, state, product.product, at, current)
         self._add_credits(
             conn, wallet, credits, "paid", "package" if package else "topup", at, expires, txn, ("cash", market)
         )
@@ -348,7 +350,7 @@ class PurchaseOperations(BillingBase):
             perks=tuple(p.perk for p in decision.perks),
             balance=balance,
             transaction_ids=tuple(ids),
-            remaining=self._remaining(load_state(conn, found.id, at), current, balance, at),
+            remaining=self._remaining(state, current, balance, at),
             message=message + (f" ({notes})" if notes else ""),
         )
 

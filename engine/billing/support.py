@@ -1,22 +1,19 @@
-"""Small pieces the billing operations share: keys and request hashes, clinic rows, time windows,
-and the versions and plans a clinic is priced with."""
+"""Small pieces the billing operations share: keys and request hashes, clinic rows and the month
+in the pricebook's time zone. (What a charge reads about a clinic is engine/billing/state.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, select
 
-from engine.billing.catalog import Catalog
 from engine.billing.errors import InvalidKey, UnknownClinic
-from engine.pricebook.model import CompiledPricebook
-from storage.fast import Statement
-from storage.schema import clinics, holdings, terms, transactions
+from storage.schema import clinics
 
 MAX_KEY = 200
 
@@ -77,69 +74,3 @@ def month_start(at: datetime, zone: str) -> datetime:
     """Midnight of the first day of `at`'s month in the pricebook's time zone ("this month")."""
     local = at.astimezone(ZoneInfo(zone))
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def active_packages(conn: Connection, clinic_id: str, at: datetime) -> tuple[str, ...]:
-    rows = conn.execute(
-        select(holdings.c.package_code)
-        .where(holdings.c.clinic_id == clinic_id, holdings.c.starts_at <= at, holdings.c.ends_at > at)
-        .order_by(holdings.c.ends_at.desc())
-    )
-    return tuple(dict.fromkeys(row.package_code for row in rows))
-
-
-def term_for(
-    conn: Connection,
-    catalog: Catalog,
-    clinic_id: str,
-    product: str,
-    at: datetime,
-    current: CompiledPricebook,
-    start_if_missing: bool = True,
-) -> Any:
-    """The clinic's pay-as-you-go term for `product` at `at`; started (with the version then in force)
-    when there is none and the product accumulates usage over a term."""
-    spec = current.product(product)
-    if spec is None or spec.term_days is None:
-        return None
-    row = conn.execute(
-        select(terms)
-        .where(
-            terms.c.clinic_id == clinic_id, terms.c.product == product, terms.c.starts_at <= at, terms.c.ends_at > at
-        )
-        .order_by(terms.c.starts_at.desc())
-        .limit(1)
-    ).first()
-    if row is not None or not start_if_missing:
-        return row
-    conn.execute(
-        insert(terms).values(
-            clinic_id=clinic_id,
-            product=product,
-            starts_at=at,
-            ends_at=at + timedelta(days=spec.term_days),
-            units=0,
-            pricebook_id=current.pricebook_id,
-            version=current.version,
-        )
-    )
-    return conn.execute(
-        select(terms).where(terms.c.clinic_id == clinic_id, terms.c.product == product, terms.c.starts_at == at)
-    ).first()
-
-
-_CHARGED_SINCE = Statement(
-    select(func.coalesce(func.sum(transactions.c.credits - transactions.c.refunded), 0)).where(
-        transactions.c.clinic_id == bindparam("b_clinic"),
-        transactions.c.kind == "charge",
-        transactions.c.status == "posted",
-        transactions.c.at >= bindparam("b_since"),
-        transactions.c.at < bindparam("b_until"),
-    )
-)
-
-
-def charged_since(conn: Connection, clinic_id: str, since: datetime, until: datetime) -> int:
-    """Credits of posted charges in [since, until), net of what refunds gave back."""
-    params = {"b_clinic": clinic_id, "b_since": since, "b_until": until}
-    return int(_CHARGED_SINCE.run(conn, params).scalar())
