@@ -16,7 +16,6 @@ from rich.table import Table
 
 from engine.billing import Billing, BillingError
 from engine.money import format_credits
-from storage.database import Database, database_url
 
 console = Console()
 err = Console(stderr=True)
@@ -36,14 +35,16 @@ DatabaseOption = Annotated[
 AtOption = Annotated[str | None, typer.Option("--at", help="When (ISO date-time, UTC if no zone; default: now).")]
 
 
-def _url(database: str | None) -> str:
+def _url(database: str | None) -> str | None:
+    """A SQLite file path becomes its URL; None leaves the choice to Billing ($CREDITBOOK_DATABASE_URL,
+    else creditbook.db)."""
     if database and "://" not in database:
         return f"sqlite:///{Path(database).expanduser().resolve()}"
-    return database_url(database)
+    return database
 
 
 def _billing(database: str | None) -> Billing:
-    return Billing(Database(_url(database)))
+    return Billing(_url(database))  # migrates the schema to the latest revision
 
 
 def _when(at: str | None) -> datetime:
@@ -61,9 +62,8 @@ def _fail(exc: BillingError) -> typer.Exit:
 @db_app.command("upgrade")
 def upgrade_cmd(database: DatabaseOption = None) -> None:
     """Create the ledger's tables, or bring them to the latest migration (safe to run again)."""
-    db = Database(_url(database))
-    db.upgrade()
-    console.print(f"Ledger schema is up to date in {db.engine.url.render_as_string(hide_password=True)}")
+    url = _billing(database).db.engine.url
+    console.print(f"Ledger schema is up to date in {url.render_as_string(hide_password=True)}")
 
 
 @ledger_app.command("publish")

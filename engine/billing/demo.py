@@ -93,6 +93,7 @@ class DemoBuilder:
         self.start, self.until = start, until
         self.random = random.Random(seed)
         self.events: list[Event] = []
+        self.charged: dict[str, Any] = {}  # lead charges by key, once run: what later disputes refer to
 
     def add(self, at: datetime, label: str, action: Callable[[Billing, datetime], Any], always: bool = False) -> None:
         if always or self.start <= at <= self.until:
@@ -271,8 +272,8 @@ def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
             builder.add(
                 at,
                 f"{clinic} lead",
-                lambda b, at, request=request, key=key, patient=patient: b.charge(
-                    clinic, request, key=key, at=at, patient_ref=patient
+                lambda b, at, request=request, key=key, patient=patient: builder.charged.setdefault(
+                    key, b.charge(clinic, request, key=key, at=at, patient_ref=patient)
                 ),
             )
             reason = (
@@ -282,7 +283,7 @@ def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
                 builder.add(
                     at + timedelta(hours=rng.randint(2, 60)),
                     f"{clinic} disputes a lead",
-                    lambda b, at, key=key, reason=reason: _dispute(b, clinic, key, reason, at),
+                    lambda b, at, key=key, reason=reason: _dispute(b, builder, clinic, key, reason, at),
                 )
     return clinic
 
@@ -302,25 +303,12 @@ def _top_up_in(b: Billing, clinic: str, amount: int, promo: str | None, n: int, 
     return b.purchase(clinic, amount, payment_method="upi_ok", key=f"demo:{clinic}:topup:{n}", promo_code=promo, at=at)
 
 
-def _dispute(b: Billing, clinic: str, charge_key: str, reason: str, at: datetime) -> Any:
-    """Dispute the lead charged under `charge_key` (if it was approved); admins decide old ones."""
-    from sqlalchemy import select
-
-    from storage.schema import idempotency_keys, transactions
-
-    charge_id, status = b.db.read(
-        lambda conn: (
-            conn.execute(
-                select(idempotency_keys.c.transaction_id, transactions.c.status)
-                .join(transactions, transactions.c.id == idempotency_keys.c.transaction_id)
-                .where(idempotency_keys.c.scope == clinic, idempotency_keys.c.key == charge_key)
-            ).first()
-            or (None, None)
-        )
-    )
-    if charge_id is None or status != "posted":  # a declined lead cost nothing: nothing to dispute
+def _dispute(b: Billing, builder: DemoBuilder, clinic: str, charge_key: str, reason: str, at: datetime) -> Any:
+    """Dispute the lead charged under `charge_key`, if it was approved (a declined lead cost nothing)."""
+    charge = builder.charged.get(charge_key)
+    if charge is None or not charge.approved:
         return None
-    return b.open_dispute(clinic, int(charge_id), reason=reason, key=f"{charge_key}:dispute", at=at)
+    return b.open_dispute(clinic, charge.transaction_id, reason=reason, key=f"{charge_key}:dispute", at=at)
 
 
 def _admin_decisions(builder: DemoBuilder) -> None:

@@ -20,7 +20,6 @@ from engine.pricebook.model import CompiledPricebook
 from engine.pricebook.validate import Report
 from engine.pricing.examples import load_pricebook, validate_pricebook
 from simulator import Results, Scenario, simulate
-from storage.database import database_url
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,13 +30,14 @@ SHIPPED = {
 
 
 @st.cache_resource(show_spinner=False)
-def _billing(url: str) -> Billing:
+def _billing(url: str | None) -> Billing:
     return Billing(url)
 
 
 def billing() -> Billing:
-    """The ledger the wallet and admin pages work on (CREDITBOOK_DATABASE_URL, else creditbook.db)."""
-    return _billing(database_url(None))
+    """The ledger the wallet and admin pages work on (CREDITBOOK_DATABASE_URL, else creditbook.db);
+    one Billing per URL, so a changed environment (the tests') gets its own."""
+    return _billing(os.environ.get("CREDITBOOK_DATABASE_URL"))
 
 
 @st.cache_resource(show_spinner=False)
