@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
@@ -29,6 +30,16 @@ from storage.schema import (
 )
 
 
+def _posted_charge(conn: Connection, charge_id: int, clinic_id: str) -> Any:
+    """The posted charge `charge_id` of this clinic, or the error that says why not."""
+    charge = conn.execute(select(transactions).where(transactions.c.id == charge_id)).first()
+    if charge is None or charge.kind != "charge" or charge.status != "posted":
+        raise UnknownCharge(f"no posted charge {charge_id}")
+    if charge.clinic_id != clinic_id:
+        raise ForeignDispute(f"charge {charge_id} belongs to another clinic")
+    return charge
+
+
 class DisputeOperations(BillingBase):
     """Refunds and disputes: a charge's credits go back to the lots they came from, once."""
 
@@ -43,11 +54,7 @@ class DisputeOperations(BillingBase):
         reason: str,
     ) -> tuple[int, int]:
         """Give back `credits` (default: all that is left) of a charge, to the lots it came from."""
-        charge = conn.execute(select(transactions).where(transactions.c.id == charge_id)).first()
-        if charge is None or charge.kind != "charge" or charge.status != "posted":
-            raise UnknownCharge(f"no posted charge {charge_id}")
-        if charge.clinic_id != found.id:
-            raise ForeignDispute(f"charge {charge_id} belongs to another clinic")
+        charge = _posted_charge(conn, charge_id, found.id)
         wallet = ledger.wallet(conn, found.id, lock=True)
         assert wallet is not None
         left = ledger.refundable(conn, charge_id)
@@ -117,11 +124,7 @@ class DisputeOperations(BillingBase):
 
         def work(conn: Connection, at: datetime) -> Done:
             found = support.clinic(conn, clinic_id)
-            charge = conn.execute(select(transactions).where(transactions.c.id == charge_id)).first()
-            if charge is None or charge.kind != "charge" or charge.status != "posted":
-                raise UnknownCharge(f"no posted charge {charge_id}")
-            if charge.clinic_id != clinic_id:
-                raise ForeignDispute(f"charge {charge_id} belongs to another clinic")
+            charge = _posted_charge(conn, charge_id, clinic_id)
             if conn.execute(select(disputes.c.id).where(disputes.c.charge_id == charge_id)).first() is not None:
                 raise DisputeClosed(f"charge {charge_id} is already disputed")
             previous = None
