@@ -3,19 +3,23 @@ every amount is shown in credits and money."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from engine.billing import Billing, BillingError
 from engine.money import format_credits
+
+if TYPE_CHECKING:
+    from engine.billing import Billing
 
 console = Console()
 err = Console(stderr=True)
@@ -44,6 +48,8 @@ def _url(database: str | None) -> str | None:
 
 
 def _billing(database: str | None) -> Billing:
+    from engine.billing import Billing  # loaded here: every other command starts faster
+
     return Billing(_url(database))  # migrates the schema to the latest revision
 
 
@@ -54,9 +60,16 @@ def _when(at: str | None) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _fail(exc: BillingError) -> typer.Exit:
-    err.print(f"[red]{type(exc).__name__}:[/red] {exc}", highlight=False)
-    return typer.Exit(1)
+@contextlib.contextmanager
+def refused() -> Iterator[None]:
+    """A billing refusal (unknown clinic, rejected pricebook...) printed as one line, exit code 1."""
+    from engine.billing import BillingError
+
+    try:
+        yield
+    except BillingError as exc:
+        err.print(f"[red]{type(exc).__name__}:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
 
 
 @db_app.command("upgrade")
@@ -83,10 +96,8 @@ def publish_cmd(
     import hashlib
 
     key = "publish:" + hashlib.sha256(file.read_bytes()).hexdigest()[:32]
-    try:
+    with refused():
         result = _billing(database).publish_pricebook(file, actor=actor, key=key, at=_when(at))
-    except BillingError as exc:
-        raise _fail(exc) from exc
     note = " (already published: nothing changed)" if result.replayed else ""
     console.print(
         f"Published {result.pricebook_id} v{result.version} ({result.semantic_hash[:12]}), "
@@ -102,10 +113,8 @@ def balance_cmd(
     output: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """The clinic dashboard header: balance, used this month, refunds, expiring credits, alerts."""
-    try:
+    with refused():
         view = _billing(database).balance(clinic, at=_when(at))
-    except BillingError as exc:
-        raise _fail(exc) from exc
     if output == "json":
         print(view.model_dump_json(indent=2))
         return
@@ -149,11 +158,9 @@ def history_cmd(
 ) -> None:
     """The clinic's transactions, newest first, with the rule and version that priced each."""
     billing = _billing(database)
-    try:
+    with refused():
         result = billing.transactions(clinic, kinds=kind, status=status, page=page, page_size=page_size)
         view = billing.balance(clinic)
-    except BillingError as exc:
-        raise _fail(exc) from exc
     if output == "json":
         print(result.model_dump_json(indent=2))
         return

@@ -6,9 +6,33 @@ usage, pricebook A against B, sensitivity, exports. The Streamlit app (simulator
     results.summary(), results.by_group_and_plan(), results.cheapest_by_group()
 """
 
-from simulator.breakeven import BreakEven, break_evens
-from simulator.montecarlo import Comparison, Results, compare, load_pricebooks, simulate, tornado
-from simulator.scenario import PLAN_LABELS, PLANS, Range, Scenario, in_default, us_default
+_EXPORTS = {
+    "BreakEven": "simulator.breakeven",
+    "break_evens": "simulator.breakeven",
+    "Comparison": "simulator.montecarlo",
+    "Results": "simulator.montecarlo",
+    "compare": "simulator.montecarlo",
+    "load_pricebooks": "simulator.montecarlo",
+    "simulate": "simulator.montecarlo",
+    "tornado": "simulator.montecarlo",
+    "PLAN_LABELS": "simulator.scenario",
+    "PLANS": "simulator.scenario",
+    "Range": "simulator.scenario",
+    "Scenario": "simulator.scenario",
+    "in_default": "simulator.scenario",
+    "us_default": "simulator.scenario",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Loaded on first use (numpy, pandas and the engine), so `simulator.cli` and the CLI start fast."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "PLANS",

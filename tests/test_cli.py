@@ -164,3 +164,11 @@ def test_quote_command_refuses_bad_requests() -> None:
     assert code == 1 and "units: cannot be negative" in out
     code, out = run("quote", IN_V2, "--product", "lead_call", "--at", "2025-01-01")
     assert code == 1 and "takes effect 2026-01-01" in out
+
+
+def test_the_command_line_starts_without_the_ledger_or_the_simulator() -> None:
+    """`creditbook pricebook dump` is git's textconv for every .xlsx in a diff: it must not load
+    SQLAlchemy, durable-rules or pandas to start."""
+    probe = "import engine.cli, sys; print(sorted(m for m in ('sqlalchemy', 'pandas', 'durable') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
