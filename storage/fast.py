@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +77,10 @@ class Statement:
             self._plans[(dialect.name, keys)] = plan
         return plan
 
-    def _returning(self) -> Iterable[Any]:
-        returning = getattr(self.statement, "_returning", ())
-        return [column for column in returning if hasattr(column, "type")]
+    def _returning(self) -> list[Any]:
+        """The columns an INSERT/UPDATE ... RETURNING gives back (none for a plain one)."""
+        descriptions = getattr(self.statement, "returning_column_descriptions", None) or []
+        return [d["expr"] for d in descriptions if hasattr(d["expr"], "type")]
 
     def _params(self, plan: _Plan, params: Mapping[str, Any]) -> Any:
         values = {**plan.defaults, **plan.constants, **params}
