@@ -257,6 +257,20 @@ def test_database_urls_that_cannot_be_opened_are_one_line(tmp_path: Path) -> Non
         assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.output
 
 
+def test_a_seed_that_fails_leaves_no_ledger_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed fails after the ledger file was created and migrated: the file goes again."""
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr("engine.billing.demo.seed_demo", failing)
+    monkeypatch.setenv("CREDITBOOK_LOG_DIR", str(tmp_path / "logs"))
+    (tmp_path / "logs").mkdir()
+    result = runner.invoke(app, ["demo", "seed", "-d", str(tmp_path / "demo.db"), *SMALL_DEMO])
+    assert result.exit_code == 3 and "internal error" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs"]
+
+
 def test_a_new_ledger_folder_must_exist(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade", "-d", str(tmp_path / "missing" / "x.db")])
     assert result.exit_code == 2 and "does not exist" in result.stderr
