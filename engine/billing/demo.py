@@ -425,8 +425,8 @@ def seed_demo(
             summary.declined += 1
         if progress is not None:
             progress(done, len(events))
-    for clinic in billing.clinics():
-        summary.clinics[clinic.market] = summary.clinics.get(clinic.market, 0) + 1
+    for registered in billing.clinics():
+        summary.clinics[registered.market] = summary.clinics.get(registered.market, 0) + 1
     return summary
 
 
