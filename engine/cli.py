@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -445,10 +445,6 @@ def _temp_dir() -> str:
     import tempfile
 
     return tempfile.gettempdir()
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    raise CliError(message, code)
 
 
 # -- the application -------------------------------------------------------------------------------
