@@ -489,7 +489,7 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", help="text or js
 
 def validated(path: Path, previous: Path | None = None) -> Report:
     """Validate a workbook after checking it is a readable regular file."""
-    from engine.pricing.examples import validate_pricebook
+    from engine.loader import validate_pricebook
 
     input_file(path)
     if previous is not None:

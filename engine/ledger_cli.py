@@ -34,7 +34,7 @@ from engine.cli import (
 
 if TYPE_CHECKING:
     from engine.billing import Billing
-    from engine.billing.support import Clinic
+    from storage.clinics import Clinic
 
 db_app = typer.Typer(
     cls=Group, help="Create or upgrade the ledger database.", no_args_is_help=True, rich_markup_mode=None
@@ -140,12 +140,15 @@ def _check_sqlite(path: Path, create: bool, typed: str | None) -> bool:
 def ledger(
     database: str | None, create: bool = False, clock: Callable[[], datetime] | None = None
 ) -> Iterator[Billing]:
-    """The ledger at `database`, migrated to the latest schema. Refusals inside the block become one
-    line with exit code 1, a database that cannot be opened or read one line with exit code 2; a
-    SQLite file this call created is removed again if the block fails."""
-    from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, IntegrityError, OperationalError
+    """The ledger at `database`, migrated to the latest schema. Inside the block a refusal (any
+    CreditbookError) becomes one line with its stable code and exit code 1, a value creditbook does
+    not accept (InvalidInput) exit code 2; a StorageError (a bug or a damaged ledger) is left to the
+    internal-error report. A database that cannot be opened is one line with exit code 2. A SQLite
+    file this call created is removed again if the block fails."""
+    from sqlalchemy.exc import ArgumentError, DatabaseError
 
-    from engine.billing import Billing, BillingError, DatabaseBusy, IdempotencyConflict
+    from engine.billing import Billing
+    from engine.errors import CreditbookError, InvalidInput, StorageError
 
     url = _url(database)
     try:
@@ -159,18 +162,16 @@ def ledger(
     try:
         try:
             billing = Billing(resolved) if clock is None else Billing(resolved, clock=clock)
-        except (OperationalError, DatabaseError) as exc:
+        except DatabaseError as exc:  # the migration talks to the driver directly
             raise CliError(f"the ledger database cannot be opened: {_first_line(exc)}") from exc
         try:
             yield billing
-        except (BillingError, DatabaseBusy, IdempotencyConflict) as exc:
-            raise CliError(f"{exc} ({type(exc).__name__})", EXIT_FINDINGS) from exc
-        except (OperationalError, DataError) as exc:
-            raise CliError(f"the ledger database failed: {_first_line(exc)}") from exc
-        except DatabaseError as exc:
-            if isinstance(exc, IntegrityError) or type(exc) is not DatabaseError:
-                raise
-            raise CliError(f"the ledger database is damaged: {_first_line(exc)}") from exc
+        except StorageError:
+            raise
+        except InvalidInput as exc:
+            raise CliError(f"{exc.message} ({exc.code})") from exc
+        except CreditbookError as exc:
+            raise CliError(f"{exc} ({exc.code})", EXIT_FINDINGS) from exc
         finally:
             billing.db.engine.dispose()
     except BaseException:

@@ -116,7 +116,7 @@ CASES: list[tuple[list[str], int, str]] = [
     (["quote", US, "--product", "voice", "--recipients", "-9"], 2, "'--recipients'"),
     (["quote", US, "--product", "voice", "--call", "1e30"], 2, "'--call': '1e30' is not a number"),
     (["quote", US, "--product", "voice", "--call", "nan:busy"], 2, "'--call'"),
-    (["quote", US, "--product", "voice", "--call", "61:explode"], 1, "cannot quote: calls.0"),
+    (["quote", US, "--product", "voice", "--call", "61:explode"], 1, "cannot quote: outcome: 'explode' is not allowed"),
     (["quote", IN, "--product", "lead_call", "--package-price", "1e400"], 2, "'--package-price'"),
     (["quote", IN, "--product", "lead_call", "--package-price", "9" * 400], 2, "'--package-price'"),
     (["quote", IN, "--product", "lead_call", "--package-price", "-inf"], 2, "'--package-price'"),

@@ -370,7 +370,7 @@ def history_start(until: datetime, months: int) -> datetime:
 def check_window(until: datetime, months: int) -> datetime:
     """The history's start, or DemoWindowError when a market's first shipped pricebook is not yet
     in force then (its clinics could not be registered). Reads the workbooks; writes nothing."""
-    from engine.pricing.examples import load_pricebook
+    from engine.loader import load_pricebook
 
     if until.tzinfo is None:
         raise DemoWindowError("the end of the history needs a time zone")
