@@ -216,7 +216,6 @@ def test_quote_reads_a_time_without_offset_in_the_pricebooks_zone() -> None:
 
 HELP_PROBE = """
 import contextlib, io, sys
-import engine
 before = set(sys.modules)
 import typer
 from engine.cli import app
@@ -230,8 +229,8 @@ print(sorted(heavy & {{name.split('.')[0] for name in set(sys.modules) - before}
 
 
 def test_help_starts_without_the_heavy_parts() -> None:
-    """`creditbook --help` and every command's help load typer and the standard library only (beyond
-    what `import engine` loads): no rich, pydantic, SQLAlchemy, pandas, openpyxl or simulator.
+    """`creditbook --help` and every command's help load typer and the standard library only: no
+    rich, pydantic, SQLAlchemy, pandas, openpyxl or simulator (`import engine` itself loads nothing).
     `simulate --help` is left out: simulator/cli.py imports rich when loaded."""
     helps = [["--help"], ["pricebook", "--help"], ["quote", "--help"], ["ledger", "--help"], ["demo", "--help"]]
     helps += [["pricebook", c, "--help"] for c in ("validate", "compile", "diff", "dump", "template", "summary")]
