@@ -80,7 +80,7 @@ def _escaped(text: str) -> str:
     return "".join(out)
 
 
-def shown(value: object, limit: int = 80) -> str:
+def shown(value: object, limit: int = 240) -> str:
     """A value the person typed (or a file held), quoted, escaped and cut to `limit` characters."""
     text = _escaped(str(value))
     if len(text) > limit:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote, unquote
 
 import typer
 
@@ -34,7 +36,6 @@ from engine.cli import (
 
 if TYPE_CHECKING:
     from engine.billing import Billing
-    from storage.clinics import Clinic
 
 db_app = typer.Typer(
     cls=Group, help="Create or upgrade the ledger database.", no_args_is_help=True, rich_markup_mode=None
@@ -89,21 +90,28 @@ def _url(database: str | None) -> str | None:
         database = os.environ.get("CREDITBOOK_DATABASE_URL") or None
     if database is None or "://" in database:
         return database
-    from sqlalchemy.engine import URL
-
-    return URL.create("sqlite", database=str(Path(database).expanduser().absolute())).render_as_string(
-        hide_password=False
-    )
+    return "sqlite:///" + quote(str(Path(database).expanduser().absolute()), safe="/")
 
 
 def _sqlite_file(url: str) -> Path | None:
-    """The file behind a SQLite URL; None for in-memory SQLite and for other databases."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    """The file behind a SQLite URL (`sqlite[+driver]:///path`, the path percent-escaped, options
+    after `?`); None for in-memory SQLite and for other databases."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+")[0] != "sqlite" or not rest.startswith("/"):
         return None
-    return Path(parsed.database)
+    database = unquote(rest[1:].partition("?")[0])
+    return None if database in ("", ":memory:") else Path(database)
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def _from_database_library(exc: BaseException) -> bool:
+    """An exception raised by the database stack itself (a bad URL, a refused connection, a file
+    that is not a database) while the ledger is opened: the person's input, not a creditbook bug.
+    Named by module so the command line imports no database library (tests/test_layers.py)."""
+    return type(exc).__module__.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg", "alembic")
 
 
 def _check_sqlite(path: Path, create: bool, typed: str | None) -> bool:
@@ -124,7 +132,6 @@ def _check_sqlite(path: Path, create: bool, typed: str | None) -> bool:
     if header != SQLITE_HEADER:
         raise CliError(f"{shown(name)} is {'empty' if not header else 'not a SQLite database'}, not a ledger")
     import sqlite3
-    from urllib.parse import quote
 
     try:
         with contextlib.closing(sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)) as conn:
@@ -145,16 +152,16 @@ def ledger(
     not accept (InvalidInput) exit code 2; a StorageError (a bug or a damaged ledger) is left to the
     internal-error report. A database that cannot be opened is one line with exit code 2. A SQLite
     file this call created is removed again if the block fails."""
-    from sqlalchemy.exc import ArgumentError, DatabaseError
-
     from engine.billing import Billing
     from engine.errors import CreditbookError, InvalidInput, StorageError
 
     url = _url(database)
     try:
         resolved = Billing(url, migrate=False).db.url  # $CREDITBOOK_DATABASE_URL or the default applied
-    except ArgumentError as exc:
-        raise CliError(f"{shown(database)} is not a database URL or SQLite path: {exc}") from exc
+    except Exception as exc:
+        if not _from_database_library(exc):
+            raise
+        raise CliError(f"{shown(database)} is not a database URL or SQLite path: {_first_line(exc)}") from exc
     path = _sqlite_file(resolved)
     created = _check_sqlite(path, create, database) if path is not None else False
     if path is None and not create and resolved.startswith("sqlite"):
@@ -162,7 +169,9 @@ def ledger(
     try:
         try:
             billing = Billing(resolved) if clock is None else Billing(resolved, clock=clock)
-        except DatabaseError as exc:  # the migration talks to the driver directly
+        except Exception as exc:  # the migration talks to the driver directly
+            if not _from_database_library(exc):
+                raise
             raise CliError(f"the ledger database cannot be opened: {_first_line(exc)}") from exc
         try:
             yield billing
@@ -186,7 +195,8 @@ def _first_line(exc: BaseException) -> str:
     return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
 
 
-def _clinic(billing: Billing, clinic_id: str) -> Clinic:
+def _clinic(billing: Billing, clinic_id: str) -> Any:
+    """The clinic's record from Billing.clinics() (its market and time zone), or a refusal."""
     found = next((clinic for clinic in billing.clinics() if clinic.id == clinic_id), None)
     if found is None:
         raise CliError(f"no clinic {shown(clinic_id)} in this ledger (creditbook ledger clinics lists them)", 1)
@@ -199,11 +209,9 @@ def _clinic(billing: Billing, clinic_id: str) -> Clinic:
 @db_app.command("upgrade")
 def upgrade_cmd(database: DatabaseOption = None) -> None:
     """Create the ledger's tables, or bring them to the latest migration (safe to run again)."""
-    from sqlalchemy.engine import make_url
-
     with ledger(database, create=True) as billing:
-        shown_url = make_url(billing.db.url).render_as_string(hide_password=True)
-    typer.echo(f"Ledger schema is up to date in {shown_url}")
+        url = billing.db.url
+    typer.echo(f"Ledger schema is up to date in {_hide_password(url)}")
 
 
 @ledger_app.command("publish")

@@ -271,6 +271,15 @@ def test_a_seed_that_fails_leaves_no_ledger_behind(tmp_path: Path, monkeypatch: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs"]
 
 
+def test_a_ledger_path_may_hold_any_character_a_file_name_can(tmp_path: Path) -> None:
+    """?, #, % and spaces mean something in a URL: the path is escaped, the file is where it says."""
+    odd = tmp_path / "a?b#c%20d e.db"
+    assert run("db", "upgrade", "-d", odd)[0] == 0
+    assert [p.name for p in tmp_path.iterdir()] == [odd.name]
+    code, out = run("ledger", "reconcile", "-d", odd)
+    assert code == 0 and out.startswith("OK: 0 accounts")
+
+
 def test_a_new_ledger_folder_must_exist(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade", "-d", str(tmp_path / "missing" / "x.db")])
     assert result.exit_code == 2 and "does not exist" in result.stderr
