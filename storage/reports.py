@@ -11,7 +11,41 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from engine.vocabulary import AccountKind, DisputeStatus, PaymentStatus, TransactionStatus
-from storage.schema import accounts, clinics, disputes, entries, lots, payments, transactions
+from storage.lots import Lot
+from storage.schema import accounts, allocations, clinics, disputes, entries, lots, payments, transactions
+
+
+def balance_at(conn: Connection, wallet_id: int, at: datetime) -> int:
+    """What a wallet held at `at`: the sum of its legs in transactions dated up to then (a
+    historical read; the current balance is the wallet's cached one)."""
+    found = conn.execute(
+        select(func.coalesce(func.sum(entries.c.amount), 0))
+        .select_from(entries.join(transactions, transactions.c.id == entries.c.transaction_id))
+        .where(entries.c.account_id == wallet_id, transactions.c.at <= at)
+    ).scalar_one()
+    return int(found)
+
+
+def lots_at(conn: Connection, wallet_id: int, at: datetime) -> list[Lot]:
+    """The wallet's lots as they stood at `at`: created by then, not yet expired by then, holding
+    their amount less what transactions dated up to then took out (or put back)."""
+    moved = (
+        select(allocations.c.lot_id, func.sum(allocations.c.amount).label("out"))
+        .select_from(allocations.join(transactions, transactions.c.id == allocations.c.transaction_id))
+        .where(transactions.c.at <= at)
+        .group_by(allocations.c.lot_id)
+        .subquery()
+    )
+    query = (
+        select(lots.c.id, lots.c.kind, (lots.c.amount - func.coalesce(moved.c.out, 0)).label("left"), lots.c.expires_at)
+        .select_from(lots.outerjoin(moved, moved.c.lot_id == lots.c.id))
+        .where(lots.c.wallet_id == wallet_id, lots.c.created_at <= at)
+    )
+    return [
+        Lot(int(row.id), row.kind, int(row.left), row.expires_at)
+        for row in conn.execute(query)
+        if int(row.left) > 0 and (row.expires_at is None or row.expires_at > at)
+    ]
 
 
 def month_totals(

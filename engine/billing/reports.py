@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,7 @@ from engine.billing import wallet
 from engine.billing.context import Context
 from engine.billing.errors import InvalidAmount
 from engine.billing.results import BalanceView, RevenueReport, RevenueRow, TransactionPage, TransactionView
+from engine.billing.state import ClinicState
 from engine.vocabulary import GRANT_KINDS, Product, TransactionKind, TransactionStatus
 from rules import PolicyEngine
 from storage import clinics, reports
@@ -33,7 +34,7 @@ def balance(ctx: Context, clinic_id: str, at: datetime) -> BalanceView:
     soon, leads and messages this month ("this month" in the pricebook's time zone)."""
 
     def read(conn: Connection) -> BalanceView:
-        found = clinic_state.load(conn, clinic_id, at)
+        found = as_of(conn, clinic_state.load(conn, clinic_id, at), at)
         current = clinic_state.current(ctx.catalog, conn, found, at)
         start = month_start(at, current.meta.timezone)
         window = PolicyEngine.of(current).expiring_window_days
@@ -121,6 +122,19 @@ def _view(r: Any) -> TransactionView:
         and r.status == TransactionStatus.POSTED
         and r.dispute_id is None
         and r.credits > 0,
+    )
+
+
+def as_of(conn: Connection, found: ClinicState, at: datetime) -> ClinicState:
+    """The clinic's state as it stood at `at`: the wallet's cached balance and open lots when `at`
+    is at or after its latest operation, otherwise recomputed from the rows dated up to `at` (so that
+    every figure of a dashboard for an earlier date is that date's)."""
+    last = found.wallet.last_at
+    if last is None or at >= last:
+        return found
+    balance = reports.balance_at(conn, found.wallet.id, at)
+    return replace(
+        found, wallet=replace(found.wallet, balance=balance), lots=reports.lots_at(conn, found.wallet.id, at)
     )
 
 
