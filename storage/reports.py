@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from engine.vocabulary import AccountKind, DisputeStatus, PaymentStatus, TransactionStatus
 from storage.lots import Lot
@@ -78,11 +78,14 @@ class HistoryFilter:
     since: datetime | None = None
     until: datetime | None = None
     status: str | None = None
+    after: tuple[datetime, int] | None = None  # keyset: only rows before this (at, id), newest first
 
 
-def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -> tuple[int, list[Any]]:
-    """(total rows, the page's rows newest first) of a clinic's transactions, each with what it did
-    to the wallet (`signed`) and its dispute, if any."""
+def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -> tuple[int | None, list[Any]]:
+    """(total rows or None, the page's rows newest first) of a clinic's transactions, each with what
+    it did to the wallet (`signed`) and its dispute, if any. With `where.after` the page starts
+    right after that row (a keyset: its cost does not grow with how far back it is) and the total
+    is not counted."""
     conditions = [transactions.c.clinic_id == where.clinic_id]
     if where.kinds:
         conditions.append(transactions.c.kind.in_(list(where.kinds)))
@@ -92,7 +95,12 @@ def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -
         conditions.append(transactions.c.at < where.until)
     if where.status is not None:
         conditions.append(transactions.c.status == where.status)
-    total = conn.execute(select(func.count()).select_from(transactions).where(*conditions)).scalar_one()
+    total = None
+    if where.after is None:
+        total = int(conn.execute(select(func.count()).select_from(transactions).where(*conditions)).scalar_one())
+    else:
+        at, row_id = where.after
+        conditions.append(or_(transactions.c.at < at, and_(transactions.c.at == at, transactions.c.id < row_id)))
     signed = (
         select(func.coalesce(func.sum(entries.c.amount), 0))
         .where(entries.c.transaction_id == transactions.c.id, entries.c.account_id == where.wallet_id)
@@ -109,9 +117,9 @@ def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -
         .where(*conditions)
         .order_by(transactions.c.at.desc(), transactions.c.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset((page - 1) * page_size if where.after is None else 0)
     )
-    return int(total), list(conn.execute(query))
+    return total, list(conn.execute(query))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -74,6 +75,24 @@ class HistoryQuery:
     status: str | None = None
     page: int = 1
     page_size: int = 50
+    cursor: str | None = None
+
+
+def encode_cursor(at: datetime, row_id: int) -> str:
+    """An opaque cursor for the row (at, id): where the next page starts."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_text, id_text = text.split("|")
+        at, row_id = datetime.fromisoformat(at_text), int(id_text)
+        if at.tzinfo is None or row_id < 1:
+            raise ValueError(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidAmount("cursor is not one this ledger gave out", field="cursor") from error
+    return at, row_id
 
 
 def transactions(ctx: Context, asked: HistoryQuery) -> TransactionPage:
@@ -86,14 +105,19 @@ def transactions(ctx: Context, asked: HistoryQuery) -> TransactionPage:
 
     def read(conn: Connection) -> TransactionPage:
         held = clinic_state.wallet_of(conn, asked.clinic_id)
-        where = reports.HistoryFilter(asked.clinic_id, held.id, asked.kinds, asked.since, asked.until, asked.status)
+        after = None if asked.cursor is None else decode_cursor(asked.cursor)
+        where = reports.HistoryFilter(
+            asked.clinic_id, held.id, asked.kinds, asked.since, asked.until, asked.status, after
+        )
         total, rows = reports.history(conn, where, asked.page, asked.page_size)
+        last = rows[-1] if len(rows) == asked.page_size else None
         return TransactionPage(
             clinic_id=asked.clinic_id,
             total=total,
             page=asked.page,
             page_size=asked.page_size,
             rows=tuple(_view(row) for row in rows),
+            next_cursor=None if last is None else encode_cursor(last.at, int(last.id)),
         )
 
     return ctx.db.read(read)

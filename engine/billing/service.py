@@ -302,6 +302,7 @@ class Billing:
         status: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        cursor: str | None = None,
     ) -> TransactionPage:
         """The clinic's transactions, newest first (practice note: GET /api/credits/transactions/)."""
         asked = reports.HistoryQuery(
@@ -312,6 +313,7 @@ class Billing:
             arguments.optional_label("status", status),
             page,
             page_size,
+            None if cursor is None else arguments.reference("cursor", cursor),
         )
         return reports.transactions(self.ctx, asked)
 
