@@ -74,6 +74,10 @@ class Billing:
             db.upgrade()
         self.ctx = Context(db=db, clock=clock, gateway=gateway or FakeGateway(), catalog=Catalog())
 
+    def close(self) -> None:
+        """Close the ledger's pooled connections (a new call opens them again)."""
+        self.ctx.db.dispose()
+
     @property
     def db(self) -> Database:
         return self.ctx.db
