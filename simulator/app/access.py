@@ -61,13 +61,13 @@ class Throttle:
 @st.cache_resource(show_spinner=False)
 def global_throttle() -> Throttle:
     """All sessions together: a few guesses from many sessions still slow down."""
-    return Throttle(free=10)
+    return Throttle(free=10, base=5.0)
 
 
 def session_throttle() -> Throttle:
     found = st.session_state.get("login_throttle")
     if not isinstance(found, Throttle):
-        found = st.session_state["login_throttle"] = Throttle(free=2)
+        found = st.session_state["login_throttle"] = Throttle(free=2, base=5.0)
     return found
 
 
@@ -116,7 +116,8 @@ def login() -> bool | None:
         st.rerun()
     for throttle in throttles:
         throttle.failed()
-    st.error("Wrong password.")
+    wait = max(t.wait() for t in throttles)
+    st.error("Wrong password." if wait <= 0 else f"Wrong password. Too many wrong passwords: wait {math.ceil(wait)} s.")
     return False
 
 

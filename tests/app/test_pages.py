@@ -187,7 +187,7 @@ def test_an_uploaded_workbook_is_validated_and_leaves_no_file_behind(
 
 
 def test_an_upload_over_the_limit_is_refused_before_parsing(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
-    import simulator.app.services as services
+    from simulator.app import services
 
     monkeypatch.setattr(services, "MAX_UPLOAD_MB", 1)
     parsed: list[object] = []
