@@ -66,13 +66,15 @@ def money_metric(
 
 
 def credit_metric(column: Any, label: str, credits: int, money_per_credit: Decimal, currency: str) -> None:
-    """Credits and their money: the money as the value, the credits beside the label, both in full in the help."""
+    """Credits and their money: the money as the value, the credits in a line under it (which wraps,
+    where a label would be cut), both in full in the help."""
     money = credits * money_per_credit
     column.metric(
-        f"{label} · {compact_credits(credits, currency)}",
+        label,
         short_money(money, currency, places=0 if money_per_credit >= 1 else 2),
         help=format_credits(credits, money_per_credit, currency),
     )
+    column.caption(compact_credits(credits, currency))
 
 
 def metric_rows(count: int, per_row: int = 4) -> list[Any]:
@@ -114,7 +116,11 @@ def table(
 
 def localized(chart: alt.TopLevelMixin, currency: str) -> alt.TopLevelMixin:
     """A chart whose number and currency formats follow the market (Vega's config.locale)."""
-    return chart.configure(locale={"number": d3_number_locale(currency)}).configure_axis(labelLimit=400)
+    return (
+        chart.configure(locale={"number": d3_number_locale(currency)})
+        .configure_axis(labelLimit=400)
+        .configure_legend(labelLimit=0)
+    )
 
 
 MONEY_AXIS = "$,.2~f"  # d3: the locale's currency symbol and grouping, at most cents, no trailing zeros

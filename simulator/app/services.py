@@ -65,8 +65,10 @@ def shipped(path: str) -> CompiledPricebook:
 
 
 def shipped_label(path: str) -> str:
-    """'in-clinic-leads v2 (29eadbf731d6)': the pricebook's own label, not its file path."""
-    return shipped(str(ROOT / path) if not Path(path).is_absolute() else path).label
+    """'in-clinic-leads v2': the pricebook and its version, not its file path (short enough for a chip;
+    the page's caption gives each version's hash)."""
+    pricebook = shipped(str(ROOT / path) if not Path(path).is_absolute() else path)
+    return f"{pricebook.pricebook_id} v{pricebook.version}"
 
 
 # -- simulations: bounded, shared across sessions (a result is read, never changed) -------------------------

@@ -3,6 +3,7 @@ inputs and show money the way each market writes it, with units in every header 
 
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 from pathlib import Path
@@ -90,14 +91,25 @@ def test_simulator_charts_are_readable(app: AppTest) -> None:
     app.run()
     app.button(key="tornado").click().run()
     specs = [spec for spec, _ in charts(app)]
-    cost = specs[0]
-    layer = cost["layer"][0]["encoding"]
-    assert layer["y"].get("scale", {}).get("type") not in ("log", "symlog")  # linear: bar lengths mean something
-    assert layer["y"]["axis"]["format"] == "$,.2~f"
-    assert cost["config"]["locale"]["number"]["currency"] == ["$", ""]
+    _ranges, points = specs[0]["layer"]  # US: packages cost ~100× pay-as-you-go
+    assert points["mark"]["type"] == "point"  # not bars, whose length on a log scale means nothing
+    axis, scale = points["encoding"]["y"]["axis"], points["encoding"]["y"]["scale"]
+    assert scale["type"] == "log" and axis["format"] == "$,.2~f"
+    assert all(str(int(t / 10 ** math.floor(math.log10(t))))[0] in "125" for t in axis["values"])  # 1-2-5 ticks
+    assert specs[0]["config"]["locale"]["number"]["currency"] == ["$", ""]
     tornado = specs[-1]
     assert tornado["encoding"]["y"]["axis"]["labelLimit"] == 0  # assumption names are never cut
     assert tornado["encoding"]["x"]["axis"]["format"] == "$,.2~f"
+    app.sidebar.radio(key="market").set_value("IN").run()
+    _, bars = charts(app)[0][0]["layer"]  # India: costs of one order, bars on a linear scale
+    assert bars["mark"]["type"] == "bar" and "type" not in bars["encoding"]["y"].get("scale", {})
+
+
+def test_log_ticks_are_few_and_round() -> None:
+    from simulator.app.views.simulator import log_ticks
+
+    assert log_ticks(1.12, 390) == [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    assert log_ticks(1_500, 6_800) == [1_000, 2_000, 5_000, 10_000]
 
 
 def test_india_charts_group_digits_in_lakhs(app: AppTest) -> None:

@@ -77,7 +77,7 @@ def disputes(allowed: bool, clinics: dict[str, Any]) -> None:
         return
     by_id = {d.id: d for d in queue}
     with st.form("decide"):
-        left, right = st.columns([1, 3])
+        left, right = st.columns([2, 3])
         chosen = left.selectbox(
             "Dispute",
             list(by_id),

@@ -5,6 +5,7 @@ India (each market starts from its own default scenario)."""
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
@@ -289,74 +290,105 @@ def _group_title(results: Any) -> str:
     return "Size" if results.scenario.market == "US" else "Specialty"
 
 
+WIDE = 20  # when the dearest p95 is this many times the cheapest p5, costs are drawn on a log scale
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """1-2-5 ticks from below `low` to above `high` (₹100, ₹200, ₹500, ₹1,000, …): few, round, readable."""
+    ticks, decade = [], 10 ** math.floor(math.log10(max(low, 1e-9)))
+    while decade <= high * 10:
+        ticks += [decade * step for step in (1, 2, 5)]
+        decade *= 10
+    inside = [t for t in ticks if low / 2 <= t <= high * 2]
+    return inside or ticks
+
+
 def cost_chart(results: Any, currency: str) -> None:
+    """Each group's median clinic per plan with its p5–p95 range. Bars on a linear scale while the
+    costs are of one order; points and ranges on a log scale with 1-2-5 ticks when packages cost a
+    hundred times pay-as-you-go (bars on a log scale would have lengths that mean nothing)."""
     by = results.by_group_and_plan()
     group_title = _group_title(results)
     by = by.assign(group_label=[label(g) for g in by.group])
     order = [label(g) for g in results.population.groups]
+    symbol = currency_symbol(currency)
+    positive = by[["p5", "p50", "p95"]].where(by[["p5", "p50", "p95"]] > 0)
+    low, high = float(positive.min().min() or 1), float(positive.max().max() or 1)
+    wide = high / low > WIDE
     st.subheader(f"Monthly cost per clinic, by {group_title.lower()} and plan")
-    st.caption("Bars: the median clinic (p50); lines: from p5 to p95.")
+    st.caption(
+        ("Points" if wide else "Bars")
+        + " mark the median clinic (p50); lines run from p5 to p95."
+        + (" The scale is logarithmic: each step multiplies the cost." if wide else "")
+    )
+    plans = list(PLAN_LABELS.values())
     base = alt.Chart(by).encode(
         x=alt.X("group_label:N", title=group_title, sort=order, axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("plan:N", sort=list(PLAN_LABELS.values())),
-        color=alt.Color("plan:N", title="Plan", sort=list(PLAN_LABELS.values()), legend=alt.Legend(orient="bottom")),
+        xOffset=alt.XOffset("plan:N", sort=plans),
     )
-    money_tip = [
-        alt.Tooltip(f"{c}:Q", title=f"{c} ({currency_symbol(currency)})", format=MONEY_AXIS)
-        for c in ("p5", "p50", "p95")
-    ]
-    bars = base.mark_bar().encode(
-        y=alt.Y(
-            "p50:Q", title=f"Monthly cost per clinic ({currency_symbol(currency)})", axis=alt.Axis(format=MONEY_AXIS)
-        ),
-        tooltip=[alt.Tooltip("group_label:N", title=group_title), "plan:N", *money_tip, "clinics:Q"],
+    colour = alt.Color("plan:N", title="Plan", sort=plans, legend=alt.Legend(orient="bottom", columns=2))
+    tips = [alt.Tooltip(f"{c}:Q", title=f"{c} ({symbol} a month)", format=MONEY_AXIS) for c in ("p5", "p50", "p95")]
+    axis = alt.Axis(format=MONEY_AXIS, values=log_ticks(low, high)) if wide else alt.Axis(format=MONEY_AXIS)
+    scale = (
+        alt.Scale(type="log", domain=[min(log_ticks(low, high)), max(log_ticks(low, high))]) if wide else alt.Scale()
     )
-    whiskers = base.mark_rule(color="#333").encode(y="p5:Q", y2="p95:Q")
-    st.altair_chart(localized((bars + whiskers).properties(height=340), currency), width="stretch")
+    y = alt.Y("p50:Q", title=f"Monthly cost per clinic ({symbol})", axis=axis, scale=scale)
+    mark = base.mark_point(filled=True, size=90) if wide else base.mark_bar()
+    middle = mark.encode(y=y, color=colour, tooltip=[alt.Tooltip("group_label:N", title=group_title), "plan:N", *tips])
+    ranges = base.mark_rule(strokeWidth=2).encode(
+        y=alt.Y("p5:Q", scale=scale), y2="p95:Q", color=colour if wide else alt.value("#222")
+    )
+    st.altair_chart(localized((ranges + middle).properties(height=360), currency), width="stretch")
+
+
+def cheapest_chart(results: Any, currency: str) -> None:
+    st.subheader("Which plan is cheapest, by size")
+    cheapest = results.cheapest_by_group().drop(columns=["clinics", "most often cheapest"])
+    long = cheapest.melt("group", var_name="plan", value_name="share")
+    long["group"] = [label(g) for g in long.group]
+    chart = (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            x=alt.X(
+                "group:N", title="Size", sort=[label(g) for g in results.population.groups], axis=alt.Axis(labelAngle=0)
+            ),
+            y=alt.Y("share:Q", axis=alt.Axis(format="%"), title="Share of clinics (%)"),
+            color=alt.Color("plan:N", title="Plan", legend=alt.Legend(orient="bottom", columns=1)),
+            tooltip=["group", "plan", alt.Tooltip("share:Q", format=".0%")],
+        )
+        .properties(height=300)
+    )
+    st.altair_chart(localized(chart, currency), width="stretch")
+
+
+def months_chart(results: Any, currency: str) -> None:
+    st.subheader("Cost per clinic by month (p10 – p90)")
+    months = results.by_month()
+    symbol = currency_symbol(currency)
+    band = (
+        alt.Chart(months)
+        .mark_area(opacity=0.3)
+        .encode(
+            x=alt.X("month:O", title="Month"),
+            y=alt.Y("p10:Q", title=f"Cost per clinic ({symbol})", axis=alt.Axis(format=MONEY_AXIS)),
+            y2="p90:Q",
+        )
+    )
+    tips = [alt.Tooltip(f"{c}:Q", title=f"{c} ({symbol})", format=MONEY_AXIS) for c in ("p10", "p50", "p90")]
+    line = alt.Chart(months).mark_line(point=True).encode(x="month:O", y="p50:Q", tooltip=["month", *tips])
+    st.altair_chart(localized((band + line).properties(height=300), currency), width="stretch")
 
 
 def side_charts(results: Any, currency: str) -> None:
+    if results.scenario.market != "US":  # one plan: nothing to compare, the months take the width
+        months_chart(results, currency)
+        return
     left, right = st.columns(2)
     with left:
-        if results.scenario.market == "US":
-            st.subheader("Which plan is cheapest, by size")
-            cheapest = results.cheapest_by_group().drop(columns=["clinics", "most often cheapest"])
-            long = cheapest.melt("group", var_name="plan", value_name="share")
-            long["group"] = [label(g) for g in long.group]
-            st.altair_chart(
-                localized(
-                    alt.Chart(long)
-                    .mark_bar()
-                    .encode(
-                        x=alt.X("group:N", title="Size", sort=[label(g) for g in results.population.groups]),
-                        y=alt.Y("share:Q", axis=alt.Axis(format="%"), title="Share of clinics (%)"),
-                        color=alt.Color("plan:N", title="Plan", legend=alt.Legend(orient="bottom", columns=2)),
-                        tooltip=["group", "plan", alt.Tooltip("share:Q", format=".0%")],
-                    )
-                    .properties(height=300),
-                    currency,
-                ),
-                width="stretch",
-            )
+        cheapest_chart(results, currency)
     with right:
-        st.subheader("Cost per clinic by month (p10 – p90)")
-        months = results.by_month()
-        y_title = f"Cost per clinic ({currency_symbol(currency)})"
-        band = (
-            alt.Chart(months)
-            .mark_area(opacity=0.3)
-            .encode(
-                x=alt.X("month:O", title="Month"),
-                y=alt.Y("p10:Q", title=y_title, axis=alt.Axis(format=MONEY_AXIS)),
-                y2="p90:Q",
-            )
-        )
-        tips = [
-            alt.Tooltip(f"{c}:Q", title=f"{c} ({currency_symbol(currency)})", format=MONEY_AXIS)
-            for c in ("p10", "p50", "p90")
-        ]
-        line = alt.Chart(months).mark_line(point=True).encode(x="month:O", y="p50:Q", tooltip=["month", *tips])
-        st.altair_chart(localized((band + line).properties(height=300), currency), width="stretch")
+        months_chart(results, currency)
 
 
 def headline(results: Any, currency: str) -> None:
