@@ -85,7 +85,7 @@ def examples(report: Report) -> None:
                 "expected": test.expected_credits,
                 "priced": got,
                 "rules": rules,
-                "ok": "✅" if got == test.expected_credits else "❌",
+                "ok": "yes" if got == test.expected_credits else "NO",
             }
         )
     frame = table(
@@ -96,7 +96,7 @@ def examples(report: Report) -> None:
             "expected": Column("Expected (credits)", "credits"),
             "priced": Column("Priced (credits)", "credits"),
             "rules": Column("Rules"),
-            "ok": Column("OK"),
+            "ok": Column("As expected"),
         },
         currency,
     )
