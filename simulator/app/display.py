@@ -4,6 +4,7 @@ words and digits come from engine.money (babel); this module only places them in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -125,3 +126,13 @@ def localized(chart: alt.TopLevelMixin, currency: str) -> alt.TopLevelMixin:
 
 MONEY_AXIS = "$,.2~f"  # d3: the locale's currency symbol and grouping, at most cents, no trailing zeros
 COUNT_AXIS = ",.0f"
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """1-2-5 ticks from below `low` to above `high` (₹100, ₹200, ₹500, ₹1,000, …): few, round, readable."""
+    ticks, decade = [], 10 ** math.floor(math.log10(max(low, 1e-9)))
+    while decade <= high * 10:
+        ticks += [decade * step for step in (1, 2, 5)]
+        decade *= 10
+    inside = [t for t in ticks if low / 2 <= t <= high * 2]
+    return inside or ticks

@@ -121,14 +121,13 @@ class Recent(Generic[T]):
 
 def _trim_heap() -> None:
     """Hand the C heap's free pages back to the system (glibc only; elsewhere nothing to do)."""
+    import contextlib
     import ctypes
     import gc
 
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _clinic_months(results: Results) -> int:

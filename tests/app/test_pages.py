@@ -106,7 +106,7 @@ def test_simulator_charts_are_readable(app: AppTest) -> None:
 
 
 def test_log_ticks_are_few_and_round() -> None:
-    from simulator.app.views.simulator import log_ticks
+    from simulator.app.display import log_ticks
 
     assert log_ticks(1.12, 390) == [1, 2, 5, 10, 20, 50, 100, 200, 500]
     assert log_ticks(1_500, 6_800) == [1_000, 2_000, 5_000, 10_000]

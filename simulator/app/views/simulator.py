@@ -1,18 +1,25 @@
 """The what-if simulator: scenario inputs in the sidebar, results as metrics, charts and tables.
 
 Every widget's key carries its market, so the US clinic count, months and seed never carry over to
-India (each market starts from its own default scenario)."""
+India (each market starts from its own default scenario).
+
+The app's first page: its heading is drawn before pandas, altair and the simulator are imported,
+so a visitor sees the page at once while the rest loads."""
+
+# ruff: noqa: E402
 
 from __future__ import annotations
 
-import math
+import streamlit as st
+
+st.title("What-if simulator")
+
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import altair as alt
 import pandas as pd
-import streamlit as st
 
 from engine.money import currency_symbol, format_money, format_number, format_percent
 from engine.pricebook.model import CompiledPricebook
@@ -21,6 +28,7 @@ from simulator.app.display import (
     MONEY_AXIS,
     Column,
     localized,
+    log_ticks,
     metric_rows,
     money_metric,
     table,
@@ -293,16 +301,6 @@ def _group_title(results: Any) -> str:
 WIDE = 20  # when the dearest p95 is this many times the cheapest p5, costs are drawn on a log scale
 
 
-def log_ticks(low: float, high: float) -> list[float]:
-    """1-2-5 ticks from below `low` to above `high` (₹100, ₹200, ₹500, ₹1,000, …): few, round, readable."""
-    ticks, decade = [], 10 ** math.floor(math.log10(max(low, 1e-9)))
-    while decade <= high * 10:
-        ticks += [decade * step for step in (1, 2, 5)]
-        decade *= 10
-    inside = [t for t in ticks if low / 2 <= t <= high * 2]
-    return inside or ticks
-
-
 def cost_chart(results: Any, currency: str) -> None:
     """Each group's median clinic per plan with its p5–p95 range. Bars on a linear scale while the
     costs are of one order; points and ranges on a log scale with 1-2-5 ticks when packages cost a
@@ -508,7 +506,6 @@ def by_plan_table(results: Any, currency: str) -> None:
 def main() -> None:
     scenario = sidebar()
     st.session_state["scenario"] = scenario
-    st.title("What-if simulator")
     with progress_bar("Simulating") as tick:
         results = simulated(scenario, tick)
     currency = results.currency
