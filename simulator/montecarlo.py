@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.loader import load_pricebook
 from engine.pricebook.model import CompiledPricebook
-from engine.pricing.examples import load_pricebook
 from simulator import bills as billing
 from simulator.population import Population, draw
 from simulator.scenario import PLAN_LABELS, PLANS, Range, Scenario

@@ -61,7 +61,7 @@ def billing() -> Billing:
 
 @st.cache_resource(show_spinner=False)
 def shipped(path: str) -> CompiledPricebook:
-    from engine.pricing.examples import load_pricebook
+    from engine.loader import load_pricebook
 
     return load_pricebook(path)
 
@@ -215,7 +215,7 @@ def _in_temporary_folder(upload: Upload, work: Callable[[Path], T]) -> T:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _validated(digest: str, _upload: Upload) -> Report:
-    from engine.pricing.examples import validate_pricebook
+    from engine.loader import validate_pricebook
 
     return _in_temporary_folder(_upload, validate_pricebook)
 
@@ -255,12 +255,11 @@ def reset(*keys: str) -> None:
 def submit(name: str, call: Callable[[str], T], clear: Iterable[str] = ()) -> T | None:
     """Run a form's operation with the form's idempotency key. A refusal is shown in words (None);
     success forgets the key and the form's `clear` widgets, so a second click posts nothing twice."""
-    from engine.billing import BillingError
-    from engine.pricing.requests import QuoteError
+    from engine.errors import CreditbookError
 
     try:
         result = call(form_key(name))
-    except (BillingError, QuoteError) as exc:
+    except CreditbookError as exc:  # every refusal of the public API: its message is for people
         st.error(refusal(exc))
         return None
     reset(f"key:{name}", *clear)

@@ -155,11 +155,11 @@ def adjustments(allowed: bool, clinics: dict[str, Any]) -> None:
 def revenue() -> None:
     st.subheader("Revenue")
     market = st.radio("Market", ["US", "IN"], horizontal=True, key="revenue_market", format_func=market_label)
-    from engine.billing import BillingError
+    from engine.errors import CreditbookError
 
     try:
         report = billing().revenue_report(market)
-    except BillingError as exc:
+    except CreditbookError as exc:
         st.warning(str(exc))
         return
     per, currency = report.money_per_credit, report.currency

@@ -13,7 +13,8 @@ import streamlit as st
 from engine.money import currency_symbol, format_money, format_number
 from engine.pricebook.model import CompiledPricebook
 from engine.pricebook.validate import Report
-from engine.pricing.examples import price_example, validate_pricebook
+from engine.loader import validate_pricebook
+from engine.pricing.worked_examples import price_example
 from engine.pricing.requests import QuoteError
 from simulator.app.display import Column, localized, table
 from simulator.app.labels import UNITS, label
