@@ -121,6 +121,16 @@ def login() -> bool | None:
     return False
 
 
+def staff_page(title: str) -> bool | None:
+    """A staff page's heading and login. True: the page may change things; None: read-only (no
+    password configured, said on the page); False: not logged in, show nothing more."""
+    st.title(title)
+    allowed = login()
+    if allowed is None:
+        st.info("Read-only: no admin password is configured (Streamlit secrets or CREDITBOOK_ADMIN_PASSWORD).")
+    return allowed
+
+
 def logout_button() -> None:
     if is_staff() and st.sidebar.button("Log out", key="logout"):
         st.session_state.pop("admin_ok", None)

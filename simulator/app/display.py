@@ -78,6 +78,21 @@ def credit_metric(column: Any, label: str, credits: int, money_per_credit: Decim
     column.caption(compact_credits(credits, currency))
 
 
+MOST_CREDITS = 10**12  # what a credits field accepts; far below int64, far above any real top-up
+
+
+def credits_field(
+    column: Any, text: str, money_per_credit: Decimal, currency: str, *, value: int, key: str, **options: Any
+) -> int:
+    """A credits input that says what one credit is worth in its label (so nobody types rupees
+    into a dollar clinic's field), bounded to ±MOST_CREDITS unless `min_value` says otherwise."""
+    one = format_money(money_per_credit, currency, money_per_credit)
+    options.setdefault("min_value", -MOST_CREDITS)
+    return int(
+        column.number_input(f"{text} (1 credit = {one})", max_value=MOST_CREDITS, value=value, key=key, **options)
+    )
+
+
 def metric_rows(count: int, per_row: int = 4) -> list[Any]:
     """Columns for `count` metrics, at most `per_row` side by side (so each gets a quarter of the page)."""
     cells: list[Any] = []

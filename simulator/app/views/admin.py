@@ -14,8 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from engine.money import currency_symbol, format_credits, format_money
-from simulator.app.access import login
-from simulator.app.display import MONEY_AXIS, Column, credit_metric, localized, metric_rows, table
+from simulator.app.access import staff_page
+from simulator.app.display import MONEY_AXIS, Column, credit_metric, credits_field, localized, metric_rows, table
 from simulator.app.labels import label, market_label, quantity
 from simulator.app.services import billing, reset, submit
 
@@ -127,13 +127,8 @@ def adjustments(allowed: bool, clinics: dict[str, Any]) -> None:
     with st.form("adjust"):
         st.markdown(f"Adjusting **{clinic.name}** · `{clinic.id}` · {market_label(clinic.market)}")
         left, right = st.columns(2)
-        credits = left.number_input(
-            f"Credits (negative takes credits back; 1 credit = {format_money(per, currency, per)})",
-            min_value=-(10**12),
-            max_value=10**12,
-            value=0,
-            step=100,
-            key="adjust_credits",
+        credits = credits_field(
+            left, "Credits, negative takes back", per, currency, value=0, step=100, key="adjust_credits"
         )
         reason = right.text_input("Reason", max_chars=500, key="adjust_reason")
         submitted = st.form_submit_button("Adjust", key="adjust_submit")
@@ -229,12 +224,9 @@ def reconciliation() -> None:
 
 
 def main() -> None:
-    st.title("Admin")
-    allowed = login()
+    allowed = staff_page("Admin")
     if allowed is False:
         return
-    if allowed is None:
-        st.info("Read-only: no admin password is configured (Streamlit secrets or CREDITBOOK_ADMIN_PASSWORD).")
     found = st.session_state.pop("admin_flash", None)
     if found:
         st.success(found)

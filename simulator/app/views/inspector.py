@@ -10,12 +10,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from engine.loader import validate_pricebook
 from engine.money import currency_symbol, format_money, format_number
 from engine.pricebook.model import CompiledPricebook
 from engine.pricebook.validate import Report
-from engine.loader import validate_pricebook
-from engine.pricing.worked_examples import price_example
 from engine.pricing.requests import QuoteError
+from engine.pricing.worked_examples import price_example
 from simulator.app.display import Column, localized, table
 from simulator.app.labels import UNITS, label
 from simulator.app.services import SHIPPED, Upload, annotated_copy, read_upload, validated

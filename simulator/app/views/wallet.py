@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from engine.money import currency_symbol, format_credits, format_money, format_number
-from simulator.app.access import login
-from simulator.app.display import Column, credit_metric, metric_rows, table
+from engine.money import currency_symbol, format_credits, format_number
+from simulator.app.access import staff_page
+from simulator.app.display import Column, credit_metric, credits_field, metric_rows, table
 from simulator.app.labels import LABELS, label, market_label, quantity
 from simulator.app.services import billing, reset, submit
 from simulator.export import safe
@@ -86,17 +86,18 @@ def header(clinic: Any) -> Any:
 def top_up(clinic: Any, view: Any) -> None:
     packages = [p.package_code for p in billing().list_packages(clinic.market)]
     symbol = currency_symbol(view.currency)
-    one = format_money(view.money_per_credit, view.currency, view.money_per_credit)
     with st.form("topup", clear_on_submit=False):
         st.subheader("Top up")
         st.markdown(f"For {acting_on(clinic)}")
         left, middle, right = st.columns(3)
         what = left.selectbox("What", ["Credits", *packages], key="topup_what")
-        credits = middle.number_input(
-            f"Credits (1 credit = {one})",
-            min_value=1,
-            max_value=10**12,
+        credits = credits_field(
+            middle,
+            "Credits",
+            view.money_per_credit,
+            view.currency,
             value=DEFAULT_CREDITS.get(clinic.market, 10_000),
+            min_value=1,
             step=1_000,
             key="topup_credits",
             help=f"Ignored when a package is chosen. Paid in {symbol}.",
@@ -257,12 +258,9 @@ def history(clinic: Any, view: Any) -> None:
 
 
 def main() -> None:
-    st.title("Clinic wallet")
-    allowed = login()
+    allowed = staff_page("Clinic wallet")
     if allowed is False:
         return
-    if allowed is None:
-        st.info("Read-only: no admin password is configured (Streamlit secrets or CREDITBOOK_ADMIN_PASSWORD).")
     clinics = billing().clinics()
     if not clinics:
         st.warning("The ledger has no clinics yet: run `creditbook demo seed` (make app does it for you).")
