@@ -31,6 +31,9 @@ from engine.errors import DatabaseBusy, StorageError
 from storage.errors import Conflict, ValueRefused
 
 T = TypeVar("T")
+#: An open database transaction, as the ledger's functions take it. Layers above storage name it
+#: through this alias and never import SQLAlchemy themselves.
+__all__ = ["Connection", "Database", "DatabaseBusy", "LostRace", "database_url", "is_retryable"]
 DEFAULT_URL = "sqlite:///creditbook.db"
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -37,6 +37,7 @@ from engine.errors import InvalidInput
 from engine.vocabulary import AccountKind, AllocationKind, TransactionKind, TransactionStatus
 from storage import accounts, lots
 from storage.accounts import Wallet
+from storage.database import LostRace
 from storage.errors import LedgerError
 from storage.lots import Entry, Lot, NewLot, Taken
 from storage.schema import entries, transactions
@@ -232,12 +233,16 @@ def _spend(conn: Connection, transfer: Transfer, effect: Spend) -> Posted | Decl
             stamp=replace(transfer.stamp, rule_ids=refusal.rule_ids or transfer.stamp.rule_ids),
         )
         return Declined(_insert(conn, declined, TransactionStatus.DECLINED), wallet.balance, refusal.reason)
-    taken = lots.take(conn, transfer.credits, effect.usable, effect.allocation)
-    if taken.unfunded != max(0, -balance) - max(0, -wallet.balance):
+    before = balance + transfer.credits
+    if before != wallet.balance:  # read without the wallet lock, and another transaction got there first
+        raise LostRace(f"wallet {wallet.id} changed after its state was read ({wallet.balance} → {before})")
+    held = sum(lot.remaining for lot in effect.usable)
+    if held != max(before, 0):  # the lots must hold what the wallet holds
         raise LedgerError(
-            f"wallet {wallet.id}: the lots covered {transfer.credits - taken.unfunded} of {transfer.credits} credits "
-            f"but the balance went from {wallet.balance} to {balance}"
+            f"wallet {wallet.id} held {before} credits but the lots given to spend from "
+            f"hold {held}: spend from the lots read under the wallet lock, after expiring the due ones"
         )
+    taken = lots.take(conn, transfer.credits, effect.usable, effect.allocation)
     transaction_id = _insert(conn, transfer, TransactionStatus.POSTED, unfunded=taken.unfunded)
     lots.record_allocations(conn, taken, transaction_id)
     _legs(conn, transfer, transaction_id, -transfer.credits)

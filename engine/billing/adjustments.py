@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing import wallet
 from engine.billing.context import Context, Done, Keyed
@@ -17,6 +15,7 @@ from engine.billing.errors import AdjustmentRefused, InvalidAmount
 from engine.billing.results import AdjustmentResult
 from engine.vocabulary import AccountKind, AllocationKind, LotKind, LotSource, TransactionKind
 from storage import transfers
+from storage.database import Connection
 from storage.lots import NewLot, spending_order
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from engine.billing.errors import NoPricebook
 from engine.pricebook.model import CompiledPricebook, load_compiled_json
 from storage import versions
+from storage.database import Connection
 
 
 class Catalog:

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing import wallet
 from engine.billing.context import Context, Done, Keyed
@@ -25,6 +23,7 @@ from engine.pricing.requests import QuoteContext, Request
 from engine.vocabulary import AccountKind, AllocationKind, Plan, TransactionKind
 from rules import ChargeFacts, PolicyEngine
 from storage import accounts, clinics, transfers
+from storage.database import Connection
 from storage.lots import spending_order
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import AdjustmentRefused, ClinicExists, InvalidAmount, UnknownClinic
@@ -15,6 +13,7 @@ from engine.vocabulary import Segment
 from rules import PolicyEngine
 from storage import accounts, clinics
 from storage.clinics import NewClinic
+from storage.database import Connection
 
 
 @dataclass(frozen=True)

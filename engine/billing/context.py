@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection
-
 from engine.billing.catalog import Catalog
 from engine.billing.errors import InvalidAmount, InvalidKey
 from engine.billing.gateway import PaymentGateway
 from engine.bounds import KEY_MAX, check_time
 from engine.errors import InvalidInput
 from storage import idempotency
-from storage.database import Database
+from storage.database import Connection, Database
 
 R = TypeVar("R", bound="Outcome")
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import DisputeClosed, ForeignDispute, UnknownDispute
@@ -17,6 +15,7 @@ from engine.billing.results import DisputeResult, DisputeView
 from engine.vocabulary import DisputeOutcome, DisputeStatus
 from rules import DisputeFacts, PolicyEngine
 from storage import accounts, disputes
+from storage.database import Connection
 from storage.idempotency import ADMIN_SCOPE
 
 _STATUS = {

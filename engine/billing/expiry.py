@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing import wallet
 from engine.billing.context import Context
 from engine.billing.results import ExpiryResult
 from storage import accounts, lots
+from storage.database import Connection
 
 
 def expire_lots(ctx: Context, at: datetime) -> ExpiryResult:

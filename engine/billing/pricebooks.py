@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import NoPricebook, PricebookRejected
@@ -21,6 +19,7 @@ from engine.billing.results import ClinicResult, PublishResult
 from engine.loader import validate_pricebook
 from engine.pricebook.model import CompiledPricebook, PackageRule
 from storage import clinics, versions
+from storage.database import Connection
 from storage.idempotency import ADMIN_SCOPE
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing import wallet
 from engine.billing.context import Context, Keyed, check_key
@@ -34,6 +32,7 @@ from rules import PolicyEngine, ReferralFacts, TopUpFacts, normalise_code
 from storage import accounts, clinics, idempotency, payments, promotions, transfers
 from storage.accounts import Wallet
 from storage.clinics import Clinic, Holding
+from storage.database import Connection
 from storage.lots import NewLot
 from storage.payments import PaymentRow
 

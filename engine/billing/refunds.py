@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import ForeignDispute, InvalidAmount, RefundExceeded, UnknownCharge
 from engine.billing.results import RefundResult
 from engine.vocabulary import AccountKind, TransactionKind
 from storage import disputes, lots, transfers
+from storage.database import Connection
 from storage.disputes import ChargeRow
 
 REFUND_GRACE: Final = timedelta(days=7)  # a refund into a lot that expired meanwhile stays usable this long

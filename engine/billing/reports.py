@@ -10,8 +10,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing import wallet
 from engine.billing.context import Context
@@ -21,6 +19,7 @@ from engine.vocabulary import GRANT_KINDS, Product, TransactionKind, Transaction
 from rules import PolicyEngine
 from storage import clinics, reports
 from storage.clinics import Clinic
+from storage.database import Connection
 
 
 def month_start(at: datetime, zone: str) -> datetime:

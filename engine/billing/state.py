@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
-
 from engine.billing.catalog import Catalog
 from engine.billing.errors import NoPricebook, UnknownClinic
 from engine.pricebook.model import CompiledPricebook
@@ -19,6 +17,7 @@ from engine.vocabulary import Plan
 from storage import accounts, clinics
 from storage.accounts import Wallet
 from storage.clinics import ClinicState, NewTerm, Term
+from storage.database import Connection
 
 __all__ = [
     "ClinicState",

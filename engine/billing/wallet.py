@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection
-
 from engine.billing import state as clinic_state
 from engine.billing.results import Remaining
 from engine.billing.state import ClinicState
@@ -23,6 +21,7 @@ from rules import AlertFacts, PolicyEngine
 from storage import lots as storage_lots
 from storage import transfers
 from storage.clinics import TRAILING
+from storage.database import Connection
 from storage.lots import Lot, Taken
 
 
