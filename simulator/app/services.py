@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from engine.pricebook.findings import Finding
     from engine.pricebook.model import CompiledPricebook
     from engine.pricebook.validate import Report
-    from simulator import Results, Scenario
+    from simulator import Comparison, Results, Scenario
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,6 +135,7 @@ def _clinic_months(results: Results) -> int:
 
 
 SIMULATIONS: Recent[Results] = Recent(SIMULATED_CLINIC_MONTHS, _clinic_months)
+COMPARISONS: Recent[Comparison] = Recent(SIMULATED_CLINIC_MONTHS, lambda c: 2 * _clinic_months(c.a))
 TORNADOS: Recent[Any] = Recent(4)
 
 
@@ -144,6 +145,14 @@ def simulated(scenario: Scenario, progress: Progress | None = None) -> Results:
     from simulator import simulate
 
     return SIMULATIONS.get(scenario.model_dump_json(), lambda: simulate(scenario, progress=progress))
+
+
+def compared(scenario: Scenario, a: CompiledPricebook, b: CompiledPricebook) -> Comparison:
+    """Pricebook A against B on one population, cached on the scenario and both versions' hashes."""
+    from simulator import compare
+
+    key = (scenario.model_dump_json(), a.semantic_hash, b.semantic_hash)
+    return COMPARISONS.get(key, lambda: compare(scenario, [a], [b]))
 
 
 def tornado_of(scenario: Scenario, progress: Progress | None = None) -> Any:

@@ -50,15 +50,15 @@ def ledger_copy(demo_database: Path, tmp_path: Path) -> Path:
 def app(ledger_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
     monkeypatch.setenv("CREDITBOOK_DATABASE_URL", f"sqlite:///{ledger_copy}")
     monkeypatch.delenv("CREDITBOOK_ADMIN_PASSWORD", raising=False)
-    from simulator.app.services import SIMULATIONS, TORNADOS
+    from simulator.app.services import COMPARISONS, SIMULATIONS, TORNADOS
 
     st.cache_data.clear()
     st.cache_resource.clear()
     test = AppTest.from_file(str(MAIN), default_timeout=90)
     yield test
     st.cache_resource.clear()
-    SIMULATIONS.clear()
-    TORNADOS.clear()
+    for cache in (SIMULATIONS, COMPARISONS, TORNADOS):
+        cache.clear()
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import streamlit as st
 from engine.money import currency_symbol, format_money, format_number, format_percent
 from engine.pricebook.diff import diff_pricebooks
 from engine.pricebook.model import CompiledPricebook
-from simulator import Scenario, compare, in_default, us_default
+from simulator import Scenario, in_default, us_default
 from simulator.app.display import MONEY_AXIS, Column, localized, metric_rows, money_metric, table
 from simulator.app.labels import label, market_label
-from simulator.app.services import SHIPPED, read_upload, shipped, validated
+from simulator.app.services import SHIPPED, compared, read_upload, shipped, validated
 
 UPLOAD = "Upload a draft…"
 
@@ -78,7 +78,7 @@ def impact(market: str, a: CompiledPricebook, b: CompiledPricebook) -> None:
         f"{format_number(clinics, currency)} clinics over {scenario.months} months."
     )
     with st.spinner("Simulating A and B…"):
-        result = compare(scenario, [a], [b])
+        result = compared(scenario, a, b)
     figures = result.summary()
     cells = metric_rows(4)
     money_metric(
