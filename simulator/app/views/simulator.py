@@ -324,7 +324,7 @@ def cost_chart(results: Any, currency: str) -> None:
         x=alt.X("group_label:N", title=group_title, sort=order, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("plan:N", sort=plans),
     )
-    colour = alt.Color("plan:N", title="Plan", sort=plans, legend=alt.Legend(orient="bottom", columns=2))
+    colour = alt.Color("plan:N", title="Plan", sort=plans, legend=alt.Legend(orient="bottom", columns=1))
     tips = [alt.Tooltip(f"{c}:Q", title=f"{c} ({symbol} a month)", format=MONEY_AXIS) for c in ("p5", "p50", "p95")]
     axis = alt.Axis(format=MONEY_AXIS, values=log_ticks(low, high)) if wide else alt.Axis(format=MONEY_AXIS)
     scale = (
