@@ -199,14 +199,18 @@ def test_r11_postgres_clients_killed_and_server_stopped_immediately(
         billing.db.dispose()
         rng = random.Random(seed)
         seconds = scale(4, 30)
-        deadline = time.time() + seconds
+        go = FORK.Event()
         children = []
         for k in range(8):
             read_fd, write_fd = os.pipe()
-            child = FORK.Process(target=charging_loop, args=(url, write_fd, clinics, f"p{k}", rng.random(), deadline))
+            child = FORK.Process(
+                target=charging_loop, args=(url, write_fd, clinics, f"p{k}", rng.random(), seconds, go)
+            )
             child.start()
             os.close(write_fd)
             children.append((child, read_fd, _wait_ready(read_fd)))
+        go.set()  # every client starts now, and runs for `seconds`
+        deadline = time.time() + seconds
         time.sleep(seconds * 0.2)
         for child, _, _ in children[:2]:  # kill -9 two clients mid-load
             os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]

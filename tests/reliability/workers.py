@@ -22,13 +22,19 @@ def ack(fd: int, line: str) -> None:
     os.write(fd, (line + "\n").encode())
 
 
-def charging_loop(url: str, fd: int, clinics: list[str], prefix: str, seed: int, deadline: float = 0.0) -> None:
-    """Charges (and some top-ups) until killed, or until `deadline` (time.time()) when given. After an
-    error it retries the same key, as a real client does, until the operation returns."""
+def charging_loop(
+    url: str, fd: int, clinics: list[str], prefix: str, seed: int, seconds: float = 0.0, go: Any = None
+) -> None:
+    """Charges (and some top-ups) until killed, or for `seconds` after `go` is set when given (every
+    client starts together, however long a loaded machine took to start them). After an error it
+    retries the same key, as a real client does, until the operation returns."""
     billing = Billing(Database(url), clock=Clock(START + timedelta(days=1)), migrate=False)
     rng = random.Random(seed)
     billing.charge(clinics[0], lead(1), key=f"{prefix}-warm")
     ack(fd, "ready")
+    if go is not None:
+        go.wait(120)
+    deadline = time.time() + seconds if seconds else 0.0
     n = 0
     while not deadline or time.time() < deadline:
         clinic, key = rng.choice(clinics), f"{prefix}-{n}"
