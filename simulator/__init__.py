@@ -4,6 +4,10 @@ usage, pricebook A against B, sensitivity, exports. The Streamlit app (simulator
     from simulator import Scenario, simulate, us_default
     results = simulate(us_default(clinics=10_000))
     results.summary(), results.by_group_and_plan(), results.cheapest_by_group()
+
+Long work (simulate, compare, tornado) takes `progress(fraction, step)`; a scenario that cannot be
+simulated (a hostile file, sizes over the memory budget) raises `ScenarioError`, one bounded message;
+`results.inert` lists the inputs the pricebooks in force cannot react to.
 """
 
 _EXPORTS = {
@@ -17,8 +21,11 @@ _EXPORTS = {
     "tornado": "simulator.montecarlo",
     "PLAN_LABELS": "simulator.scenario",
     "PLANS": "simulator.scenario",
+    "Inert": "simulator.scenario",
     "Range": "simulator.scenario",
     "Scenario": "simulator.scenario",
+    "ScenarioError": "simulator.scenario",
+    "Progress": "simulator.montecarlo",
     "in_default": "simulator.scenario",
     "us_default": "simulator.scenario",
 }
@@ -39,9 +46,12 @@ __all__ = [
     "PLAN_LABELS",
     "BreakEven",
     "Comparison",
+    "Inert",
+    "Progress",
     "Range",
     "Results",
     "Scenario",
+    "ScenarioError",
     "break_evens",
     "compare",
     "in_default",

@@ -2,8 +2,10 @@
 
 Every price comes from the same compiled tables the ledger charges with: `plan_table` picks the
 table a plan prices a product with (the one used by quotes and charges), `VectorTierTable` evaluates
-it over arrays exactly (integer credits, the pricebook's rounding), `VectorLeadIndex` prices leads,
-and the policy rules grant top-up bonuses. Nothing here restates a price.
+it over arrays exactly (integer credits, the pricebook's rounding), `VectorLeadIndex` prices leads
+(tabulated per package-price bracket: `LeadTable`), and the policy rules grant top-up bonuses.
+Nothing here restates a price. Everything works on one slice of the population at a time
+(simulator/population.py): a clinic's bill depends on its own draws only.
 
 Plans (US): pay-as-you-go, graduated over the clinic's 365-day term (twelve simulated months),
 priced by the version in force when the term started; the size's SMS and voice packages, bought
@@ -20,6 +22,7 @@ expire first, as in the ledger's lot order).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -28,12 +31,13 @@ import numpy as np
 
 from engine.pricebook.model import CompiledPricebook
 from engine.pricing.quote import select_version
+from engine.pricing.requests import QuoteError
 from engine.pricing.tables import PAYG, PlanTable, plan_table, tables_for
 from engine.pricing.tiers import TierTable
 from engine.pricing.vector import VectorLeadIndex, VectorTierTable
 from rules import PolicyEngine, TopUpFacts
-from simulator.population import Population
-from simulator.scenario import PLANS
+from simulator.population import LeadBatch, Population
+from simulator.scenario import PLANS, ScenarioError
 
 TERM_MONTHS = 12
 _VECTORS: dict[int, tuple[TierTable, VectorTierTable]] = {}
@@ -66,18 +70,26 @@ class Bill:
     closing: np.ndarray  # (clinics,) balance left at the end of the horizon
 
 
+def versions_in_force(pricebooks: list[CompiledPricebook], months: list[datetime]) -> list[CompiledPricebook]:
+    """The version in force each month; ScenarioError when no version prices a month."""
+    try:
+        return [select_version(pricebooks, at) for at in months]
+    except QuoteError as exc:
+        raise ScenarioError(f"the pricebooks cannot price the scenario's months: {exc}") from None
+
+
 def versions(pricebooks: list[CompiledPricebook], population: Population) -> list[CompiledPricebook]:
     """The version in force each month."""
-    return [select_version(pricebooks, at) for at in population.months]
+    return versions_in_force(pricebooks, population.months)
 
 
 def term_versions(pricebooks: list[CompiledPricebook], population: Population) -> list[CompiledPricebook]:
     """The version pay-as-you-go usage is priced by each month: the one in force when the clinic's
     term started, unless a later version moves existing customers at a date of its own."""
     out = []
+    in_force = versions(pricebooks, population)
     for m, at in enumerate(population.months):
-        current = select_version(pricebooks, at)
-        started = select_version(pricebooks, population.months[m - m % TERM_MONTHS])
+        current, started = in_force[m], in_force[m - m % TERM_MONTHS]
         moved = current.meta.existing_customers_effective_from
         out.append(current if moved is not None and at >= moved else started)
     return out
@@ -148,27 +160,121 @@ def package_credits(pricebooks: list[CompiledPricebook], population: Population)
     return out
 
 
-def lead_credits(pricebooks: list[CompiledPricebook], population: Population) -> np.ndarray:
-    """(clinics, months) credits of every lead, each priced by its channel, specialty, city and
-    treatment package price (IN)."""
-    leads = population.leads
-    assert leads is not None
-    out = np.zeros((population.size, len(population.months)), dtype=np.int64)
-    by_month = versions(pricebooks, population)
-    for pricebook in {id(p): p for p in by_month}.values():
-        months = np.array([m for m, p in enumerate(by_month) if p is pricebook])
-        chosen = np.isin(leads.month, months)
+@dataclass(frozen=True)
+class LeadTable:
+    """What one lead costs under one pricebook, for every channel, specialty and city of a scenario
+    and every bracket of package prices between two consecutive bounds of the LeadPrices table.
+
+    Within a bracket no row starts or ends, so every price in it is matched by the same rows: the
+    table is filled by asking the engine's own `VectorLeadIndex` (the lookup quotes and charges use)
+    about one price per bracket, and a lead's credits are then one bracket search and one array
+    read. The rules are the engine's; only their answers are tabulated."""
+
+    price_scale: int
+    breaks: np.ndarray  # scaled package prices where some row's range starts or ends; breaks[0] = 0
+    credits: np.ndarray  # (channel, specialty, city, bracket) → credits; -1 where no row prices it
+    cities: int
+    specialties: int
+
+    @classmethod
+    def of(cls, pricebook: CompiledPricebook, specialties: list[str], cities: list[str]) -> LeadTable | None:
+        """The table, or None when it would be larger than pricing the leads one by one."""
         index = lead_vector(pricebook)
-        clinic = leads.clinic[chosen]
-        channel = np.where(leads.call[chosen], *index.encode(0, ["call", "chat"]))
-        specialty = index.encode(1, leads.specialty)[leads.specialty_of_clinic[clinic]]
-        city = index.encode(2, leads.city)[leads.city_of_clinic[clinic]]
-        rules = index.lookup(channel, specialty, city, leads.package_price[chosen])
-        if (rules < 0).any():
-            raise ValueError(f"{pricebook.label} prices no lead for some simulated leads (add a default row)")
-        credits = index.credits_for(rules, 1, pricebook.meta.rounding)
-        np.add.at(out, (leads.clinic[chosen], leads.month[chosen]), credits)
+        scale = index.price_scale
+        bounds = {0} | {int(rule.lo * scale) for rule in index.index.rules}
+        bounds |= {int(rule.hi * scale) for rule in index.index.rules if rule.hi is not None}
+        breaks = np.array(sorted(bounds), dtype=np.int64)
+        shape = (len(CHANNELS), len(specialties), len(cities), len(breaks))
+        if np.prod(shape) > LEAD_TABLE_CELLS:
+            return None
+        channel, specialty, city, bracket = (axis.ravel() for axis in np.indices(shape))
+        rules = index.lookup(
+            index.encode(0, list(CHANNELS))[channel],
+            index.encode(1, specialties)[specialty],
+            index.encode(2, cities)[city],
+            breaks[bracket] / scale,
+        )
+        credits = np.where(rules >= 0, index.credits_for(rules, 1, pricebook.meta.rounding), -1)
+        return cls(scale, breaks, credits.reshape(shape), len(cities), len(specialties))
+
+    def price(self, call: np.ndarray, specialty: np.ndarray, city: np.ndarray, package_price: np.ndarray) -> np.ndarray:
+        """Credits of each lead (-1: no row prices it)."""
+        scaled = np.round(np.minimum(package_price * self.price_scale, 2.0**62)).astype(np.int64)
+        bracket = np.searchsorted(self.breaks, scaled, side="right") - 1
+        cell = ((call * self.specialties + specialty) * self.cities + city) * len(self.breaks) + bracket
+        return self.credits.ravel()[cell]
+
+
+CHANNELS = ("chat", "call")  # LeadBatch.call is the index into this
+LEAD_TABLE_CELLS = 2_000_000
+_LEAD_TABLES: OrderedDict[tuple[int, tuple[str, ...], tuple[str, ...]], tuple[CompiledPricebook, LeadTable | None]]
+_LEAD_TABLES = OrderedDict()
+
+
+def lead_table(pricebook: CompiledPricebook, specialties: list[str], cities: list[str]) -> LeadTable | None:
+    """`LeadTable.of`, remembered for the last few pricebooks and scenarios' names."""
+    key = (id(pricebook), tuple(specialties), tuple(cities))
+    with _LOCK:
+        found = _LEAD_TABLES.get(key)
+        if found is not None and found[0] is pricebook:
+            _LEAD_TABLES.move_to_end(key)
+            return found[1]
+    table = LeadTable.of(pricebook, specialties, cities)
+    with _LOCK:
+        _LEAD_TABLES[key] = (pricebook, table)
+        while len(_LEAD_TABLES) > 32:
+            _LEAD_TABLES.popitem(last=False)
+    return table
+
+
+def _lead_prices(
+    pricebook: CompiledPricebook, population: Population, batch: LeadBatch, specialty: np.ndarray, city: np.ndarray
+) -> np.ndarray:
+    """Credits of each lead of a batch under one pricebook."""
+    table = lead_table(pricebook, population.groups, population.cities)
+    if table is not None:
+        credits = table.price(batch.call, specialty, city, batch.package_price)
+    else:  # a LeadPrices table too large to tabulate: the engine's lookup, lead by lead (vectorised)
+        index = lead_vector(pricebook)
+        channel = index.encode(0, list(CHANNELS))[batch.call.astype(np.int64)]
+        rules = index.lookup(
+            channel,
+            index.encode(1, population.groups)[specialty],
+            index.encode(2, population.cities)[city],
+            batch.package_price,
+        )
+        credits = np.where(rules >= 0, index.credits_for(rules, 1, pricebook.meta.rounding), -1)
+    if credits.size and int(credits.min()) < 0:
+        raise ScenarioError(
+            f"{pricebook.label} prices no lead for some simulated leads: add a default row to its LeadPrices, "
+            "or change the scenario's specialties and cities"
+        )
+    return credits
+
+
+def lead_credits_many(book_sets: list[list[CompiledPricebook]], population: Population) -> list[np.ndarray]:
+    """(clinics, months) credits of every lead under each set of pricebook versions, each lead
+    priced by its channel, specialty, city and treatment package price (IN). The leads are drawn
+    once, a block and a month at a time, and priced under every set before the next batch."""
+    assert population.city is not None
+    by_month = [versions(books, population) for books in book_sets]
+    out = [np.zeros((population.size, len(population.months)), dtype=np.int64) for _ in book_sets]
+    for batch in population.lead_batches():
+        if not len(batch.clinic):
+            continue
+        specialty = population.group[batch.rows][batch.clinic]
+        city = population.city[batch.rows][batch.clinic]
+        bounds = np.concatenate(([0], np.cumsum(batch.counts)))
+        for credits, versions_by_month in zip(out, by_month, strict=True):
+            prices = _lead_prices(versions_by_month[batch.month], population, batch, specialty, city)
+            running = np.concatenate(([0], np.cumsum(prices)))
+            credits[batch.rows, batch.month] = running[bounds[1:]] - running[bounds[:-1]]
     return out
+
+
+def lead_credits(pricebooks: list[CompiledPricebook], population: Population) -> np.ndarray:
+    """(clinics, months) credits of every lead under one set of pricebook versions (IN)."""
+    return lead_credits_many([pricebooks], population)[0]
 
 
 @lru_cache(maxsize=256)
@@ -212,14 +318,27 @@ def bills(
     pricebooks: list[CompiledPricebook], population: Population, plans: tuple[str, ...] = PLANS
 ) -> dict[str, Bill]:
     """Every plan's bill (US), or the pay-as-you-go lead bill (IN)."""
+    return bills_many([pricebooks], population, plans)[0]
+
+
+def bills_many(
+    book_sets: list[list[CompiledPricebook]], population: Population, plans: tuple[str, ...] = PLANS
+) -> list[dict[str, Bill]]:
+    """`bills` under each set of pricebook versions, on the same population (leads drawn once)."""
     if population.scenario.market == "IN":
-        usage = lead_credits(pricebooks, population)
-        return {"payg": settle("payg", usage, None, pricebooks, population)}
-    out = {}
-    packages = package_credits(pricebooks, population)
-    for plan in plans:
-        usage = usage_credits(pricebooks, population, plan)
-        out[plan] = settle(plan, usage, packages if plan.startswith("package") else None, pricebooks, population)
+        usages = lead_credits_many(book_sets, population)
+        return [
+            {"payg": settle("payg", usage, None, books, population)}
+            for usage, books in zip(usages, book_sets, strict=True)
+        ]
+    out = []
+    for books in book_sets:
+        packages = package_credits(books, population)
+        priced = {}
+        for plan in plans:
+            usage = usage_credits(books, population, plan)
+            priced[plan] = settle(plan, usage, packages if plan.startswith("package") else None, books, population)
+        out.append(priced)
     return out
 
 
