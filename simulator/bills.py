@@ -292,26 +292,34 @@ def settle(
     pricebooks: list[CompiledPricebook],
     population: Population,
 ) -> Bill:
-    """Month by month: package credits first, then the balance, then blocks of top-ups with their bonus."""
+    """Month by month: package credits first, then the balance, then blocks of top-ups with their bonus.
+    (Worked month-major: each month's clinics are one contiguous row.)"""
     topups = population.scenario.topups
     block = topups.block_credits
-    clinics = usage.shape[0]
-    cost, cash, bonus, expired = (np.empty_like(usage) for _ in range(4))  # every column is written below
-    balance = np.zeros(clinics, dtype=np.int64)
+    need_by_month = np.ascontiguousarray(usage.T)
+    package_by_month = None if packages is None else np.ascontiguousarray(packages.T)
+    cost, cash, bonus, expired = (np.empty_like(need_by_month) for _ in range(4))  # every row is written below
+    balance = np.zeros(usage.shape[0], dtype=np.int64)
     for m, pricebook in enumerate(versions(pricebooks, population)):
-        need = usage[:, m]
-        package = packages[:, m] if packages is not None else np.zeros(clinics, dtype=np.int64)
-        from_package = np.minimum(need, package)
-        expired[:, m] = package - from_package
-        rest = need - from_package
+        need = need_by_month[m]
+        if package_by_month is None:
+            rest = need
+            expired[m] = 0
+            cash[m] = 0
+        else:
+            package = package_by_month[m]
+            rest = np.maximum(need - package, 0)
+            np.subtract(package, need - rest, out=expired[m])  # what the package did not cover expires
+            cash[m] = package
         extra = _bonus(pricebook, block, population.months[m], topups.promo_code)
-        short = np.maximum(rest - balance, 0)
-        blocks = -(-short // (block + extra))
-        balance = balance + blocks * (block + extra) - rest
-        cash[:, m] = package + blocks * block
-        bonus[:, m] = blocks * extra
-        cost[:, m] = need + expired[:, m]
-    return Bill(plan, usage, cost, cash, bonus, expired, balance)
+        blocks = np.maximum(rest - balance, 0)
+        blocks += block + extra - 1
+        blocks //= block + extra
+        balance += blocks * (block + extra) - rest
+        cash[m] += blocks * block
+        np.multiply(blocks, extra, out=bonus[m])
+        np.add(need, expired[m], out=cost[m])
+    return Bill(plan, usage, cost.T, cash.T, bonus.T, expired.T, balance)
 
 
 def bills(
@@ -342,30 +350,14 @@ def bills_many(
     return out
 
 
-def choose(bills_by_plan: dict[str, Bill], rule: str) -> tuple[Bill, np.ndarray]:
-    """The bill each clinic pays under the scenario's plan rule, and which plan that is (index into
-    the plans given). `cheapest`: the plan with the lowest total cost over the horizon per clinic."""
+def choose(bills_by_plan: dict[str, Bill], rule: str, costs: np.ndarray | None = None) -> np.ndarray:
+    """Which plan each clinic pays under the scenario's plan rule (index into the plans given).
+    `cheapest`: the plan with the lowest total cost over the horizon per clinic; `costs`, if given,
+    is each plan's cost per clinic already summed (plans × clinics)."""
     names = list(bills_by_plan)
+    clinics = len(bills_by_plan[names[0]].closing)
     if rule != "cheapest" or len(names) == 1:
-        name = rule if rule in bills_by_plan else names[0]
-        return bills_by_plan[name], np.full(len(bills_by_plan[name].closing), names.index(name))
-    totals = np.stack([bills_by_plan[n].cost.sum(axis=1) for n in names])
-    pick = totals.argmin(axis=0)
-
-    def pick_rows(attribute: str) -> np.ndarray:
-        chosen = getattr(bills_by_plan[names[0]], attribute).copy()
-        for i, name in enumerate(names[1:], start=1):
-            mine = pick == i
-            chosen[mine] = getattr(bills_by_plan[name], attribute)[mine]
-        return chosen
-
-    chosen = Bill(
-        "cheapest",
-        pick_rows("usage"),
-        pick_rows("cost"),
-        pick_rows("cash"),
-        pick_rows("bonus"),
-        pick_rows("expired"),
-        pick_rows("closing"),
-    )
-    return chosen, pick
+        return np.full(clinics, names.index(rule if rule in bills_by_plan else names[0]), dtype=np.int8)
+    if costs is None:
+        costs = np.stack([bills_by_plan[n].cost.sum(axis=1) for n in names])
+    return costs.argmin(axis=0).astype(np.int8)

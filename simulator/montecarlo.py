@@ -25,7 +25,7 @@ import pandas as pd
 
 from engine.pricebook.model import CompiledPricebook
 from simulator import bills as billing
-from simulator.population import chunk_size, chunks, month_starts
+from simulator.population import Population, chunk_size, chunks, month_starts
 from simulator.population import notes as draw_notes
 from simulator.scenario import PLAN_LABELS, PLANS, Inert, Range, Scenario, ScenarioError, read_file
 
@@ -80,11 +80,6 @@ class Totals:
     @classmethod
     def empty(cls, plan: str, clinics: int) -> Totals:
         return cls(plan, *(np.zeros(clinics, dtype=np.int64) for _ in range(6)))
-
-    def fill(self, rows: slice, bill: billing.Bill) -> None:
-        for name in ("usage", "cost", "cash", "bonus", "expired"):
-            getattr(self, name)[rows] = getattr(bill, name).sum(axis=1)
-        self.closing[rows] = bill.closing
 
 
 def total(values: np.ndarray) -> int:
@@ -253,6 +248,9 @@ class Results:
         )
 
 
+_SUMMED = ("usage", "cost", "cash", "bonus", "expired")
+
+
 class _Collector:
     """Per-clinic totals of one pricebook set, filled chunk by chunk."""
 
@@ -268,18 +266,29 @@ class _Collector:
         units = ("sms_segments", "voice_minutes") if scenario.market == "US" else ("leads",)
         self.units = {unit: np.zeros(n, dtype=np.int64) for unit in units}
 
-    def add(self, population: Any, priced: dict[str, billing.Bill]) -> None:
+    def add(self, population: Population, priced: dict[str, billing.Bill]) -> None:
         rows = slice(population.first, population.first + population.size)
         rule = self.scenario.plan if self.scenario.market == "US" else "payg"
-        chosen, index = billing.choose(priced, rule)
+        sums = {name: np.stack([getattr(bill, name).sum(axis=1) for bill in priced.values()]) for name in _SUMMED}
+        index = billing.choose(priced, rule, sums["cost"])
         self.group[rows] = population.group
-        for plan, bill in priced.items():
-            self.plan_costs[plan][rows] = bill.cost.sum(axis=1)
-        self.chosen.fill(rows, chosen)
+        for plan, cost in zip(priced, sums["cost"], strict=True):
+            self.plan_costs[plan][rows] = cost
+        for name, stacked in sums.items():
+            getattr(self.chosen, name)[rows] = np.take_along_axis(stacked, index[None, :].astype(np.intp), 0)[0]
+        closing = np.stack([bill.closing for bill in priced.values()])
+        self.chosen.closing[rows] = np.take_along_axis(closing, index[None, :].astype(np.intp), 0)[0]
         self.plan_index[rows] = index
-        self.cost_by_month[rows] = chosen.cost
-        self.cash_by_month += chosen.cash.sum(axis=0)
-        if population.sms is not None:
+        months = self.cost_by_month[rows]
+        for p, bill in enumerate(priced.values()):
+            mine = index == p
+            if mine.all():
+                months[:] = bill.cost
+                self.cash_by_month += bill.cash.sum(axis=0)
+            elif mine.any():
+                months[mine] = bill.cost[mine]
+                self.cash_by_month += bill.cash[mine].sum(axis=0)
+        if population.sms is not None and population.voice is not None:
             self.units["sms_segments"][rows] = population.sms.sum(axis=1)
             self.units["voice_minutes"][rows] = population.voice.sum(axis=1)
         else:
