@@ -26,7 +26,7 @@ import numpy as np
 from simulator.scenario import Scenario
 
 DRAW_BLOCK = 2_048  # clinics drawn from one set of streams
-CHUNK_CELLS = 480_000  # clinic-months priced at once (about 100 MB of working arrays)
+CHUNK_CELLS = 120_000  # clinic-months priced at once (about 40 MB of working arrays; smaller chunks stay in cache)
 _WHO, _RATES, _MONTHS, _LEADS = range(4)  # the streams of a block
 
 

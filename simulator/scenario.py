@@ -408,7 +408,7 @@ class Scenario(_Model):
         # plan's six totals, units and upstream cost, group and plan picked
         kept = runs * (self.clinics * (plans + 10) * 8 + cells * 8)
         # one chunk's working set: the draws (per clinic-month), every plan's bills, settlement
-        per_cell = 8 * (6 + runs * plans * 9)
+        per_cell = 8 * (10 + runs * plans * 9)
         working = chunk * self.months * per_cell
         leads = cells * self.mean_leads_per_clinic_month()
         # leads are drawn and priced one block of clinics and one month at a time (~80 bytes each)
