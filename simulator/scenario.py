@@ -55,8 +55,8 @@ MAX_NODES = 20_000  # YAML nodes after alias expansion (the examples have about 
 MAX_DEPTH = 40  # nesting of mappings and lists
 MAX_ERROR_CHARS = 1_500  # an error message never grows past this, whatever the input
 MAX_QUANTITY = 1e9  # any Range: appointments, messages, minutes, leads (per year or month)
-MAX_MONTHLY_UNITS = 1e9  # a clinic-month's SMS segments or voice minutes at the highest rates
-MAX_MONTHLY_LEADS = 1e6  # a clinic-month's leads at the highest rate
+MAX_MONTHLY_UNITS = 1e7  # a clinic-month's SMS segments or voice minutes at the highest rates ($83,000)
+MAX_MONTHLY_LEADS = 1e5  # a clinic-month's leads at the highest rate
 MAX_NAME = 120  # the scenario's name
 MAX_KEY = 60  # a size, specialty or city name
 MAX_PATH = 1_024
@@ -127,6 +127,8 @@ def _name(value: str) -> str:
 
 
 def _code(value: str | None) -> str | None:
+    if value == "":
+        raise ValueError("the promotion code is empty (leave it out for none)")
     return None if value is None else _checked_text(value, MAX_KEY, "the promotion code")
 
 
@@ -341,9 +343,16 @@ class Scenario(_Model):
         if not FIRST_START <= self.start <= LAST_START:
             raise ValueError(f"start must be between {FIRST_START} and {LAST_START}")
         if self.market == "US":
+            mixes = {"sizes": {k: v.share for k, v in self.sizes.items()}}
             self._check_us_rates()
         else:
+            assert self.india is not None
+            specialties = {k: v.share for k, v in self.india.specialties.items()}
+            mixes = {"india.specialties": specialties, "india.cities": dict(self.india.cities)}
             self._check_lead_rates()
+        for where, shares in mixes.items():
+            if not sum(shares.values()) > 0:
+                raise ValueError(f"the shares of {where} add up to 0")
         return self
 
     def _check_us_rates(self) -> None:
@@ -549,7 +558,10 @@ def parse(text: str | bytes) -> Any:
         if node is None:
             raise ScenarioError("the scenario is empty")
         _check_nodes(node)
-        return loader.construct_document(node)
+        try:
+            return loader.construct_document(node)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2026-02-30
+            raise ScenarioError(f"the scenario holds a value that cannot be read: {_bounded(str(exc), 200)}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
