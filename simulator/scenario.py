@@ -421,7 +421,7 @@ class Scenario(_Model):
         working = chunk * self.months * per_cell
         leads = cells * self.mean_leads_per_clinic_month()
         # leads are drawn and priced one block of clinics and one month at a time (~80 bytes each)
-        working += int(draw_block() * self.mean_leads_per_clinic_month() * 80 * 3)
+        working += int(min(self.clinics, draw_block()) * self.mean_leads_per_clinic_month() * 80 * 3)
         return Estimate(kept + working, kept, leads, chunk)
 
     def check_budget(self, budget: int | None = None, runs: int = 1) -> Estimate:
