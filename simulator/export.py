@@ -89,7 +89,9 @@ def assumptions(results: Results) -> list[tuple[str, Any, str]]:
 
 def to_csv(results: Results) -> bytes:
     buffer = io.StringIO()
-    safe_frame(results.clinics()).to_csv(buffer, index=False)
+    # CRLF rows (RFC 4180): a field holding a carriage return or line feed is then quoted, so an
+    # embedded line break can never start a new, unescaped row
+    safe_frame(results.clinics()).to_csv(buffer, index=False, lineterminator="\r\n")
     return buffer.getvalue().encode("utf-8")
 
 

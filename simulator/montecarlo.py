@@ -59,6 +59,8 @@ class Drawn:
     months: list[datetime]
     groups: list[str]
     group: np.ndarray
+    cities: list[str] = field(default_factory=list)  # IN: the city names, and each clinic's
+    city: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -179,6 +181,11 @@ class Results:
         columns: dict[str, Any] = {
             "clinic": np.arange(self.population.size),
             "group": self._labels(),
+            **(
+                {"city": pd.Categorical.from_codes(self.population.city, categories=self.population.cities)}
+                if self.population.city is not None
+                else {}
+            ),
             "plan": pd.Categorical.from_codes(self.plan_index, categories=names),
             **self.units,
             "monthly_cost": self.money(bill.cost / months),
@@ -258,6 +265,7 @@ class _Collector:
         n, m = scenario.clinics, scenario.months
         self.scenario, self.books, self.plans = scenario, books, plans
         self.group = np.zeros(n, dtype=np.int16)
+        self.city = np.zeros(n, dtype=np.int16) if scenario.market == "IN" else None
         self.plan_costs = {plan: np.zeros(n, dtype=np.int64) for plan in plans}
         self.chosen = Totals.empty(scenario.plan if scenario.market == "US" else "payg", n)
         self.plan_index = np.zeros(n, dtype=np.int8)
@@ -272,6 +280,8 @@ class _Collector:
         sums = {name: np.stack([getattr(bill, name).sum(axis=1) for bill in priced.values()]) for name in _SUMMED}
         index = billing.choose(priced, rule, sums["cost"])
         self.group[rows] = population.group
+        if self.city is not None and population.city is not None:
+            self.city[rows] = population.city
         for plan, cost in zip(priced, sums["cost"], strict=True):
             self.plan_costs[plan][rows] = cost
         for name, stacked in sums.items():
@@ -296,7 +306,8 @@ class _Collector:
 
     def results(self, groups: list[str], seconds: float, inert: list[Inert]) -> Results:
         scenario = self.scenario
-        drawn = Drawn(scenario, month_starts(scenario.start, scenario.months), groups, self.group)
+        cities = list(scenario.india.cities) if scenario.india is not None else []
+        drawn = Drawn(scenario, month_starts(scenario.start, scenario.months), groups, self.group, cities, self.city)
         chosen_rule = "cheapest" if scenario.plan == "cheapest" else self.chosen.plan
         self.chosen.plan = chosen_rule
         extra = [item.sentence() for item in inert]
