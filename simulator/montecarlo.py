@@ -12,6 +12,8 @@ estimate is checked against the memory budget (`Scenario.check_budget`).
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,12 +45,19 @@ def load_pricebooks(paths: Sequence[str | Path]) -> list[CompiledPricebook]:
     for path in paths:
         read_file(path, MAX_PRICEBOOK_BYTES, "pricebook")  # refuses what is not a regular, readable, small file
         try:
-            books.append(load_pricebook(path))
+            stat = os.stat(path)
+            books.append(_compiled(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, load_pricebook))
         except PricebookError as exc:
             raise ScenarioError(str(exc)) from None
         except (OSError, ValueError) as exc:
             raise ScenarioError(f"cannot load the pricebook {str(path)[:200]}: {exc}") from None
     return books
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(path: str, mtime_ns: int, size: int, load: Callable[[str], CompiledPricebook]) -> CompiledPricebook:
+    """A compiled workbook, remembered while the file is unchanged (compiled pricebooks are immutable)."""
+    return load(path)
 
 
 @dataclass(frozen=True)
