@@ -48,8 +48,14 @@ def check_output(path: Path) -> None:
         _refuse(f"--out {path}: the folder {parent} does not exist")
     if path.exists() and not path.is_file():
         _refuse(f"--out {path} is not a regular file")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if path.exists() and not os.access(path, os.W_OK):
         _refuse(f"--out {path} cannot be written (permission denied)")
+    probe = path.with_name(f".{path.name}.partial")  # where the export is written before it replaces `path`
+    try:
+        probe.open("xb").close()
+        probe.unlink()
+    except OSError as exc:
+        _refuse(f"--out {path} cannot be written: {exc.strerror or exc}")
 
 
 def simulate_cmd(
@@ -137,7 +143,8 @@ def _run(scenario: Scenario, compare: list[Path] | None) -> tuple[Results, Compa
 
     pricebooks = load_pricebooks(scenario.pricebook_paths())
     others = load_pricebooks(compare) if compare else None
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("simulating", total=1.0)
 
         def tick(done: float, step: str) -> None:

@@ -144,7 +144,7 @@ def write(results: Results, path: str | Path, comparison: Comparison | None = No
     export is complete."""
     path = Path(path)
     data = to_xlsx(results, comparison) if path.suffix.lower() == ".xlsx" else to_csv(results)
-    partial = path.with_name(f".{path.name}.partial")
+    partial = path.with_name(f".{path.name}.partial")  # the CLI checks it can create this one
     try:
         partial.write_bytes(data)
         partial.replace(path)
