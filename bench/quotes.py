@@ -70,7 +70,7 @@ def durable_rules_rate(bounds: list[int], prices: list[Decimal], values: list[in
 
 def run() -> None:
     from engine import LeadRequest, QuoteContext, SmsCampaign, VoiceCampaign, load_pricebook, quote
-    from engine.pricing.tables import tables_for
+    from engine.pricing.indexes import tables_for
     from engine.pricing.vector import VectorTierTable
 
     print("== quotes: scalar quotes, vectorised tiers, bisect and durable-rules baselines ==")

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from engine.ledger_cli import db_app, demo_app, ledger_app
+from engine.loader import validate_pricebook
 from engine.pricebook.validate import Report
-from engine.pricing.examples import validate_pricebook
 
 app = typer.Typer(
     help="creditbook: pricing rules and a credit ledger for clinics that pay with prepaid credits.",

@@ -50,7 +50,7 @@ class Rule:
 class Region:
     """One rule of an exclusive, exhaustive table: its condition and the rows that apply there."""
 
-    outcome: tuple[str, ...]
+    outcome: tuple[Any, ...]  # rule_ids, or typed rulings (rules/rulesets.py): never parsed text
     condition: Any
 
 
@@ -132,7 +132,7 @@ class DecisionTable:
 
         return record
 
-    def matches(self, facts: dict[str, Any], remember: bool = True) -> tuple[str, ...]:
+    def matches(self, facts: dict[str, Any], remember: bool = True) -> tuple[Any, ...]:
         """The rows that apply to `facts` (`remember=False` asks durable-rules even for a known cell)."""
         cell = self._cell(facts) if remember else None
         if cell is not None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.money import format_credits, round_credits
 from engine.pricebook.model import CompiledPricebook, TopUpPromo
+from engine.vocabulary import AlertKind, Beneficiary, DisputeOutcome, PromoType, Recipient
 from rules.models import (
     Alert,
     AlertDecision,
@@ -40,7 +41,7 @@ from rules.models import (
     TopUpDecision,
     TopUpFacts,
 )
-from rules.rulesets import NO_RUNWAY, epoch, rulesets_for
+from rules.rulesets import NO_RUNWAY, Ruling, Verdict, epoch, rulesets_for
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class PolicyEngine:
         return None if days is None else at + timedelta(days=days)
 
     def _bonus_amount(self, promo: TopUpPromo, paid: int) -> int:
-        if promo.promo_type == "pct_bonus":
+        if promo.promo_type == PromoType.PCT_BONUS:
             amount = round_credits(paid * (promo.bonus_pct or Decimal(0)), self.rounding)
             return min(amount, promo.bonus_cap_credits) if promo.bonus_cap_credits is not None else amount
         return promo.bonus_credits or 0
@@ -120,7 +121,7 @@ class PolicyEngine:
             Bonus(
                 rule_id=promo.rule_id,
                 credits=amount,
-                beneficiary="payer",
+                beneficiary=Recipient.PAYER,
                 clinic_id=facts.clinic_id,
                 expires_at=self._expiry(promo, facts.at),
             )
@@ -223,11 +224,11 @@ class PolicyEngine:
         promo = max(candidates, key=lambda p: (p.bonus_credits or 0, [-ord(ch) for ch in p.rule_id]))
         credits = promo.bonus_credits or 0
         expires = self._expiry(promo, facts.at)
-        receivers: list[tuple[str, str]] = []
-        if promo.beneficiary in ("referrer", "both"):
-            receivers.append(("referrer", facts.referrer_id))
-        if promo.beneficiary in ("payer", "both"):
-            receivers.append(("referred", facts.referred_id))
+        receivers: list[tuple[Recipient, str]] = []
+        if promo.beneficiary in (Beneficiary.REFERRER, Beneficiary.BOTH):
+            receivers.append((Recipient.REFERRER, facts.referrer_id))
+        if promo.beneficiary in (Beneficiary.PAYER, Beneficiary.BOTH):
+            receivers.append((Recipient.REFERRED, facts.referred_id))
         bonuses = tuple(
             Bonus(
                 rule_id=promo.rule_id,
@@ -264,9 +265,9 @@ class PolicyEngine:
         if facts.amount == 0:  # nothing is taken: even an overdrawn wallet may record a free charge
             approved, rule_ids = True, ()
         else:
-            (matched,) = self.rulesets["overdraft"].matches({"segment": facts.segment, "after": after})
-            rule_id, outcome = matched.split("|")
-            approved, rule_ids = outcome == "approve", ((rule_id,) if rule_id else ())
+            ruling: Ruling
+            (ruling,) = self.rulesets["overdraft"].matches({"segment": facts.segment, "after": after})
+            approved, rule_ids = ruling.verdict is Verdict.APPROVE, ((ruling.rule_id,) if ruling.rule_id else ())
         meta = self.pricebook.meta
         return OverdraftDecision(
             approved=approved,
@@ -284,42 +285,44 @@ class PolicyEngine:
     def dispute(self, facts: DisputeFacts) -> DisputeDecision:
         age = (facts.opened_at - facts.charged_at).total_seconds()
         if age < 0:
-            return DisputeDecision(outcome="rejected", reason="a dispute cannot be opened before the charge")
+            return DisputeDecision(
+                outcome=DisputeOutcome.REJECTED, reason="a dispute cannot be opened before the charge"
+            )
         duplicate_age = -1.0  # no earlier charge for the same patient
         if facts.previous_charge_at is not None and facts.previous_charge_at <= facts.charged_at:
             duplicate_age = (facts.charged_at - facts.previous_charge_at).total_seconds()
         matched = self.rulesets["dispute"].matches(
             {"reason": facts.reason, "product": facts.product, "age": age, "duplicate_age": duplicate_age}
         )
-        by_outcome = {rule.split("|")[1]: rule.split("|")[0] for rule in matched}
+        by_outcome: dict[Verdict, str] = {ruling.verdict: ruling.rule_id for ruling in matched}
         if not matched:
             allowed = sorted({row.reason for row in self.disputes.values() if facts.product in row.products})
             return DisputeDecision(
-                outcome="rejected",
+                outcome=DisputeOutcome.REJECTED,
                 reason=f"{facts.reason!r} is not a dispute reason for {facts.product} "
                 f"(allowed: {', '.join(allowed) or 'none'})",
             )
         rule_id = next(iter(by_outcome.values()))
         row = self.disputes[rule_id]
         window_end = facts.charged_at + timedelta(days=row.window_days)
-        if "late" in by_outcome:
+        if Verdict.LATE in by_outcome:
             return DisputeDecision(
-                outcome="rejected",
+                outcome=DisputeOutcome.REJECTED,
                 rule_ids=(rule_id,),
                 window_ends_at=window_end,
                 reason=f"disputes for {facts.reason} must be opened within {row.window_days} days "
                 f"of the charge (until {window_end:%Y-%m-%d %H:%M %Z})",
             )
-        if "auto" in by_outcome:
+        if Verdict.AUTO in by_outcome:
             return DisputeDecision(
-                outcome="auto_approved",
+                outcome=DisputeOutcome.AUTO_APPROVED,
                 rule_ids=(rule_id,),
                 window_ends_at=window_end,
                 reason=f"the same patient was charged {row.duplicate_window_days} days or less "
                 "before: refunded automatically",
             )
         return DisputeDecision(
-            outcome="admin_review",
+            outcome=DisputeOutcome.ADMIN_REVIEW,
             rule_ids=(rule_id,),
             window_ends_at=window_end,
             reason="within the window; an admin decides",
@@ -328,7 +331,9 @@ class PolicyEngine:
     # -- alerts -----------------------------------------------------------------------------------
     @property
     def expiring_window_days(self) -> int:
-        return next((row.threshold for row in self.alert_rows.values() if row.alert == "expiring_credits_days"), 30)
+        return next(
+            (row.threshold for row in self.alert_rows.values() if row.alert == AlertKind.EXPIRING_CREDITS_DAYS), 30
+        )
 
     def alerts(self, facts: AlertFacts) -> AlertDecision:
         runway = (
@@ -344,9 +349,9 @@ class PolicyEngine:
         alerts = []
         for rule_id in matched:
             row = self.alert_rows[rule_id]
-            if row.alert == "low_balance_credits":
+            if row.alert == AlertKind.LOW_BALANCE_CREDITS:
                 message = f"low balance: {self._credits(facts.balance)}, below {self._credits(row.threshold)}"
-            elif row.alert == "low_balance_runway_days":
+            elif row.alert == AlertKind.LOW_BALANCE_RUNWAY_DAYS:
                 message = (
                     "no credits left at the recent usage"
                     if not runway
@@ -355,7 +360,7 @@ class PolicyEngine:
             else:
                 when = f" from {facts.earliest_expiry:%Y-%m-%d}" if facts.earliest_expiry else ""
                 message = f"{self._credits(facts.expiring_credits)} expire within {row.threshold} days{when}"
-            alerts.append(Alert(kind=row.alert, rule_id=rule_id, message=message, threshold=row.threshold))  # type: ignore[arg-type]
+            alerts.append(Alert(kind=row.alert, rule_id=rule_id, message=message, threshold=row.threshold))
         return AlertDecision(
             alerts=tuple(alerts),
             rule_ids=tuple(matched),

@@ -14,17 +14,17 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, computed_field
 
+from engine.errors import InvalidInput
 from engine.money import format_credits
+from engine.vocabulary import AlertKind, DisputeOutcome, Recipient, Segment
 
 Count = Annotated[int, Field(ge=0, strict=True)]
 
 
-class PolicyError(ValueError):
+class PolicyError(InvalidInput):
     """Facts that cannot be decided on; `field` names the offending field."""
 
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(f"{field}: {message}")
+    code = "policy_facts_invalid"
 
 
 class _Facts(BaseModel):
@@ -63,7 +63,7 @@ class Bonus(_Decision):
 
     rule_id: str
     credits: int
-    beneficiary: Literal["payer", "referrer", "referred"]
+    beneficiary: Recipient
     clinic_id: str
     expires_at: datetime | None = None
 
@@ -161,7 +161,7 @@ class ReferralDecision(_Decision):
 
 
 class ChargeFacts(_Facts):
-    segment: Literal["standard", "preferred"]
+    segment: Segment
     balance: int
     amount: Annotated[int, Field(ge=0, strict=True)]
 
@@ -218,7 +218,7 @@ class DisputeFacts(_Facts):
 
 
 class DisputeDecision(_Decision):
-    outcome: Literal["auto_approved", "admin_review", "rejected"]
+    outcome: DisputeOutcome
     reason: str
     rule_ids: tuple[str, ...] = ()
     window_ends_at: datetime | None = None
@@ -238,7 +238,7 @@ class AlertFacts(_Facts):
 
 
 class Alert(_Decision):
-    kind: Literal["low_balance_credits", "low_balance_runway_days", "expiring_credits_days"]
+    kind: AlertKind
     rule_id: str
     message: str
     threshold: int

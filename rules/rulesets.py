@@ -18,17 +18,36 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from enum import StrEnum
 from functools import reduce
-from typing import Any
+from typing import Any, NamedTuple
 
 from durable.lang import m
 
 from engine.pricebook.model import CompiledPricebook, TopUpPromo, semantic_hash_of
+from engine.vocabulary import AlertKind, DisputeMode, PromoType
 from rules.durable import DecisionTable, Region, Rule, Ruleset, defined
 
 DAY = 86_400
 MAX_REGIONS = 20_000
 NO_RUNWAY = 1e15
+
+
+class Verdict(StrEnum):
+    """What a row of the Overdraft or Disputes sheet says about the facts in its region."""
+
+    APPROVE = "approve"  # overdraft: the balance after the charge stays within the limit
+    DECLINE = "decline"  # overdraft: it would not
+    LATE = "late"  # dispute: opened after the reason's window
+    AUTO = "auto"  # dispute: a duplicate close enough to the previous charge to refund at once
+    ALLOWED = "allowed"  # dispute: on time, for an admin to decide
+
+
+class Ruling(NamedTuple):
+    """One region's decision: the row that decides (`rule_id`, "" when no row applies) and its verdict."""
+
+    rule_id: str
+    verdict: Verdict
 
 
 def epoch(moment: datetime) -> int:
@@ -88,7 +107,7 @@ def _promo_regions(promos: Sequence[TopUpPromo], name: str, extra: Any = None) -
 
 
 def topup_table(pricebook: CompiledPricebook, name: str) -> DecisionTable | Ruleset:
-    promos = [p for p in pricebook.topup_promos if p.promo_type != "referral"]
+    promos = [p for p in pricebook.topup_promos if p.promo_type != PromoType.REFERRAL]
     codes = sorted({p.promo_code.upper() for p in promos if p.promo_code})
     regions: list[Region] = []
     other = _all([m.code != code for code in codes], name) if codes else None
@@ -119,7 +138,7 @@ def topup_table(pricebook: CompiledPricebook, name: str) -> DecisionTable | Rule
 
 
 def referral_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
-    promos = [p for p in pricebook.topup_promos if p.promo_type == "referral"]
+    promos = [p for p in pricebook.topup_promos if p.promo_type == PromoType.REFERRAL]
     return DecisionTable(name, _promo_regions(promos, name) or [])
 
 
@@ -127,11 +146,11 @@ def overdraft_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
     regions = []
     for row in pricebook.overdraft:
         limit = -row.max_negative_credits
-        regions.append(Region((f"{row.rule_id}|approve",), (m.segment == row.segment) & (m.after >= limit)))
-        regions.append(Region((f"{row.rule_id}|decline",), (m.segment == row.segment) & (m.after < limit)))
+        regions.append(Region((Ruling(row.rule_id, Verdict.APPROVE),), (m.segment == row.segment) & (m.after >= limit)))
+        regions.append(Region((Ruling(row.rule_id, Verdict.DECLINE),), (m.segment == row.segment) & (m.after < limit)))
     other = _all([m.segment != row.segment for row in pricebook.overdraft], name)
-    regions.append(Region(("|approve",), other & (m.after >= 0)))
-    regions.append(Region(("|decline",), other & (m.after < 0)))
+    regions.append(Region((Ruling("", Verdict.APPROVE),), other & (m.after >= 0)))
+    regions.append(Region((Ruling("", Verdict.DECLINE),), other & (m.after < 0)))
     return DecisionTable(name, regions)
 
 
@@ -141,18 +160,23 @@ def dispute_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
     for row, product in pairs:
         base = (m.reason == row.reason) & (m.product == product)
         window = row.window_days * DAY
-        regions.append(Region((f"{row.rule_id}|late",), base & (m.age > window)))
+        regions.append(Region((Ruling(row.rule_id, Verdict.LATE),), base & (m.age > window)))
         on_time = base & (m.age <= window)
-        if row.decision == "auto_approve_duplicate" and row.duplicate_window_days:
+        if row.decision == DisputeMode.AUTO_APPROVE_DUPLICATE and row.duplicate_window_days:
             close = row.duplicate_window_days * DAY
             regions.append(
-                Region((f"{row.rule_id}|auto",), on_time & (m.duplicate_age >= 0) & (m.duplicate_age <= close))
+                Region(
+                    (Ruling(row.rule_id, Verdict.AUTO),), on_time & (m.duplicate_age >= 0) & (m.duplicate_age <= close)
+                )
             )
             regions.append(
-                Region((f"{row.rule_id}|allowed",), on_time & ((m.duplicate_age < 0) | (m.duplicate_age > close)))
+                Region(
+                    (Ruling(row.rule_id, Verdict.ALLOWED),),
+                    on_time & ((m.duplicate_age < 0) | (m.duplicate_age > close)),
+                )
             )
         else:
-            regions.append(Region((f"{row.rule_id}|allowed",), on_time))
+            regions.append(Region((Ruling(row.rule_id, Verdict.ALLOWED),), on_time))
     regions.append(
         Region((), _all([(m.reason != row.reason) | (m.product != product) for row, product in pairs], name))
     )
@@ -162,11 +186,11 @@ def dispute_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
 def alert_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
     tests = []
     for row in pricebook.alerts:
-        if row.alert == "low_balance_credits":
+        if row.alert == AlertKind.LOW_BALANCE_CREDITS:
             tests.append((row.rule_id, m.balance < row.threshold, m.balance >= row.threshold))
-        elif row.alert == "low_balance_runway_days":
+        elif row.alert == AlertKind.LOW_BALANCE_RUNWAY_DAYS:
             tests.append((row.rule_id, m.runway < row.threshold, m.runway >= row.threshold))
-        elif row.alert == "expiring_credits_days":
+        elif row.alert == AlertKind.EXPIRING_CREDITS_DAYS:
             tests.append((row.rule_id, m.expiring > 0, m.expiring <= 0))
     regions = []
     for flags in itertools.product((True, False), repeat=len(tests)):

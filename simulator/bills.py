@@ -30,9 +30,9 @@ from functools import lru_cache
 import numpy as np
 
 from engine.pricebook.model import CompiledPricebook
+from engine.pricing.indexes import PAYG, PlanTable, plan_table, tables_for
 from engine.pricing.quote import select_version
 from engine.pricing.requests import QuoteError
-from engine.pricing.tables import PAYG, PlanTable, plan_table, tables_for
 from engine.pricing.tiers import TierTable
 from engine.pricing.vector import VectorLeadIndex, VectorTierTable
 from rules import PolicyEngine, TopUpFacts

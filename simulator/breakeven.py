@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.pricebook.model import CompiledPricebook
-from engine.pricing.tables import PAYG, plan_table, tables_for
+from engine.pricing.indexes import PAYG, plan_table, tables_for
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.loader import load_pricebook
 from engine.pricebook.model import CompiledPricebook
 from simulator import bills as billing
 from simulator.population import Population, chunk_size, chunks, month_starts
@@ -39,7 +40,6 @@ def load_pricebooks(paths: Sequence[str | Path]) -> list[CompiledPricebook]:
     """Compile each workbook; ScenarioError for a path that is not a readable regular file (a folder,
     a FIFO, /dev/zero: refused before anything reads it) or a workbook with errors."""
     from engine.pricebook.validate import PricebookError
-    from engine.pricing.examples import load_pricebook
 
     books = []
     for path in paths:

@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.bounds import YEAR_MAX, YEAR_MIN, check_text
+from engine.errors import CreditbookError, InvalidInput
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -60,8 +63,8 @@ MAX_MONTHLY_LEADS = 1e5  # a clinic-month's leads at the highest rate
 MAX_NAME = 120  # the scenario's name
 MAX_KEY = 60  # a size, specialty or city name
 MAX_PATH = 1_024
-FIRST_START = date(2000, 1, 1)
-LAST_START = date(2199, 12, 1)  # 36 months later is still a year the ledger stores
+FIRST_START = date(YEAR_MIN, 1, 1)
+LAST_START = date(YEAR_MAX - 2, 1, 1)  # its 36th month is still in a year the ledger stores
 DEFAULT_MEMORY_BUDGET = 1536 * 2**20  # bytes; CREDITBOOK_SIM_MEMORY_MB overrides
 MAX_LEADS = 1_000_000_000  # expected leads in one simulation (about a minute of work)
 
@@ -81,9 +84,13 @@ DEFAULT_COSTS = {
 }
 
 
-class ScenarioError(ValueError):
+class ScenarioError(CreditbookError, ValueError):
     """A scenario (or a scenario file) that cannot be simulated; the message says why in one
-    bounded paragraph and names the fields to change."""
+    bounded paragraph and names the fields to change. (A ValueError too, for callers that caught
+    the validation errors of old.)"""
+
+    code = "scenario_invalid"
+    status = 422
 
     def __init__(self, message: str):
         super().__init__(_bounded(message, MAX_ERROR_CHARS))
@@ -105,8 +112,12 @@ def _script(char: str) -> str:
 
 
 def _checked_text(value: str, limit: int, what: str) -> str:
-    if len(value) > limit:
-        raise ValueError(f"{what} is {len(value):,} characters long; at most {limit} are allowed")
+    """engine.bounds' text rules (length, controls, surrogates, bidirectional controls), and for
+    names also: no invisible format characters, no white space at the ends, NFC, one script."""
+    try:
+        check_text(what, value, limit)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
     for char in value:
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
             raise ValueError(f"{what} contains the control or invisible character U+{ord(char):04X}")

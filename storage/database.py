@@ -27,6 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from engine.errors import DatabaseBusy
+
 T = TypeVar("T")
 DEFAULT_URL = "sqlite:///creditbook.db"
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
@@ -37,11 +39,6 @@ class LostRace(RuntimeError):
     """A compare-and-set found its row changed: another transaction got there first. Rolled back
     and retried like a serialization failure (it cannot happen under the wallet lock; it is the
     defence when a path runs without one)."""
-
-
-class DatabaseBusy(RuntimeError):
-    """The database stayed busy (lock contention, serialization failures) through every retry.
-    Safe to retry later with the same idempotency key; nothing was recorded."""
 
 
 def database_url(url: str | None = None) -> str:

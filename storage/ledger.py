@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from engine.errors import IdempotencyConflict, StorageError
 from storage.database import LostRace
 from storage.fast import Statement
 from storage.schema import (
@@ -42,12 +43,9 @@ from storage.schema import (
 )
 
 
-class LedgerError(Exception):
-    """Base of the storage layer's refusals."""
-
-
-class IdempotencyConflict(LedgerError):
-    """The same idempotency key was used before for a different request."""
+class LedgerError(StorageError):
+    """The ledger found its own rows inconsistent (a bug or a damaged database): never a refusal
+    of the request, always a reason to stop and look."""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import Connection, insert, select
 
 from engine.billing.errors import NoPricebook, PricebookRejected
+from engine.loader import validate_pricebook
 from engine.pricebook.model import CompiledPricebook, load_compiled_json
-from engine.pricing.examples import validate_pricebook
 from storage.schema import pricebook_versions
 
 

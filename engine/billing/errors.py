@@ -1,74 +1,129 @@
-"""One error type per way a billing request can be wrong. Each leaves nothing behind: the database
-transaction is rolled back and no idempotency key is stored."""
+"""One error type per way a billing request can be refused, each with its stable code and HTTP status.
+
+Every refusal leaves nothing behind: the database transaction is rolled back and no idempotency key
+is stored (the one exception, PaymentGatewayError, is documented on the class). All derive from
+`BillingError`, itself a `engine.errors.CreditbookError`, so a caller can catch the whole family,
+one kind, or every creditbook error.
+
+A declined charge is *not* an error: it is recorded and returned (`ChargeResult.approved` False).
+"""
 
 from __future__ import annotations
 
-from storage.database import DatabaseBusy
-from storage.ledger import IdempotencyConflict
+from engine.errors import CreditbookError, DatabaseBusy, IdempotencyConflict, InvalidInput, StorageError
 
 
-class BillingError(Exception):
-    """Base of billing refusals."""
+class BillingError(CreditbookError):
+    """A billing request was refused."""
+
+    code = "billing_refused"
+    status = 400
 
 
 class UnknownClinic(BillingError):
     """No clinic with this id."""
 
+    code = "unknown_clinic"
+    status = 404
+
 
 class ClinicExists(BillingError):
     """A clinic with this id is already registered."""
 
+    code = "clinic_exists"
+    status = 409
+
 
 class InvalidAmount(BillingError):
-    """A negative, zero or out-of-range number of credits or units."""
+    """A negative, zero or out-of-range number of credits or units, or an invalid argument."""
+
+    code = "invalid_amount"
+    status = 422
 
 
 class InvalidKey(BillingError):
     """An idempotency key that is empty, too long, or not text."""
 
+    code = "invalid_idempotency_key"
+    status = 400
+
 
 class UnknownPackage(BillingError):
     """A package code the clinic's pricebook does not sell."""
 
+    code = "unknown_package"
+    status = 404
+
 
 class UnknownCharge(BillingError):
-    """No posted charge with this id for this clinic."""
+    """No posted charge (or payment) with this id for this clinic."""
+
+    code = "unknown_charge"
+    status = 404
 
 
 class UnknownDispute(BillingError):
     """No dispute with this id."""
 
+    code = "unknown_dispute"
+    status = 404
+
 
 class ForeignDispute(BillingError):
-    """The dispute or charge belongs to another clinic."""
+    """The dispute or charge belongs to another clinic.
+
+    A web layer answers this exactly like UnknownCharge/UnknownDispute (404) to a clinic user, so
+    that a refusal never reveals whether another clinic's charge exists."""
+
+    code = "foreign_dispute"
+    status = 404
 
 
 class DisputeClosed(BillingError):
     """The dispute was already decided (approved, rejected) or the charge is already disputed."""
 
+    code = "dispute_closed"
+    status = 409
+
 
 class RefundExceeded(BillingError):
     """A refund larger than what is left of the charge."""
 
+    code = "refund_exceeded"
+    status = 409
+
 
 class AdjustmentRefused(BillingError):
-    """A negative adjustment that would take the wallet past its overdraft limit."""
+    """A negative adjustment or a segment change that would take the wallet past its overdraft limit."""
+
+    code = "adjustment_refused"
+    status = 409
 
 
 class NoPricebook(BillingError):
     """No published pricebook version is in force for this market at this time."""
 
+    code = "no_pricebook"
+    status = 409
+
 
 class PricebookRejected(BillingError):
     """A pricebook that cannot be published (findings, unchanged, not later than the last version)."""
+
+    code = "pricebook_rejected"
+    status = 422
 
 
 class PaymentGatewayError(BillingError):
     """The payment provider failed transiently; retry with the same idempotency key.
 
-    The one refusal that keeps something: the key stays reserved for this exact request (with no
-    outcome yet), because the provider may have taken the money before it timed out. The retry
-    finds that payment by its reference; another request under the key is a conflict."""
+    The one refusal that keeps something: the payment attempt stays recorded under the key (with no
+    outcome yet), because the provider may have taken the money before it timed out. The retry,
+    a webhook or the sweeper settles it by its reference; another request under the key is a
+    conflict."""
+
+    code = "payment_gateway_error"
+    status = 502
 
 
 __all__ = [
@@ -80,11 +135,13 @@ __all__ = [
     "ForeignDispute",
     "IdempotencyConflict",
     "InvalidAmount",
+    "InvalidInput",
     "InvalidKey",
     "NoPricebook",
     "PaymentGatewayError",
     "PricebookRejected",
     "RefundExceeded",
+    "StorageError",
     "UnknownCharge",
     "UnknownClinic",
     "UnknownDispute",

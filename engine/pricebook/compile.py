@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from engine.pricebook.checks.context import CheckContext
 from engine.pricebook.checks.offers import window_end
 from engine.pricebook.conditions import Condition, split_values
+from engine.pricebook.excel_tables import Row
 from engine.pricebook.model import (
     AlertRule,
     BundleRule,
@@ -36,7 +37,6 @@ from engine.pricebook.model import (
     semantic_hash_of,
 )
 from engine.pricebook.schema import LISTS, META_KEYS
-from engine.pricebook.tables import Row
 
 
 class PricebookTest(Frozen):

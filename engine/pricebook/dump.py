@@ -13,11 +13,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.pricebook.excel_tables import Extracted, extract, with_every_header
 from engine.pricebook.findings import Collector
 from engine.pricebook.meta_lists import META_COLUMNS
 from engine.pricebook.safety import UnreadableWorkbook
 from engine.pricebook.schema import LIST_BY_NAME, LISTS_SHEET, META_SHEET, SHEETS, Column, Kind
-from engine.pricebook.tables import Extracted, extract, with_every_header
 from engine.pricebook.xlsx import read_workbook
 
 

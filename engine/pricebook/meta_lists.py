@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from engine.pricebook.cells import INVALID, CellReader, Domain, Loc, tidy_text
+from engine.pricebook.excel_tables import extract, header_key
 from engine.pricebook.findings import Collector, Severity
 from engine.pricebook.schema import (
     LIST_BY_NAME,
@@ -19,7 +20,6 @@ from engine.pricebook.schema import (
     Kind,
     MetaKey,
 )
-from engine.pricebook.tables import extract, header_key
 from engine.pricebook.xlsx import RawSheet
 
 META_COLUMNS = {

@@ -15,13 +15,27 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, PrivateAttr
 
 from engine.money import decimal_text, format_credits
 from engine.pricebook.conditions import Condition, condition_from_text
 from engine.pricebook.schema import META_KEYS
+from engine.vocabulary import (
+    AlertKind,
+    AppliesTo,
+    Beneficiary,
+    DisputeMode,
+    DisputeReason,
+    Market,
+    PricingMode,
+    Product,
+    PromoType,
+    Rounding,
+    Segment,
+    Unit,
+)
 
 
 def _decimal_json(value: Decimal) -> str:
@@ -46,13 +60,13 @@ class PricebookMeta(Frozen):
     schema_version: int
     pricebook_id: str
     title: str | None = None
-    market: Literal["US", "IN"]
+    market: Market
     version: int
     effective_from: UTC
     timezone: str
     currency: str
     money_per_credit: Dec
-    rounding: str = "half_up"
+    rounding: Rounding = Rounding.HALF_UP
     topup_min_credits: int = 1
     topup_validity_days: int | None = None
     sms_gsm7_single: int = 160
@@ -71,9 +85,9 @@ IDENTITY_FIELDS = frozenset(key.name for key in META_KEYS if key.identity)
 
 class ProductRule(Frozen):
     rule_id: str
-    product: str
-    unit: str
-    pricing: str
+    product: Product
+    unit: Unit
+    pricing: PricingMode
     term_days: int | None = None
     billing_increment_s: int | None = None
     min_billable_s: int | None = None
@@ -83,7 +97,7 @@ class ProductRule(Frozen):
 
 class UsageTier(Frozen):
     rule_id: str
-    product: str
+    product: Product
     number_type: str = "-"
     direction: str = "-"
     time_window: str = "-"
@@ -104,7 +118,7 @@ class PackageRule(Frozen):
     rule_id: str
     package_code: str
     clinic_size: str
-    product: str
+    product: Product
     included_units: int
     unit_price_credits: Dec
     period_days: int
@@ -117,8 +131,8 @@ class PackageRule(Frozen):
 class BundleRule(Frozen):
     rule_id: str
     bundle_code: str
-    components: tuple[str, ...]
-    applies_to: str
+    components: tuple[Product, ...]
+    applies_to: AppliesTo
     discount_pct: Dec
     stackable: bool = False
 
@@ -136,7 +150,7 @@ class LeadPrice(Frozen):
 class TopUpPromo(Frozen):
     rule_id: str
     promo_code: str | None = None
-    promo_type: str
+    promo_type: PromoType
     paid_from: int = 0
     paid_to: int | None = None
     bonus_credits: int | None = None
@@ -144,7 +158,7 @@ class TopUpPromo(Frozen):
     bonus_cap_credits: int | None = None
     perk: str | None = None
     perk_days: int | None = None
-    beneficiary: str
+    beneficiary: Beneficiary
     valid_from: UTC
     valid_to: UTC | None = None  # exclusive instant
     bonus_expiry_days: int | None = None
@@ -155,22 +169,22 @@ class TopUpPromo(Frozen):
 
 class OverdraftRule(Frozen):
     rule_id: str
-    segment: str
+    segment: Segment
     max_negative_credits: int
 
 
 class DisputeRule(Frozen):
     rule_id: str
-    reason: str
-    products: tuple[str, ...]
+    reason: DisputeReason
+    products: tuple[Product, ...]
     window_days: int
-    decision: str = "review"
+    decision: DisputeMode = DisputeMode.REVIEW
     duplicate_window_days: int | None = None
 
 
 class AlertRule(Frozen):
     rule_id: str
-    alert: str
+    alert: AlertKind
     threshold: int
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engine.pricebook.excel_tables import extract, header_key, with_every_header
 from engine.pricebook.findings import Collector
 from engine.pricebook.meta_lists import META_COLUMNS
 from engine.pricebook.schema import LIST_BY_NAME, LISTS_SHEET, META_SHEET, README_SHEET, SHEETS, Column, Kind
-from engine.pricebook.tables import extract, header_key, with_every_header
 from engine.pricebook.template import write_workbook
 from engine.pricebook.xlsx import RawWorkbook, read_workbook
 

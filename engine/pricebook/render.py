@@ -11,8 +11,8 @@ from rich.text import Text
 from engine.pricebook.compile import PricebookTest
 from engine.pricebook.findings import Finding, Severity
 from engine.pricebook.model import CompiledPricebook
-from engine.pricebook.schema import PRODUCT_UNITS
 from engine.pricebook.validate import Report
+from engine.vocabulary import PRODUCT_UNITS
 
 STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 

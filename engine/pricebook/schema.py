@@ -8,9 +8,31 @@ the dump all read this one declaration, so the format cannot drift between them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+
+from engine.vocabulary import (
+    WORKBOOK_ROUNDINGS,
+    AlertKind,
+    AppliesTo,
+    Beneficiary,
+    Channel,
+    Direction,
+    DisputeMode,
+    DisputeReason,
+    Market,
+    NumberType,
+    Plan,
+    PricingMode,
+    Product,
+    PromoType,
+    Rounding,
+    Segment,
+    TimeWindow,
+    Unit,
+)
 
 SCHEMA_VERSION = 1
 
@@ -109,51 +131,43 @@ class MetaKey:
 # Lists
 # ----------------------------------------------------------------------------------------------
 
-PRODUCT_UNITS: dict[str, str] = {"sms": "segment", "voice": "minute", "lead_chat": "lead", "lead_call": "lead"}
-LEAD_CHANNEL_OF_PRODUCT: dict[str, str] = {"lead_chat": "chat", "lead_call": "call"}
+
+def _values(members: Iterable[StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in members)
+
 
 LISTS: tuple[ListSpec, ...] = (
-    ListSpec("product", "What is sold: SMS segments, voice minutes, chat or call leads.", tuple(PRODUCT_UNITS)),
-    ListSpec("unit", "How a product is counted.", ("segment", "minute", "lead")),
+    ListSpec("product", "What is sold: SMS segments, voice minutes, chat or call leads.", _values(Product)),
+    ListSpec("unit", "How a product is counted.", _values(Unit)),
     ListSpec(
         "pricing",
         "How usage is priced: graduated tiers, volume tiers, packages of units, or the lead table.",
-        ("graduated", "volume", "package", "lead_table"),
+        _values(PricingMode),
     ),
-    ListSpec("channel", "How a lead reached the clinic.", ("chat", "call")),
+    ListSpec("channel", "How a lead reached the clinic.", _values(Channel)),
     ListSpec(
-        "number_type",
-        "The number a message or call is sent from (sender type / caller ID).",
-        ("long_code", "toll_free", "short_code", "local"),
+        "number_type", "The number a message or call is sent from (sender type / caller ID).", _values(NumberType)
     ),
-    ListSpec("direction", "Outbound (clinic to patient) or inbound.", ("outbound", "inbound")),
-    ListSpec("time_window", "When a call or message is sent.", ("business_hours", "after_hours")),
-    ListSpec("segment", "Customer segment; decides the overdraft limit.", ("standard", "preferred")),
+    ListSpec("direction", "Outbound (clinic to patient) or inbound.", _values(Direction)),
+    ListSpec("time_window", "When a call or message is sent.", _values(TimeWindow)),
+    ListSpec("segment", "Customer segment; decides the overdraft limit.", _values(Segment)),
     ListSpec(
         "promo_type",
         "Kind of top-up promotion: a fixed bonus, a percentage bonus, or a referral bonus.",
-        ("fixed_bonus", "pct_bonus", "referral"),
+        _values(PromoType),
     ),
     ListSpec(
         "beneficiary",
         "Who receives a promotion's bonus: the paying clinic, the referring clinic, or both.",
-        ("payer", "referrer", "both"),
+        _values(Beneficiary),
     ),
-    ListSpec("applies_to", "Which plans a bundle discount applies to.", ("payg", "packages", "both")),
-    ListSpec(
-        "dispute_reason",
-        "Why a clinic disputes a charge.",
-        ("duplicate", "invalid", "not_reachable", "mistakenly_charged"),
-    ),
-    ListSpec("decision", "How a dispute is decided.", ("review", "auto_approve_duplicate")),
-    ListSpec(
-        "alert",
-        "Which alert a threshold sets.",
-        ("low_balance_credits", "low_balance_runway_days", "expiring_credits_days"),
-    ),
+    ListSpec("applies_to", "Which plans a bundle discount applies to.", _values(AppliesTo)),
+    ListSpec("dispute_reason", "Why a clinic disputes a charge.", _values(DisputeReason)),
+    ListSpec("decision", "How a dispute is decided.", _values(DisputeMode)),
+    ListSpec("alert", "Which alert a threshold sets.", _values(AlertKind)),
     ListSpec("yes_no", "Yes or no.", ("yes", "no")),
-    ListSpec("rounding", "How a charge is rounded to whole credits.", ("half_up", "half_even", "up", "down")),
-    ListSpec("market", "Market of the pricebook.", ("US", "IN"), case_sensitive_display=True),
+    ListSpec("rounding", "How a charge is rounded to whole credits.", _values(WORKBOOK_ROUNDINGS)),
+    ListSpec("market", "Market of the pricebook.", _values(Market), case_sensitive_display=True),
     ListSpec("clinic_size", "Clinic sizes that packages are made for.", editable=True),
     ListSpec("specialty", "Medical specialties a lead can be for.", editable=True),
     ListSpec(
@@ -210,7 +224,7 @@ META_KEYS: tuple[MetaKey, ...] = (
         Kind.ENUM,
         "How each charge line is rounded to whole credits (once per line).",
         list_name="rounding",
-        default="half_up",
+        default=Rounding.HALF_UP.value,
     ),
     MetaKey("topup_min_credits", Kind.INT, "Smallest pay-as-you-go top-up, in credits.", default=1, positive=True),
     MetaKey(
@@ -706,7 +720,7 @@ TESTS = SheetSpec(
             verbatim=True,
         ),
         Column("call_seconds", Kind.INT, "Voice only: duration of each call, rounded up per call.", minimum=ZERO),
-        Column("plan", Kind.CODE, "payg or a package_code.", default="PAYG"),
+        Column("plan", Kind.CODE, "payg or a package_code.", default=Plan.PAYG.value),
         Column("bundle", Kind.BOOL, "yes if the clinic holds the SMS + voice bundle.", default=False),
         Column("used_before", Kind.INT, "Units already used in the current term.", minimum=ZERO, default=0),
         _condition("number_type", "number_type", "Sender type or caller ID of the example.", required=False),

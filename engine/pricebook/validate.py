@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.errors import CreditbookError
 from engine.pricebook.cells import INVALID, CellReader, MoneyContext
 from engine.pricebook.checks.context import CheckContext
 from engine.pricebook.checks.leads import check_lead_prices
@@ -22,12 +23,12 @@ from engine.pricebook.checks.references import check_tests_sheet, check_unique, 
 from engine.pricebook.checks.tiers import check_products, check_usage_tiers
 from engine.pricebook.checks.versions import check_against_previous
 from engine.pricebook.compile import PricebookTest, compile_pricebook, compile_tests
+from engine.pricebook.excel_tables import Row, extract, read_rows
 from engine.pricebook.findings import Collector, Finding, Severity, sort_findings
 from engine.pricebook.meta_lists import read_lists, read_meta
 from engine.pricebook.model import CompiledPricebook
 from engine.pricebook.safety import DEFAULT_LIMITS, Limits, UnreadableWorkbook
 from engine.pricebook.schema import LISTS_SHEET, META_SHEET, README_SHEET, SHEET_BY_NAME, SHEET_ORDER, SHEETS
-from engine.pricebook.tables import Row, extract, read_rows
 from engine.pricebook.xlsx import RawWorkbook, read_workbook
 
 
@@ -89,15 +90,18 @@ class Report:
         }
 
 
-class PricebookError(Exception):
+class PricebookError(CreditbookError):
     """A workbook that does not compile; `.report.findings` holds every reason."""
+
+    code = "pricebook_invalid"
+    status = 422
 
     def __init__(self, report: Report):
         self.report = report
         errors = report.errors
         first = "; ".join(f"{f.location}: {f.message}" for f in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        super().__init__(f"{report.path}: {len(errors)} error(s): {first}{more}")
+        super().__init__(f"{report.path}: {len(errors)} error(s): {first}{more}", errors=len(errors))
 
     @property
     def findings(self) -> list[Finding]:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from engine.money import decimal_text, format_credits, format_money, round_credits
 from engine.pricebook.model import CompiledPricebook
-from engine.pricebook.schema import LEAD_CHANNEL_OF_PRODUCT, PRODUCT_UNITS
+from engine.pricing.indexes import NO_DISCOUNT, PAYG, Discount, PricingTables, plan_table, tables_for
 from engine.pricing.leads import LeadRule
 from engine.pricing.requests import (
     LeadRequest,
@@ -38,9 +38,9 @@ from engine.pricing.requests import (
     as_context,
     as_request,
 )
-from engine.pricing.tables import NO_DISCOUNT, PAYG, Discount, PricingTables, plan_table, tables_for
 from engine.pricing.tiers import TierTable
 from engine.pricing.units import sms_units, voice_units
+from engine.vocabulary import LEAD_CHANNEL_OF_PRODUCT, PRODUCT_UNITS, PricingMode
 
 NUMBER_TYPES = {"sms": ("long_code", "toll_free", "short_code"), "voice": ("local", "toll_free")}
 
@@ -301,7 +301,7 @@ def price_units(
     used_before = context.used(product) if chosen.accumulates else 0
     exact, credits = table.exact_and_charge(used_before, units, tables.rounding)
     touched = table.touched(used_before, units)
-    if len(touched) > 1 and table.mode == "graduated":
+    if len(touched) > 1 and table.mode == PricingMode.GRADUATED:
         crossings = " → ".join(f"{t.rule_id} ({decimal_text(t.unit_price)})" for t in touched)
         warnings.append(f"crosses a tier boundary: {crossings}")
     rule_ids = tuple(t.rule_id for t in touched) + discount.rule_ids

@@ -9,6 +9,7 @@ it, so a caller handles one exception whatever went wrong.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -16,15 +17,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.errors import InvalidInput
+from engine.vocabulary import CallOutcome, Direction, NumberType, Plan, Product, Segment, TimeWindow
+
 NonNegative = Annotated[int, Field(ge=0, strict=True)]
+_ENUM_REPR = re.compile(r"<\w+\.\w+: ('[^']*')>")
 
 
-class QuoteError(ValueError):
+class QuoteError(InvalidInput):
     """A request that cannot be priced; `field` names the offending field."""
 
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(f"{field}: {message}")
+    code = "quote_invalid"
 
     @classmethod
     def from_validation(cls, error: ValidationError) -> QuoteError:
@@ -41,7 +44,8 @@ class QuoteError(ValueError):
         elif first.get("type") == "extra_forbidden":
             message = "is not a field of this request"
         given = first.get("input")
-        if first.get("type") == "literal_error" and isinstance(given, str | int | float | Decimal):
+        if first.get("type") in ("literal_error", "enum") and isinstance(given, str | int | float | Decimal):
+            message = _ENUM_REPR.sub(r"\1", message)  # <Product.SMS: 'sms'> reads 'sms'
             message = f"{given!r} is not allowed: {message[0].lower()}{message[1:]}"
         extra = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
         return cls(field, message + extra)
@@ -61,24 +65,22 @@ class CallRecord(_Model):
     """One call of a voice campaign as the carrier reported it."""
 
     duration_s: Annotated[Decimal, Field(ge=0)]
-    outcome: Literal["completed", "voicemail", "busy", "no-answer", "no_answer", "failed", "canceled", "cancelled"] = (
-        "completed"
-    )
+    outcome: CallOutcome = CallOutcome.COMPLETED
 
 
 class SmsCampaign(_Model):
     """An SMS campaign: one body × recipients, a list of rendered bodies, or a template with
     per-recipient fields ({first_name}). Exactly one of the three forms."""
 
-    product: Literal["sms"] = "sms"
+    product: Literal[Product.SMS] = Product.SMS
     body: str | None = None
     recipients: NonNegative | None = None
     bodies: tuple[str, ...] | None = None
     template: str | None = None
     recipient_fields: tuple[Mapping[str, str], ...] | None = None
-    number_type: Literal["long_code", "toll_free", "short_code"] = "long_code"
-    direction: Literal["outbound", "inbound"] = "outbound"
-    time_window: Literal["business_hours", "after_hours"] | None = None
+    number_type: Literal[NumberType.LONG_CODE, NumberType.TOLL_FREE, NumberType.SHORT_CODE] = NumberType.LONG_CODE
+    direction: Direction = Direction.OUTBOUND
+    time_window: TimeWindow | None = None
     smart_encoding: bool = False
 
     @model_validator(mode="after")
@@ -100,13 +102,13 @@ class SmsCampaign(_Model):
 class VoiceCampaign(_Model):
     """A voice campaign: recipients × expected seconds (to quote), or the call records (to charge)."""
 
-    product: Literal["voice"] = "voice"
+    product: Literal[Product.VOICE] = Product.VOICE
     recipients: NonNegative | None = None
     expected_seconds: Annotated[Decimal, Field(ge=0)] | None = None
     calls: tuple[CallRecord, ...] | None = None
-    number_type: Literal["local", "toll_free"] = "local"
-    direction: Literal["outbound", "inbound"] = "outbound"
-    time_window: Literal["business_hours", "after_hours"] | None = None
+    number_type: Literal[NumberType.LOCAL, NumberType.TOLL_FREE] = NumberType.LOCAL
+    direction: Direction = Direction.OUTBOUND
+    time_window: TimeWindow | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> VoiceCampaign:
@@ -121,17 +123,17 @@ class VoiceCampaign(_Model):
 class Usage(_Model):
     """Units already counted (segments or minutes): what the simulator and the Tests sheet price."""
 
-    product: Literal["sms", "voice"]
+    product: Literal[Product.SMS, Product.VOICE]
     units: NonNegative
-    number_type: str | None = None
-    direction: Literal["outbound", "inbound"] = "outbound"
-    time_window: Literal["business_hours", "after_hours"] | None = None
+    number_type: NumberType | None = None
+    direction: Direction = Direction.OUTBOUND
+    time_window: TimeWindow | None = None
 
 
 class LeadRequest(_Model):
     """One or more leads of a channel, specialty, city and treatment package price."""
 
-    product: Literal["lead_chat", "lead_call"]
+    product: Literal[Product.LEAD_CHAT, Product.LEAD_CALL]
     specialty: str | None = None
     city: str | None = None
     package_price: Annotated[Decimal, Field(ge=0)] | None = None
@@ -140,10 +142,10 @@ class LeadRequest(_Model):
 
 Request = SmsCampaign | VoiceCampaign | Usage | LeadRequest
 REQUEST_TYPES: dict[str, type[BaseModel]] = {
-    "sms": SmsCampaign,
-    "voice": VoiceCampaign,
-    "lead_chat": LeadRequest,
-    "lead_call": LeadRequest,
+    Product.SMS: SmsCampaign,
+    Product.VOICE: VoiceCampaign,
+    Product.LEAD_CHAT: LeadRequest,
+    Product.LEAD_CALL: LeadRequest,
 }
 
 
@@ -152,9 +154,9 @@ class QuoteContext(_Model):
     the usage so far in the current term per product, the date, and optionally the balance."""
 
     at: AwareDatetime
-    plan: str | tuple[str, ...] = "PAYG"
+    plan: str | tuple[str, ...] = Plan.PAYG
     bundle: bool = False
-    segment: Literal["standard", "preferred"] = "standard"
+    segment: Segment = Segment.STANDARD
     term_usage: Mapping[str, NonNegative] = Field(default_factory=dict)
     balance: int | None = None
 

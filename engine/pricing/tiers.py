@@ -19,11 +19,11 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Literal
 
 from engine.money import round_credits
+from engine.vocabulary import TIER_MODES, PricingMode
 
-Mode = Literal["graduated", "volume", "package"]
+Mode = PricingMode  # one of TIER_MODES: graduated, volume or package
 ZERO = Decimal(0)
 
 
@@ -69,8 +69,9 @@ class TierTable:
         tiers = tuple(sorted(tiers, key=lambda t: (t.up_to is None, t.up_to or 0)))
         if not tiers:
             raise ValueError("a tier table needs at least one tier")
-        if mode not in ("graduated", "volume", "package"):
+        if mode not in TIER_MODES:
             raise ValueError(f"unknown tier mode {mode!r}")
+        mode = PricingMode(mode)
         if tiers[-1].up_to is not None:
             raise ValueError("the last tier must be open-ended (up_to None)")
         if sum(t.up_to is None for t in tiers) != 1:
@@ -78,7 +79,7 @@ class TierTable:
         bounds = [t.up_to for t in tiers[:-1]]
         if any(b <= 0 for b in bounds) or any(b >= c for b, c in itertools.pairwise(bounds)):  # type: ignore[operator]
             raise ValueError("tier bounds must be positive and strictly increasing")
-        if mode == "package":
+        if mode == PricingMode.PACKAGE:
             if len(tiers) != 1:
                 raise ValueError("package pricing takes exactly one tier: the price per package")
             if not package_size or package_size <= 0:
@@ -96,7 +97,7 @@ class TierTable:
         units = Decimal(units)
         if units < 0:
             raise ValueError("units cannot be negative")
-        if self.mode == "graduated":
+        if self.mode == PricingMode.GRADUATED:
             total = ZERO
             lower = ZERO
             for tier in self.tiers:
@@ -107,7 +108,7 @@ class TierTable:
                 total += (upper - lower) * tier.unit_price
                 lower = upper
             raise AssertionError("unreachable: the last tier is open")  # pragma: no cover
-        if self.mode == "volume":
+        if self.mode == PricingMode.VOLUME:
             tier = self.tier_for(units)
             return units * tier.unit_price + tier.flat_fee
         paid = units - self.free_units
@@ -129,7 +130,7 @@ class TierTable:
         """Whole credits for `units` more after `used_before` in the same term (DOMAIN §1)."""
         if Decimal(units) < 0 or Decimal(used_before) < 0:
             raise ValueError("units cannot be negative")
-        if self.mode == "volume" and used_before:
+        if self.mode == PricingMode.VOLUME and used_before:
             raise ValueError("volume pricing prices each charge on its own units, not on a running total")
         if units == 0:
             return 0
@@ -144,7 +145,7 @@ class TierTable:
         """`exact_charge` and `charge` at once, computing each cost once (the quote's hot path)."""
         if Decimal(units) < 0 or Decimal(used_before) < 0:
             raise ValueError("units cannot be negative")
-        if self.mode == "volume" and used_before:
+        if self.mode == PricingMode.VOLUME and used_before:
             raise ValueError("volume pricing prices each charge on its own units, not on a running total")
         if units == 0:
             return ZERO, 0
@@ -166,9 +167,9 @@ class TierTable:
         before, after = Decimal(used_before), Decimal(used_before) + Decimal(units)
         if units == 0:
             return ()
-        if self.mode == "graduated":
+        if self.mode == PricingMode.GRADUATED:
             return tuple(self._graduated_slices(before, after))
-        if self.mode == "volume":
+        if self.mode == PricingMode.VOLUME:
             tier = self.tier_for(after)
             exact = self.exact_charge(before, units)
             return (Slice(tier.rule_id, Decimal(units), tier.unit_price, ZERO, exact),)
@@ -181,8 +182,12 @@ class TierTable:
         """The tiers a charge draws on, in order: the rule_ids of `slices` without their arithmetic."""
         if units == 0:
             return ()
-        if self.mode != "graduated":
-            return (self.tier_for(Decimal(used_before) + Decimal(units)) if self.mode == "volume" else self.tiers[0],)
+        if self.mode != PricingMode.GRADUATED:
+            return (
+                self.tier_for(Decimal(used_before) + Decimal(units))
+                if self.mode == PricingMode.VOLUME
+                else self.tiers[0],
+            )
         before, after = used_before, used_before + units
         touched = []
         lower: Decimal | int = 0
@@ -220,7 +225,7 @@ class TierTable:
     @classmethod
     def flat(cls, unit_price: Decimal, rule_id: str = "") -> TierTable:
         """One price for every unit (a package rate)."""
-        return cls("graduated", [Tier(None, unit_price, ZERO, rule_id)])
+        return cls(PricingMode.GRADUATED, [Tier(None, unit_price, ZERO, rule_id)])
 
     def units_affordable(self, used_before: int, budget: int, rounding: str = "half_up") -> int:
         """The most units whose charge after `used_before` stays within `budget` credits (tier-aware)."""
@@ -229,7 +234,7 @@ class TierTable:
         if all(t.unit_price == 0 for t in self.tiers) or self.tiers[-1].unit_price == 0:
             raise ValueError("free units: any budget buys unlimited units")
         fits = lambda n: self.charge(used_before, n, rounding) <= budget  # noqa: E731 - monotone in n
-        start = self._graduated_estimate(used_before, budget) if self.mode == "graduated" else 0
+        start = self._graduated_estimate(used_before, budget) if self.mode == PricingMode.GRADUATED else 0
         # the estimate ignores rounding, so the answer is near it: gallop away from it until the
         # test flips, then bisect. Without an estimate this is doubling from 0 then bisecting.
         if fits(start):

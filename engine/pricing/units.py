@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from engine.money import decimal_text
+from engine.pricing.indexes import PricingTables
 from engine.pricing.requests import QuoteError, SmsCampaign, VoiceCampaign
 from engine.pricing.sms import SegmentCount, count_segments
-from engine.pricing.tables import PricingTables
 from engine.pricing.voice import billed_minutes
 
 LONG_BODY, MANY_SEGMENTS = 320, 10

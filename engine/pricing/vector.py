@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.pricing.leads import LeadIndex, LeadRule
 from engine.pricing.tiers import TierTable
+from engine.vocabulary import PricingMode
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -104,12 +105,12 @@ class VectorTierTable:
             raise ValueError("units cannot be negative")
         u, prices, flats, base, lower = self._arrays(units)
         mode = self.table.mode
-        if mode == "package":
+        if mode == PricingMode.PACKAGE:
             size = self.table.package_size or 1
             paid = np.maximum(u - self.table.free_units, 0)
             return (paid + size - 1) // size * prices[0]
         k = np.searchsorted(self.bounds, np.asarray(units, dtype=np.int64), side="left")
-        if mode == "volume":
+        if mode == PricingMode.VOLUME:
             return u * prices[k] + flats[k]
         return base[k] + (u - lower[k]) * prices[k] + flats[k]
 
@@ -121,7 +122,7 @@ class VectorTierTable:
         """Whole credits for `units` more after `used_before` in a term: the scalar TierTable.charge."""
         used_before = np.asarray(used_before, dtype=np.int64)
         units = np.asarray(units, dtype=np.int64)
-        if self.table.mode == "volume" and used_before.size and int(used_before.max()) > 0:
+        if self.table.mode == PricingMode.VOLUME and used_before.size and int(used_before.max()) > 0:
             raise ValueError("volume pricing prices each charge on its own units, not on a running total")
         after = round_scaled(self.cost_scaled(used_before + units), self.scale, rounding)
         before = round_scaled(self.cost_scaled(used_before), self.scale, rounding)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-BILLABLE_OUTCOMES = frozenset({"completed", "voicemail"})
-FREE_OUTCOMES = frozenset({"busy", "no-answer", "no_answer", "failed", "canceled", "cancelled"})
-OUTCOMES = BILLABLE_OUTCOMES | FREE_OUTCOMES
+from engine.vocabulary import BILLED_CALL_OUTCOMES, CallOutcome
+
+BILLABLE_OUTCOMES = BILLED_CALL_OUTCOMES
+OUTCOMES = frozenset(CallOutcome)
+FREE_OUTCOMES = OUTCOMES - BILLABLE_OUTCOMES
 
 
 def billed_minutes(
     duration_s: float | int | Decimal,
-    outcome: str = "completed",
+    outcome: str = CallOutcome.COMPLETED,
     increment_s: int = 60,
     min_billable_s: int | None = None,
 ) -> int:

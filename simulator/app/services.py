@@ -15,10 +15,10 @@ from typing import TypeVar
 import streamlit as st
 
 from engine.billing import Billing
+from engine.loader import load_pricebook, validate_pricebook
 from engine.money import format_credits
 from engine.pricebook.model import CompiledPricebook
 from engine.pricebook.validate import Report
-from engine.pricing.examples import load_pricebook, validate_pricebook
 from simulator import Results, Scenario, simulate
 
 T = TypeVar("T")

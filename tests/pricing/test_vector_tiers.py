@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine import TierTable, load_pricebook
-from engine.pricing.tables import tables_for
+from engine.pricing.indexes import tables_for
 from engine.pricing.vector import VectorTierTable, round_scaled
 from tests.conftest import US_V1
 

@@ -133,11 +133,11 @@ def _numbers() -> Iterator[tuple[str, str | bytes]]:
 
 def _dates() -> Iterator[tuple[str, str | bytes]]:
     base = _bases()["US"]
-    for value in ("0001-01-01", "9999-12-31", "9999-12-01", "1999-12-31", "2200-01-01", "2026-02-30", "10000-01-01"):
+    for value in ("0001-01-01", "9999-12-31", "9999-12-01", "1969-12-31", "2198-01-01", "2026-02-30", "10000-01-01"):
         yield f"start {value}", _text(base).replace("start: '2026-01-01'", f"start: {value}")
     for value in (-1, 1e10, "", "yesterday", "2026-13-01", "2026-01-01T25:00:00", [2026, 1, 1]):
         yield f"start {value!r}", _text(_with(base, "start", value))
-    yield "start at the last allowed month, 36 months", _text(_with(_with(base, "start", "2199-12-01"), "months", 37))
+    yield "start at the last allowed month, 36 months", _text(_with(_with(base, "start", "2197-01-01"), "months", 37))
 
 
 def _text_cases() -> Iterator[tuple[str, str | bytes]]:
@@ -338,9 +338,16 @@ def test_values_at_the_edges_of_the_bounds_are_accepted() -> None:
     from simulator import Scenario
 
     us = _bases()["US"]
-    for path, value in (("clinics", 1_000_000), ("months", 36), ("seed", 2**63 - 1), ("start", "2199-12-01")):
+    for path, value in (("clinics", 1_000_000), ("months", 36), ("seed", 2**63 - 1), ("start", "2197-01-01")):
         assert Scenario.from_text(_text(_with(us, path, value))).dump()[path] == value
     assert Scenario.from_text(json.dumps(_with(us, "name", "Clínica São Paulo — 東京"))).name.endswith("東京")
+
+
+def test_months_no_pricebook_version_prices_are_refused_when_simulated() -> None:
+    from simulator import ScenarioError, simulate, us_default
+
+    with pytest.raises(ScenarioError, match="cannot price the scenario's months"):
+        simulate(us_default(clinics=10, start="1990-01-01"))
 
 
 def test_scenarios_at_the_bounds_simulate_exactly() -> None:

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from engine.money import decimal_text, format_money
 from engine.pricebook.cells import INVALID, Domain, MoneyContext
+from engine.pricebook.excel_tables import Row
 from engine.pricebook.findings import Collector, Severity
-from engine.pricebook.tables import Row
 
 
 @dataclass

@@ -9,8 +9,8 @@ from engine.money import decimal_text
 from engine.pricebook.cells import INVALID
 from engine.pricebook.checks.context import CheckContext
 from engine.pricebook.checks.overlap import Clash, Entry, find_clashes
-from engine.pricebook.schema import LEAD_CHANNEL_OF_PRODUCT
-from engine.pricebook.tables import Row
+from engine.pricebook.excel_tables import Row
+from engine.vocabulary import LEAD_CHANNEL_OF_PRODUCT
 
 DIMENSIONS = ("channel", "specialty", "city")
 MAX_CLASH_FINDINGS = 1000

@@ -10,8 +10,8 @@ from decimal import Decimal
 from engine.money import decimal_text
 from engine.pricebook.checks.context import CheckContext, valid
 from engine.pricebook.checks.tiers import TIER_PRICING, plural
-from engine.pricebook.schema import PRODUCT_UNITS
-from engine.pricebook.tables import Row
+from engine.pricebook.excel_tables import Row
+from engine.vocabulary import PRODUCT_UNITS, Beneficiary, PromoType
 
 
 def window_end(valid_to: datetime | None) -> datetime | None:
@@ -152,9 +152,9 @@ def _stated_promo_total(row: Row) -> Decimal | None:
     promo_type = row.get("promo_type")
     if not valid(paid):
         return None
-    if promo_type in ("fixed_bonus", "referral") and valid(row.get("bonus_credits")):
+    if promo_type in (PromoType.FIXED_BONUS, PromoType.REFERRAL) and valid(row.get("bonus_credits")):
         return Decimal(paid + row.get("bonus_credits"))
-    if promo_type == "pct_bonus" and valid(row.get("bonus_pct")):
+    if promo_type == PromoType.PCT_BONUS and valid(row.get("bonus_pct")):
         bonus = paid * row.get("bonus_pct")
         cap = row.get("bonus_cap_credits")
         if valid(cap):
@@ -168,7 +168,7 @@ def check_promos(ctx: CheckContext) -> None:
     effective = ctx.effective_from
     for row in rows:
         promo_type = row.get("promo_type")
-        if promo_type in ("fixed_bonus", "referral"):
+        if promo_type in (PromoType.FIXED_BONUS, PromoType.REFERRAL):
             if row.ok("bonus_credits") and not valid(row.get("bonus_credits")):
                 ctx.error(
                     "C01",
@@ -185,7 +185,7 @@ def check_promos(ctx: CheckContext) -> None:
                     f"bonus_pct is ignored for a {promo_type} promotion.",
                     "Clear it, or change promo_type to pct_bonus.",
                 )
-        if promo_type == "pct_bonus":
+        if promo_type == PromoType.PCT_BONUS:
             if row.ok("bonus_pct") and not valid(row.get("bonus_pct")):
                 ctx.error(
                     "C01",
@@ -203,7 +203,7 @@ def check_promos(ctx: CheckContext) -> None:
                     "Clear it.",
                 )
         beneficiary = row.get("beneficiary")
-        if promo_type == "referral" and beneficiary == "payer":
+        if promo_type == PromoType.REFERRAL and beneficiary == Beneficiary.PAYER:
             ctx.warn(
                 "P03",
                 row,
@@ -211,7 +211,10 @@ def check_promos(ctx: CheckContext) -> None:
                 "Only the referred clinic gets this referral bonus; the clinic that referred it gets nothing.",
                 "Pick both (or referrer) if the referrer should be rewarded too.",
             )
-        if promo_type in ("fixed_bonus", "pct_bonus") and beneficiary in ("referrer", "both"):
+        if promo_type in (PromoType.FIXED_BONUS, PromoType.PCT_BONUS) and beneficiary in (
+            Beneficiary.REFERRER,
+            Beneficiary.BOTH,
+        ):
             ctx.error(
                 "P03",
                 row,
@@ -252,7 +255,7 @@ def check_promos(ctx: CheckContext) -> None:
                 f"The offer is already over when this version takes effect ({effective:%Y-%m-%d}).",
                 "Delete the row or move its dates.",
             )
-        elif valid(start) and end is None and promo_type != "referral" and row.ok("valid_to"):
+        elif valid(start) and end is None and promo_type != PromoType.REFERRAL and row.ok("valid_to"):
             ctx.info("D02", row, "valid_to", "The offer never ends.", "Type a last day if it is a limited offer.")
         max_clinic, max_total = row.get("max_per_clinic"), row.get("max_total")
         if valid(max_clinic) and valid(max_total) and max_clinic > max_total:
@@ -301,7 +304,7 @@ def _check_promo_overlaps(ctx: CheckContext, rows: list[Row]) -> None:
         code = row.get("promo_code")
         if code:
             by_code[code.casefold()].append(row)
-        elif row.get("promo_type") != "referral" and not row.get("stackable"):
+        elif row.get("promo_type") != PromoType.REFERRAL and not row.get("stackable"):
             automatic.append(row)
     for same in by_code.values():
         for row, earlier in _first_overlaps(same):

@@ -19,7 +19,7 @@ from itertools import combinations_with_replacement
 
 from engine.pricebook.cells import Domain
 from engine.pricebook.conditions import Condition
-from engine.pricebook.tables import Row
+from engine.pricebook.excel_tables import Row
 
 
 class Entry:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.pricebook.checks.context import CheckContext, valid
+from engine.vocabulary import AlertKind, DisputeMode, DisputeReason, Segment
 
 
 def check_overdraft(ctx: CheckContext) -> None:
@@ -20,7 +21,7 @@ def check_overdraft(ctx: CheckContext) -> None:
             )
     for row in rows:
         limit = row.get("max_negative_credits")
-        if row.get("segment") != "preferred" and valid(limit) and limit > 0:
+        if row.get("segment") != Segment.PREFERRED and valid(limit) and limit > 0:
             ctx.error(
                 "P04",
                 row,
@@ -45,8 +46,8 @@ def check_disputes(ctx: CheckContext) -> None:
                     f"Add {product} to Products or remove it here.",
                 )
         decision = row.get("decision")
-        if decision == "auto_approve_duplicate":
-            if row.get("reason") not in ("duplicate", None) and valid(row.get("reason")):
+        if decision == DisputeMode.AUTO_APPROVE_DUPLICATE:
+            if row.get("reason") not in (DisputeReason.DUPLICATE, None) and valid(row.get("reason")):
                 ctx.error(
                     "X01",
                     row,
@@ -75,7 +76,7 @@ def check_disputes(ctx: CheckContext) -> None:
 
 def check_alerts(ctx: CheckContext) -> None:
     alerts = {row.get("alert") for row in ctx.sheet("Alerts")}
-    if "low_balance_credits" not in alerts:
+    if AlertKind.LOW_BALANCE_CREDITS not in alerts:
         ctx.error(
             "T09",
             None,

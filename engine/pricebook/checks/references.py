@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from engine.pricebook.checks.context import CheckContext, valid
 from engine.pricebook.conditions import split_values
-from engine.pricebook.schema import LEAD_CHANNEL_OF_PRODUCT, SHEET_BY_NAME
-from engine.pricebook.tables import Row
+from engine.pricebook.excel_tables import Row
+from engine.pricebook.schema import SHEET_BY_NAME
+from engine.vocabulary import LEAD_CHANNEL_OF_PRODUCT, Plan
 
 
 def check_unique(ctx: CheckContext) -> None:
@@ -65,7 +66,7 @@ def check_tests_sheet(ctx: CheckContext, rule_ids: set[str]) -> None:
                 "Pick a product from Products.",
             )
         plan = row.get("plan")
-        if valid(plan) and plan != "PAYG" and valid(product):
+        if valid(plan) and plan != Plan.PAYG and valid(product):
             if plan not in packages:
                 ctx.error(
                     "X01",

@@ -10,10 +10,10 @@ from engine.money import decimal_text
 from engine.pricebook.checks.context import CheckContext, valid
 from engine.pricebook.checks.overlap import Entry, find_clashes
 from engine.pricebook.conditions import Condition
-from engine.pricebook.schema import LEAD_CHANNEL_OF_PRODUCT, PRODUCT_UNITS
-from engine.pricebook.tables import Row
+from engine.pricebook.excel_tables import Row
+from engine.vocabulary import LEAD_CHANNEL_OF_PRODUCT, PRODUCT_UNITS, TIER_MODES, PricingMode
 
-TIER_PRICING = frozenset({"graduated", "volume", "package"})
+TIER_PRICING = frozenset(TIER_MODES)
 CONDITION_COLUMNS = ("number_type", "direction", "time_window")
 
 
@@ -37,7 +37,7 @@ def check_products(ctx: CheckContext) -> None:
             )
         if valid(pricing):
             is_lead = product in LEAD_CHANNEL_OF_PRODUCT
-            if is_lead and pricing != "lead_table":
+            if is_lead and pricing != PricingMode.LEAD_TABLE:
                 ctx.error(
                     "X01",
                     row,
@@ -45,7 +45,7 @@ def check_products(ctx: CheckContext) -> None:
                     f"{product} is priced by the LeadPrices table, not {pricing}.",
                     "Pick lead_table.",
                 )
-            if not is_lead and pricing == "lead_table":
+            if not is_lead and pricing == PricingMode.LEAD_TABLE:
                 ctx.error(
                     "X01",
                     row,
@@ -108,7 +108,7 @@ def check_usage_tiers(ctx: CheckContext) -> None:
         groups[key].append(row)
     for key, rows in groups.items():
         pricing = products[key[0]].get("pricing")
-        _check_group(ctx, key[0], rows, pricing if valid(pricing) else "graduated")
+        _check_group(ctx, key[0], rows, pricing if valid(pricing) else PricingMode.GRADUATED)
     for product, product_row in products.items():
         if product_row.get("pricing") in TIER_PRICING and not any(
             k[0] == product and all(v == "-" for v in k[1:]) for k in groups

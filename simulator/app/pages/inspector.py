@@ -10,10 +10,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from engine.loader import validate_pricebook
 from engine.pricebook.annotate import annotate_workbook
 from engine.pricebook.validate import Report
-from engine.pricing.examples import price_example, validate_pricebook
 from engine.pricing.requests import QuoteError
+from engine.pricing.worked_examples import price_example
 from simulator.app.services import SHIPPED, validated
 
 

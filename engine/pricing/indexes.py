@@ -17,8 +17,9 @@ from engine.pricebook.model import BundleRule, CompiledPricebook, PackageRule, P
 from engine.pricing.leads import LeadIndex
 from engine.pricing.sms import SegmentLimits
 from engine.pricing.tiers import Tier, TierTable
+from engine.vocabulary import TIER_MODES, AppliesTo, Plan, PricingMode
 
-PAYG = "PAYG"
+PAYG = Plan.PAYG
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,8 @@ class PricingTables:
             spec = self.products.get(product)
             if spec is None:
                 continue
-            mode = spec.pricing if spec.pricing in ("graduated", "volume", "package") else "graduated"
-            table = TierTable(mode, tiers, spec.package_size, spec.free_units)  # type: ignore[arg-type]
+            mode = spec.pricing if spec.pricing in TIER_MODES else PricingMode.GRADUATED
+            table = TierTable(mode, tiers, spec.package_size, spec.free_units)
             parsed = tuple(condition_from_text(c) for c in conditions)
             group = TierGroup(product, parsed, sum(not c.is_any for c in parsed), table)  # type: ignore[arg-type]
             self.tier_groups.setdefault(product, []).append(group)
@@ -101,8 +102,10 @@ class PricingTables:
         """Bundle discount on `product`: the best non-stackable bundle plus every stackable one."""
         if not bundle:
             return NO_DISCOUNT
-        plan_kind = "packages" if on_package else "payg"
-        applicable = [b for b in self.bundles if product in b.components and b.applies_to in (plan_kind, "both")]
+        plan_kind = AppliesTo.PACKAGES if on_package else AppliesTo.PAYG
+        applicable = [
+            b for b in self.bundles if product in b.components and b.applies_to in (plan_kind, AppliesTo.BOTH)
+        ]
         if not applicable:
             return NO_DISCOUNT
         best = max((b for b in applicable if not b.stackable), key=lambda b: (b.discount_pct, b.rule_id), default=None)
@@ -153,7 +156,7 @@ def plan_table(
     if group is None:
         return None
     table = tables.discounted(group.table, discount.pct)
-    accumulates = tables.products[product].term_days is not None and table.mode != "volume"
+    accumulates = tables.products[product].term_days is not None and table.mode != PricingMode.VOLUME
     return PlanTable(table, accumulates, PAYG, discount)
 
 

@@ -1,24 +1,20 @@
 """The Tests sheet, priced: every worked example of a workbook is quoted with the quote engine and
 must give its expected credits (and, when listed, be priced by its expected rules).
 
-Validation of the workbook itself lives in engine.pricebook, which knows nothing of pricing; this
-module composes the two into the public `validate_pricebook` / `load_pricebook`, so a pricebook
-whose examples fail never loads.
+Validation of the workbook itself lives in engine.pricebook, which knows nothing of pricing;
+engine/loader.py composes the two into the public `validate_pricebook` / `load_pricebook`, so a
+pricebook whose examples fail never loads.
 """
 
 from __future__ import annotations
 
 import functools
 from datetime import timedelta
-from pathlib import Path
 
 from engine.money import decimal_text
 from engine.pricebook.compile import PricebookTest
-from engine.pricebook.findings import Collector, Severity, sort_findings
+from engine.pricebook.findings import Collector, Severity
 from engine.pricebook.model import CompiledPricebook
-from engine.pricebook.safety import DEFAULT_LIMITS, Limits
-from engine.pricebook.schema import SHEET_ORDER
-from engine.pricebook.validate import PricebookError, Report, validate_workbook
 from engine.pricing.quote import Quote, quote
 from engine.pricing.requests import LeadRequest, QuoteContext, QuoteError, Request, SmsCampaign, Usage, VoiceCampaign
 
@@ -114,29 +110,3 @@ def check_examples(pricebook: CompiledPricebook, tests: tuple[PricebookTest, ...
                 value=", ".join(test.expected_rule_ids),
                 **at("expected_rule_ids"),
             )  # type: ignore[arg-type]
-
-
-def validate_pricebook(path: str | Path, previous: str | Path | None = None, limits: Limits = DEFAULT_LIMITS) -> Report:
-    """Validate a workbook, compile it, and price every example of its Tests sheet.
-
-    The report lists every finding by sheet and cell; `report.pricebook` is the compiled
-    pricebook when nothing is an error."""
-    report = validate_workbook(path, previous=previous, limits=limits)
-    if report.pricebook is None or not report.tests:
-        return report
-    collector = Collector()
-    check_examples(report.pricebook, report.tests, collector)
-    if collector.findings:
-        report.findings = sort_findings(report.findings + collector.findings, list(SHEET_ORDER))
-        if collector.has_errors():
-            report.pricebook = None
-    return report
-
-
-def load_pricebook(path: str | Path) -> CompiledPricebook:
-    """Validate and compile a workbook; raise PricebookError (with every finding) if anything is
-    an error, its failing Tests examples included."""
-    report = validate_pricebook(path)
-    if report.pricebook is None:
-        raise PricebookError(report)
-    return report.pricebook
