@@ -140,7 +140,11 @@ def _simulate(
 def _run(scenario: Scenario, compare: list[Path] | None) -> tuple[Results, Comparison | None]:
     from simulator import compare as run_compare
     from simulator import load_pricebooks, simulate
+    from simulator.montecarlo import MAX_PRICEBOOK_BYTES
+    from simulator.scenario import read_file
 
+    for path in [*scenario.pricebook_paths(), *(compare or [])]:  # every file checked before any is compiled
+        read_file(path, MAX_PRICEBOOK_BYTES, "pricebook")
     pricebooks = load_pricebooks(scenario.pricebook_paths())
     others = load_pricebooks(compare) if compare else None
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
