@@ -135,7 +135,7 @@ def usage_credits(pricebooks: list[CompiledPricebook], population: Population, p
     rows_of = [np.flatnonzero(population.group == k) for k in range(len(population.groups))]
     credits = np.zeros(population.sms.shape, dtype=np.int64)
     for product, units in (("sms", population.sms), ("voice", population.voice)):
-        used = used_before(units)
+        used = population.remember(f"used before:{product}", lambda units=units: used_before(units))
         for first, last, pricebook in _segments(by_month):
             # pay-as-you-go prices every size alike: one evaluation; packages differ by size
             groups = [
@@ -144,20 +144,26 @@ def usage_credits(pricebooks: list[CompiledPricebook], population: Population, p
             for rows, plans in groups if on_package else [(slice(None), (PAYG,))]:
                 table = _table(pricebook, product, plans, bundle)
                 block = units[rows, first:last]
-                before = used[rows, first:last] if table.accumulates else np.zeros_like(block)
-                charged = vector(table.table).charge(before.ravel(), block.ravel(), pricebook.meta.rounding)
+                # a table that does not accumulate prices each month on its own: nothing used before
+                before = used[rows, first:last].ravel() if table.accumulates else np.int64(0)
+                charged = vector(table.table).charge(before, block.ravel(), pricebook.meta.rounding)
                 credits[rows, first:last] += charged.reshape(block.shape)
     return credits
 
 
 def package_credits(pricebooks: list[CompiledPricebook], population: Population) -> np.ndarray:
     """(clinics, months) credits of the size's monthly SMS and voice packages."""
-    out = np.zeros((population.size, len(population.months)), dtype=np.int64)
-    for m, pricebook in enumerate(versions(pricebooks, population)):
-        for k, size in enumerate(population.groups):
-            total = sum(int(p.total_credits) for p in pricebook.packages if p.clinic_size == size)
-            out[population.group == k, m] = total
-    return out
+    by_size = np.array(
+        [
+            [
+                sum(int(p.total_credits) for p in pricebook.packages if p.clinic_size == size)
+                for size in population.groups
+            ]
+            for pricebook in versions(pricebooks, population)
+        ],
+        dtype=np.int64,
+    )  # (months, sizes)
+    return np.ascontiguousarray(by_size[:, population.group].T)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ every simulated number for a given seed: treat them as part of the results' defi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -102,10 +102,18 @@ class Population:
     cities: list[str] = field(default_factory=list)
     city: np.ndarray | None = None  # each clinic's city index (IN)
     notes: list[str] = field(default_factory=list)
+    _memo: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
         return len(self.group)
+
+    def remember(self, name: str, build: Callable[[], np.ndarray]) -> np.ndarray:
+        """`build()`, computed once per population (what every plan's pricing reads alike)."""
+        found = self._memo.get(name)
+        if found is None:
+            found = self._memo[name] = build()
+        return found
 
     def lead_counts(self) -> np.ndarray:
         """(clinics, months) number of leads."""
