@@ -59,7 +59,8 @@ def lead_vector(pricebook: CompiledPricebook) -> VectorLeadIndex:
 
 @dataclass
 class Bill:
-    """One plan's bill for every clinic and month, in credits."""
+    """One plan's bill in credits: (clinics, months) arrays as priced, or (clinics,) arrays summed
+    over the horizon (`Results.chosen`)."""
 
     plan: str
     usage: np.ndarray  # credits the usage costs
@@ -68,6 +69,11 @@ class Bill:
     bonus: np.ndarray  # granted credits received with top-ups
     expired: np.ndarray  # package credits that expired unused
     closing: np.ndarray  # (clinics,) balance left at the end of the horizon
+
+    @classmethod
+    def empty(cls, plan: str, clinics: int) -> Bill:
+        """Per-clinic totals, all zero (filled chunk by chunk)."""
+        return cls(plan, *(np.zeros(clinics, dtype=np.int64) for _ in range(6)))
 
 
 def versions_in_force(pricebooks: list[CompiledPricebook], months: list[datetime]) -> list[CompiledPricebook]:

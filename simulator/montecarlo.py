@@ -76,23 +76,6 @@ class Drawn:
         return len(self.group)
 
 
-@dataclass
-class Totals:
-    """One plan's bill per clinic, summed over the horizon, in credits."""
-
-    plan: str
-    usage: np.ndarray  # credits the usage cost
-    cost: np.ndarray  # what the months cost the clinic: usage, plus package credits left to expire
-    cash: np.ndarray  # credits bought (packages and top-up blocks), paid in money at the credit value
-    bonus: np.ndarray  # granted credits received with top-ups
-    expired: np.ndarray  # package credits that expired unused
-    closing: np.ndarray  # balance left at the end of the horizon
-
-    @classmethod
-    def empty(cls, plan: str, clinics: int) -> Totals:
-        return cls(plan, *(np.zeros(clinics, dtype=np.int64) for _ in range(6)))
-
-
 def total(values: np.ndarray) -> int:
     """The exact sum of an integer array (as a Python int: past int64 when it has to be)."""
     if not values.size:
@@ -108,7 +91,7 @@ class Results:
     pricebooks: list[CompiledPricebook]
     population: Drawn
     plan_costs: dict[str, np.ndarray]  # each plan's cost per clinic over the horizon (credits)
-    chosen: Totals  # the plan each clinic is on under the scenario's plan rule
+    chosen: billing.Bill  # per clinic, over the horizon: the plan each clinic is on under the plan rule
     plan_index: np.ndarray  # which plan that is (index into plan_costs)
     cost_by_month: np.ndarray  # (clinics, months) credits of the chosen plan
     cash_by_month: np.ndarray  # (months,) credits bought by every clinic
@@ -276,7 +259,7 @@ class _Collector:
         self.group = np.zeros(n, dtype=np.int16)
         self.city = np.zeros(n, dtype=np.int16) if scenario.market == "IN" else None
         self.plan_costs = {plan: np.zeros(n, dtype=np.int64) for plan in plans}
-        self.chosen = Totals.empty(scenario.plan if scenario.market == "US" else "payg", n)
+        self.chosen = billing.Bill.empty(scenario.plan if scenario.market == "US" else "payg", n)
         self.plan_index = np.zeros(n, dtype=np.int8)
         self.cost_by_month = np.zeros((n, m), dtype=np.int64)
         self.cash_by_month = np.zeros(m, dtype=np.int64)
