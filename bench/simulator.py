@@ -69,7 +69,8 @@ def scalar_loop(scenario: Any, books: list[Any], population: Any) -> float:
             size = population.groups[population.group[n]]
             plans = _size_plans(by_month[0], size) if package else ("PAYG",)
             for m, at in enumerate(population.months):
-                for product, units in (("sms", population.sms), ("voice", population.voice)):
+                pairs: tuple[tuple[Any, Any], ...] = (("sms", population.sms), ("voice", population.voice))
+                for product, units in pairs:
                     used = int(units[n, m - m % 12 : m].sum())
                     context = QuoteContext(
                         at=at, plan=plans, bundle=plan.endswith("bundle"), term_usage={product: used}

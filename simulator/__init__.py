@@ -10,6 +10,8 @@ simulated (a hostile file, sizes over the memory budget) raises `ScenarioError`,
 `results.inert` lists the inputs the pricebooks in force cannot react to.
 """
 
+from typing import TYPE_CHECKING
+
 _EXPORTS = {
     "BreakEven": "simulator.breakeven",
     "break_evens": "simulator.breakeven",
@@ -29,6 +31,12 @@ _EXPORTS = {
     "in_default": "simulator.scenario",
     "us_default": "simulator.scenario",
 }
+
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers
+    from simulator.breakeven import BreakEven, break_evens
+    from simulator.montecarlo import Comparison, Progress, Results, compare, load_pricebooks, simulate, tornado
+    from simulator.scenario import PLAN_LABELS, PLANS, Inert, Range, Scenario, ScenarioError, in_default, us_default
 
 
 def __getattr__(name: str) -> object:

@@ -21,8 +21,10 @@ expire first, as in the ledger's lot order).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -141,7 +143,7 @@ def usage_credits(pricebooks: list[CompiledPricebook], population: Population, p
     rows_of = [np.flatnonzero(population.group == k) for k in range(len(population.groups))]
     credits = np.zeros(population.sms.shape, dtype=np.int64)
     for product, units in (("sms", population.sms), ("voice", population.voice)):
-        used = population.remember(f"used before:{product}", lambda units=units: used_before(units))
+        used = population.remember(f"used before:{product}", functools.partial(used_before, units))
         for first, last, pricebook in _segments(by_month):
             # pay-as-you-go prices every size alike: one evaluation; packages differ by size
             groups = [
@@ -151,7 +153,7 @@ def usage_credits(pricebooks: list[CompiledPricebook], population: Population, p
                 table = _table(pricebook, product, plans, bundle)
                 block = units[rows, first:last]
                 # a table that does not accumulate prices each month on its own: nothing used before
-                before = used[rows, first:last].ravel() if table.accumulates else np.int64(0)
+                before = used[rows, first:last].ravel() if table.accumulates else np.asarray(0, dtype=np.int64)
                 charged = vector(table.table).charge(before, block.ravel(), pricebook.meta.rounding)
                 credits[rows, first:last] += charged.reshape(block.shape)
     return credits
@@ -201,9 +203,9 @@ class LeadTable:
             return None
         channel, specialty, city, bracket = (axis.ravel() for axis in np.indices(shape))
         rules = index.lookup(
-            index.encode(0, list(CHANNELS))[channel],
-            index.encode(1, specialties)[specialty],
-            index.encode(2, cities)[city],
+            _encode(index, 0, CHANNELS)[channel],
+            _encode(index, 1, specialties)[specialty],
+            _encode(index, 2, cities)[city],
             breaks[bracket] / scale,
         )
         credits = np.where(rules >= 0, index.credits_for(rules, 1, pricebook.meta.rounding), -1)
@@ -218,6 +220,14 @@ class LeadTable:
 
 
 CHANNELS = ("chat", "call")  # LeadBatch.call is the index into this
+
+
+def _encode(index: VectorLeadIndex, dimension: int, names: Sequence[str]) -> np.ndarray:
+    """The index's codes for a scenario's channel, specialty or city names."""
+    values: list[str | None] = list(names)
+    return index.encode(dimension, values)
+
+
 LEAD_TABLE_CELLS = 2_000_000
 _LEAD_TABLES: OrderedDict[tuple[int, tuple[str, ...], tuple[str, ...]], tuple[CompiledPricebook, LeadTable | None]]
 _LEAD_TABLES = OrderedDict()
@@ -248,11 +258,11 @@ def _lead_prices(
         credits = table.price(batch.call, specialty, city, batch.package_price)
     else:  # a LeadPrices table too large to tabulate: the engine's lookup, lead by lead (vectorised)
         index = lead_vector(pricebook)
-        channel = index.encode(0, list(CHANNELS))[batch.call.astype(np.int64)]
+        channel = _encode(index, 0, CHANNELS)[batch.call.astype(np.int64)]
         rules = index.lookup(
             channel,
-            index.encode(1, population.groups)[specialty],
-            index.encode(2, population.cities)[city],
+            _encode(index, 1, population.groups)[specialty],
+            _encode(index, 2, population.cities)[city],
             batch.package_price,
         )
         credits = np.where(rules >= 0, index.credits_for(rules, 1, pricebook.meta.rounding), -1)
