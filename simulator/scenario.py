@@ -458,18 +458,18 @@ class Scenario(_Model):
         if self.india is not None:
             rules = [LeadRule.of(row) for book in books for row in book.lead_prices]
             dimensions = (
-                (0, "india.call_share", "The share of call leads", "chat and call leads"),
-                (2, "india.cities", "The city mix", "cities"),
+                (0, "india.call_share", "The share of call leads", "differs between chat and call leads"),
+                (2, "india.cities", "The city mix", "depends on the city"),
             )
             for dim, field, label, what in dimensions:
                 if all(rule.conditions[dim].is_any for rule in rules):
-                    out.append(Inert(field, label, f"no lead price in {labels} depends on {what}"))
+                    out.append(Inert(field, label, f"no lead price in {labels} {what}"))
             if all(rule.lo == 0 and rule.hi is None for rule in rules):
                 out.append(
                     Inert(
                         "india.specialties.*.package_price_median",
                         "Treatment package prices",
-                        f"no lead price in {labels} depends on the package price",
+                        f"no lead price in {labels} depends on the treatment package price",
                     )
                 )
         code = self.topups.promo_code
