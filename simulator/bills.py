@@ -195,6 +195,8 @@ class LeadTable:
         """The table, or None when it would be larger than pricing the leads one by one."""
         index = lead_vector(pricebook)
         scale = index.price_scale
+        if scale % 100:  # prices are drawn to the paisa; a coarser scale is the lookup's to handle
+            return None
         bounds = {0} | {int(rule.lo * scale) for rule in index.index.rules}
         bounds |= {int(rule.hi * scale) for rule in index.index.rules if rule.hi is not None}
         breaks = np.array(sorted(bounds), dtype=np.int64)
@@ -211,11 +213,16 @@ class LeadTable:
         credits = np.where(rules >= 0, index.credits_for(rules, 1, pricebook.meta.rounding), -1)
         return cls(scale, breaks, credits.reshape(shape), len(cities), len(specialties))
 
-    def price(self, call: np.ndarray, specialty: np.ndarray, city: np.ndarray, package_price: np.ndarray) -> np.ndarray:
-        """Credits of each lead (-1: no row prices it)."""
-        scaled = np.round(np.minimum(package_price * self.price_scale, 2.0**62)).astype(np.int64)
-        bracket = np.searchsorted(self.breaks, scaled, side="right") - 1
-        cell = ((call * self.specialties + specialty) * self.cities + city) * len(self.breaks) + bracket
+    def offsets(self, specialty: np.ndarray, city: np.ndarray) -> np.ndarray:
+        """Where each clinic's (specialty, city) row of chat prices starts in the flat table."""
+        return (specialty * self.cities + city) * len(self.breaks)
+
+    def price(self, offset: np.ndarray, call: np.ndarray, paise: np.ndarray) -> np.ndarray:
+        """Credits of each lead, from its clinic's offset, its channel and its package price in
+        paise (-1: no row prices it). `price_scale` is a multiple of 100: money to the paisa or finer."""
+        cell = np.searchsorted(self.breaks, paise * (self.price_scale // 100), side="right")
+        cell += offset - 1
+        cell += call * (self.specialties * self.cities * len(self.breaks))
         return self.credits.ravel()[cell]
 
 
@@ -249,20 +256,19 @@ def lead_table(pricebook: CompiledPricebook, specialties: list[str], cities: lis
     return table
 
 
-def _lead_prices(
-    pricebook: CompiledPricebook, population: Population, batch: LeadBatch, specialty: np.ndarray, city: np.ndarray
-) -> np.ndarray:
+def _lead_prices(pricebook: CompiledPricebook, population: Population, batch: LeadBatch) -> np.ndarray:
     """Credits of each lead of a batch under one pricebook."""
+    assert population.city is not None
+    specialty, city = population.group[batch.rows], population.city[batch.rows]
     table = lead_table(pricebook, population.groups, population.cities)
     if table is not None:
-        credits = table.price(batch.call, specialty, city, batch.package_price)
+        credits = table.price(np.repeat(table.offsets(specialty, city), batch.counts), batch.call, batch.paise)
     else:  # a LeadPrices table too large to tabulate: the engine's lookup, lead by lead (vectorised)
         index = lead_vector(pricebook)
-        channel = _encode(index, 0, CHANNELS)[batch.call.astype(np.int64)]
         rules = index.lookup(
-            channel,
-            _encode(index, 1, population.groups)[specialty],
-            _encode(index, 2, population.cities)[city],
+            _encode(index, 0, CHANNELS)[batch.call.astype(np.int64)],
+            np.repeat(_encode(index, 1, population.groups)[specialty], batch.counts),
+            np.repeat(_encode(index, 2, population.cities)[city], batch.counts),
             batch.package_price,
         )
         credits = np.where(rules >= 0, index.credits_for(rules, 1, pricebook.meta.rounding), -1)
@@ -278,17 +284,14 @@ def lead_credits_many(book_sets: list[list[CompiledPricebook]], population: Popu
     """(clinics, months) credits of every lead under each set of pricebook versions, each lead
     priced by its channel, specialty, city and treatment package price (IN). The leads are drawn
     once, a block and a month at a time, and priced under every set before the next batch."""
-    assert population.city is not None
     by_month = [versions(books, population) for books in book_sets]
     out = [np.zeros((population.size, len(population.months)), dtype=np.int64) for _ in book_sets]
     for batch in population.lead_batches():
-        if not len(batch.clinic):
+        if not len(batch.call):
             continue
-        specialty = population.group[batch.rows][batch.clinic]
-        city = population.city[batch.rows][batch.clinic]
         bounds = np.concatenate(([0], np.cumsum(batch.counts)))
         for credits, versions_by_month in zip(out, by_month, strict=True):
-            prices = _lead_prices(versions_by_month[batch.month], population, batch, specialty, city)
+            prices = _lead_prices(versions_by_month[batch.month], population, batch)
             running = np.concatenate(([0], np.cumsum(prices)))
             credits[batch.rows, batch.month] = running[bounds[1:]] - running[bounds[:-1]]
     return out

@@ -82,9 +82,18 @@ class LeadBatch:
     rows: slice  # the block's clinics, as rows of the population
     month: int
     counts: np.ndarray  # leads of each clinic of the block this month
-    clinic: np.ndarray  # each lead's clinic, as a row of the block
-    call: np.ndarray
-    package_price: np.ndarray
+    call: np.ndarray  # bool per lead: a call (else a chat)
+    paise: np.ndarray  # int64 per lead: the treatment package's price, in paise (₹0.01)
+
+    @property
+    def clinic(self) -> np.ndarray:
+        """Each lead's clinic, as a row of the block."""
+        return np.repeat(np.arange(len(self.counts)), self.counts)
+
+    @property
+    def package_price(self) -> np.ndarray:
+        """Each lead's package price in rupees (float, exact to the paisa once rounded)."""
+        return self.paise / 100
 
 
 @dataclass
@@ -125,20 +134,22 @@ class Population:
         blocks' lead streams afresh, so the leads are the same every time they are walked."""
         india = self.scenario.india
         assert india is not None and self.counts is not None and self.city is not None
-        medians = np.array([india.specialties[s].package_price_median for s in self.groups])
-        spreads = np.array([india.specialties[s].package_price_spread for s in self.groups])
+        medians = np.array([india.specialties[s].package_price_median * 100 for s in self.groups])[self.group]
+        spreads = np.array([india.specialties[s].package_price_spread for s in self.groups])[self.group]
         starts = range(0, self.size, DRAW_BLOCK)
         streams = [_streams(self.scenario, (self.first + start) // DRAW_BLOCK)[_LEADS] for start in starts]
         for month in range(len(self.months)):
             for start, rng in zip(starts, streams, strict=True):
                 rows = slice(start, min(start + DRAW_BLOCK, self.size))
                 counts = self.counts[rows, month]
-                clinic = np.repeat(np.arange(len(counts)), counts)
-                specialty = self.group[rows][clinic]
-                spread = rng.standard_normal(len(clinic)) * spreads[specialty]
-                price = np.round(medians[specialty] * np.exp(spread), 2)
-                call = rng.random(len(clinic)) < india.call_share
-                yield LeadBatch(rows, month, counts, clinic, call, price)
+                leads = int(counts.sum())
+                # lognormal around the specialty's median, to the paisa (capped far beyond any price)
+                paise = rng.standard_normal(leads) * np.repeat(spreads[rows], counts)
+                np.exp(paise, out=paise)
+                paise *= np.repeat(medians[rows], counts)
+                paise = np.rint(np.minimum(paise, 2.0**62)).astype(np.int64)
+                call = rng.random(leads) < india.call_share
+                yield LeadBatch(rows, month, counts, call, paise)
 
     @property
     def leads(self) -> Leads:
