@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.errors import CreditbookError
 from engine.loader import load_pricebook
 from engine.pricebook.model import CompiledPricebook
 from simulator import bills as billing
@@ -49,7 +50,7 @@ def load_pricebooks(paths: Sequence[str | Path]) -> list[CompiledPricebook]:
             books.append(_compiled(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, load_pricebook))
         except PricebookError as exc:
             raise ScenarioError(str(exc)) from None
-        except (OSError, ValueError) as exc:
+        except (CreditbookError, OSError, ValueError) as exc:  # whatever else the loader refuses
             raise ScenarioError(f"cannot load the pricebook {str(path)[:200]}: {exc}") from None
     return books
 
