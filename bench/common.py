@@ -21,10 +21,11 @@ probes = importlib.import_module(module)
 fn = getattr(probes, kind)
 fn.__globals__.get("warm", lambda: None)()
 start_mb = memory_mb("VmRSS")
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 info = fn(path)
-seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "peak_mb": memory_mb("VmHWM"), "start_mb": start_mb, "info": info}))
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+peak_mb = memory_mb("VmHWM")
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak_mb, "start_mb": start_mb, "info": info}))
 """
 
 
@@ -48,8 +49,9 @@ def memory_mb(field: str = "VmHWM") -> float:
 
 
 def measure(kind: str, path: Path | str, repeat: int = 3, module: str = "bench.probes") -> dict[str, float | str]:
-    """Median wall seconds and peak resident memory (VmHWM) of `<module>.<kind>(path)` over `repeat`
-    fresh processes; `start_mb` is the process's resident memory before the measured call."""
+    """Median wall seconds, CPU seconds and peak resident memory (VmHWM) of `<module>.<kind>(path)`
+    over `repeat` fresh processes; `start_mb` is the process's resident memory before the measured
+    call. (On a busy machine wall time stretches with the load; CPU time much less.)"""
     runs = []
     for _ in range(repeat):
         out = subprocess.run(
@@ -65,6 +67,7 @@ def measure(kind: str, path: Path | str, repeat: int = 3, module: str = "bench.p
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
         "peak_mb": statistics.median(r["peak_mb"] for r in runs),
         "start_mb": statistics.median(r["start_mb"] for r in runs),
         "info": runs[-1]["info"],
