@@ -77,8 +77,11 @@ class HistoryQuery:
 
 def transactions(ctx: Context, asked: HistoryQuery) -> TransactionPage:
     """The clinic's transactions, newest first (practice note: GET /api/credits/transactions/)."""
-    if asked.page < 1 or not 1 <= asked.page_size <= 1000:
-        raise InvalidAmount("page starts at 1 and page_size is 1..1000")
+    numbers = (asked.page, asked.page_size)
+    if any(isinstance(n, bool) or not isinstance(n, int) for n in numbers) or not (
+        1 <= asked.page <= 1_000_000 and 1 <= asked.page_size <= 1000
+    ):
+        raise InvalidAmount("page is 1..1,000,000 and page_size is 1..1000", field="page")
 
     def read(conn: Connection) -> TransactionPage:
         held = clinic_state.wallet_of(conn, asked.clinic_id)
