@@ -110,10 +110,6 @@ def test_history_shows_times_in_the_clinics_time_zone(demo: Path) -> None:
     assert f"│ {newest['id']} │ {local:%Y-%m-%d %H:%M} │" in " ".join(out.split())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the lead's Billing.balance(clinic, at=...) reporting the balance as of `at` (not in main yet)",
-)
 def test_balance_at_shows_every_figure_as_of_that_time(demo: Path) -> None:
     """The balance shown for an earlier --at is the sum of what the clinic's transactions did up to
     then, not today's balance with an earlier month's usage."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from engine.billing import wallet
 from engine.billing.context import Context
 from engine.billing.errors import InvalidAmount
 from engine.billing.results import BalanceView, RevenueReport, RevenueRow, TransactionPage, TransactionView
+from engine.billing.state import ClinicState
 from engine.vocabulary import GRANT_KINDS, Product, TransactionKind, TransactionStatus
 from rules import PolicyEngine
 from storage import clinics, reports
@@ -33,7 +35,7 @@ def balance(ctx: Context, clinic_id: str, at: datetime) -> BalanceView:
     soon, leads and messages this month ("this month" in the pricebook's time zone)."""
 
     def read(conn: Connection) -> BalanceView:
-        found = clinic_state.load(conn, clinic_id, at)
+        found = as_of(conn, clinic_state.load(conn, clinic_id, at), at)
         current = clinic_state.current(ctx.catalog, conn, found, at)
         start = month_start(at, current.meta.timezone)
         window = PolicyEngine.of(current).expiring_window_days
@@ -73,6 +75,24 @@ class HistoryQuery:
     status: str | None = None
     page: int = 1
     page_size: int = 50
+    cursor: str | None = None
+
+
+def encode_cursor(at: datetime, row_id: int) -> str:
+    """An opaque cursor for the row (at, id): where the next page starts."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_text, id_text = text.split("|")
+        at, row_id = datetime.fromisoformat(at_text), int(id_text)
+        if at.tzinfo is None or row_id < 1:
+            raise ValueError(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidAmount("cursor is not one this ledger gave out", field="cursor") from error
+    return at, row_id
 
 
 def transactions(ctx: Context, asked: HistoryQuery) -> TransactionPage:
@@ -85,14 +105,19 @@ def transactions(ctx: Context, asked: HistoryQuery) -> TransactionPage:
 
     def read(conn: Connection) -> TransactionPage:
         held = clinic_state.wallet_of(conn, asked.clinic_id)
-        where = reports.HistoryFilter(asked.clinic_id, held.id, asked.kinds, asked.since, asked.until, asked.status)
+        after = None if asked.cursor is None else decode_cursor(asked.cursor)
+        where = reports.HistoryFilter(
+            asked.clinic_id, held.id, asked.kinds, asked.since, asked.until, asked.status, after
+        )
         total, rows = reports.history(conn, where, asked.page, asked.page_size)
+        last = rows[-1] if len(rows) == asked.page_size else None
         return TransactionPage(
             clinic_id=asked.clinic_id,
             total=total,
             page=asked.page,
             page_size=asked.page_size,
             rows=tuple(_view(row) for row in rows),
+            next_cursor=None if last is None else encode_cursor(last.at, int(last.id)),
         )
 
     return ctx.db.read(read)
@@ -121,6 +146,19 @@ def _view(r: Any) -> TransactionView:
         and r.status == TransactionStatus.POSTED
         and r.dispute_id is None
         and r.credits > 0,
+    )
+
+
+def as_of(conn: Connection, found: ClinicState, at: datetime) -> ClinicState:
+    """The clinic's state as it stood at `at`: the wallet's cached balance and open lots when `at`
+    is at or after its latest operation, otherwise recomputed from the rows dated up to `at` (so that
+    every figure of a dashboard for an earlier date is that date's)."""
+    last = found.wallet.last_at
+    if last is None or at >= last:
+        return found
+    balance = reports.balance_at(conn, found.wallet.id, at)
+    return replace(
+        found, wallet=replace(found.wallet, balance=balance), lots=reports.lots_at(conn, found.wallet.id, at)
     )
 
 

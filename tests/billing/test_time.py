@@ -53,3 +53,15 @@ def test_every_clinic_keeps_its_own_time(billing: Billing, clock: Clock) -> None
     billing.purchase("a", 5_000, payment_method="upi_ok", key="buy", at=clock.now + timedelta(days=3))
     earlier = billing.purchase("b", 5_000, payment_method="upi_ok", key="buy")  # another clinic: its own clock
     assert earlier.status == "credited"
+
+
+def test_the_balance_as_of_an_earlier_time_is_that_times(billing: Billing, clock: Clock) -> None:
+    billing.register_clinic("c", "Clinic", "IN", key="reg")
+    start = clock.now
+    billing.purchase("c", 5_000, payment_method="upi_ok", key="buy")
+    clock.advance(days=2)
+    billing.adjust("c", -1_000, actor="ops", reason="correction", key="adj")
+    assert billing.balance("c").balance == 4_000
+    then = billing.balance("c", at=start + timedelta(days=1))
+    assert then.balance == 5_000  # before the adjustment
+    assert billing.balance("c", at=start - timedelta(days=1)).balance == 0  # before anything
