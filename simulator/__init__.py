@@ -5,7 +5,7 @@ usage, pricebook A against B, sensitivity, exports. The Streamlit app (simulator
     results = simulate(us_default(clinics=10_000))
     results.summary(), results.by_group_and_plan(), results.cheapest_by_group()
 
-Long work (simulate, compare, tornado) takes `progress(fraction, step)`; a scenario that cannot be
+Long work (simulate, compare, tornado) takes `progress(step, fraction)`; a scenario that cannot be
 simulated (a hostile file, sizes over the memory budget) raises `ScenarioError`, one bounded message;
 `results.inert` lists the inputs the pricebooks in force cannot react to.
 """

@@ -151,7 +151,7 @@ def _run(scenario: Scenario, compare: list[Path] | None) -> tuple[Results, Compa
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("simulating", total=1.0)
 
-        def tick(done: float, step: str) -> None:
+        def tick(step: str, done: float) -> None:
             bar.update(task, description=step, completed=done)
 
         if others is not None:

@@ -33,7 +33,7 @@ from simulator.population import Population, chunk_size, chunks, month_starts
 from simulator.population import notes as draw_notes
 from simulator.scenario import PLAN_LABELS, PLANS, Inert, Range, Scenario, ScenarioError, read_file
 
-Progress = Callable[[float, str], None]
+Progress = Callable[[str, float], None]  # (what is being done, fraction done)
 MAX_PRICEBOOK_BYTES = 20 * 2**20  # a workbook path given to the simulator is read only if it is a file this small
 
 
@@ -337,19 +337,19 @@ def _run(
 ) -> list[Results]:
     started = time.perf_counter()
     scenario.check_budget(memory_budget, runs=len(book_sets))
-    tick = progress or (lambda done, step: None)
+    tick = progress or (lambda step, done: None)
     plans = _plans(scenario)
     collectors = [_Collector(scenario, books, plans) for books in book_sets]
     groups: list[str] = []
     size = chunk_clinics or chunk_size(scenario)
-    tick(0.0, f"drawing and pricing {scenario.clinics:,} clinics")
+    tick(f"drawing and pricing {scenario.clinics:,} clinics", 0.0)
     try:
         for population in chunks(scenario, size):
             groups = population.groups
             for collector, priced in zip(collectors, billing.bills_many(book_sets, population, plans), strict=True):
                 collector.add(population, priced)
             done = population.first + population.size
-            tick(done / scenario.clinics, f"priced {done:,} of {scenario.clinics:,} clinics")
+            tick(f"priced {done:,} of {scenario.clinics:,} clinics", done / scenario.clinics)
     except OverflowError:
         raise ScenarioError(
             "a clinic's credits do not fit in 64 bits: reduce the usage ranges or check the pricebook's prices"
@@ -366,7 +366,7 @@ def simulate(
     chunk_clinics: int | None = None,
     memory_budget: int | None = None,
 ) -> Results:
-    """Simulate the scenario under its pricebooks (or `pricebooks`). `progress(fraction, step)` is
+    """Simulate the scenario under its pricebooks (or `pricebooks`). `progress(step, fraction)` is
     called as chunks are priced; `chunk_clinics` changes how much is held at once, never the
     results; `memory_budget` (bytes, default `memory_budget()`) refuses a scenario too large."""
     books = pricebooks or load_pricebooks(scenario.pricebook_paths())
@@ -532,7 +532,7 @@ def tornado(
     """Revenue (what clinics are billed) with each assumption at ×(1-swing) and ×(1+swing), the
     others at their values, on the same seed; ranked by the size of the swing. An assumption no
     pricebook in force reacts to is not re-simulated: its row says why (`no_effect`)."""
-    tick = progress or (lambda done, step: None)
+    tick = progress or (lambda step, done: None)
     inert = {item.field: item.reason for item in scenario.inert_inputs(pricebooks)}
     every = assumptions(scenario)
     runs = 1 + 2 * sum(item.field not in inert for item in every)
@@ -541,8 +541,8 @@ def tornado(
     def run(built: Scenario, step: str) -> float:
         nonlocal finished
 
-        def inner(done: float, detail: str) -> None:
-            tick((finished + done) / runs, f"{step}: {detail}")
+        def inner(detail: str, done: float) -> None:
+            tick(f"{step}: {detail}", (finished + done) / runs)
 
         billed = simulate(built, pricebooks, inner).summary()["billed"]
         finished += 1
@@ -567,7 +567,7 @@ def tornado(
                 "no_effect": "",
             }
         )
-    tick(1.0, "done")
+    tick("done", 1.0)
     frame = pd.DataFrame(rows).sort_values("swing", ascending=False, ignore_index=True, kind="stable")
     frame.attrs["base"] = base
     return frame

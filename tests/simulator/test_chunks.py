@@ -80,7 +80,7 @@ def test_progress_runs_from_zero_to_one_chunk_by_chunk() -> None:
     calls: list[tuple[float, str]] = []
     scenario = us_default(clinics=3 * DRAW_BLOCK, months=3)
     simulate(
-        scenario, load_pricebooks([US_V1]), lambda done, step: calls.append((done, step)), chunk_clinics=DRAW_BLOCK
+        scenario, load_pricebooks([US_V1]), lambda step, done: calls.append((done, step)), chunk_clinics=DRAW_BLOCK
     )
     fractions = [done for done, _ in calls]
     assert fractions[0] == 0 and fractions[-1] == 1 and fractions == sorted(fractions)

@@ -105,7 +105,7 @@ def test_a_promotion_code_no_pricebook_knows_has_no_effect() -> None:
 def test_the_tornado_skips_what_has_no_effect_and_reports_progress() -> None:
     scenario = in_default(clinics=800, months=3)
     calls: list[float] = []
-    frame = tornado(scenario, load_pricebooks([IN_V1, IN_V2]), progress=lambda done, step: calls.append(done))
+    frame = tornado(scenario, load_pricebooks([IN_V1, IN_V2]), progress=lambda step, done: calls.append(done))
     rows = frame.set_index("assumption")
     assert rows.loc["share of call leads", "no_effect"].startswith("no lead price in in-clinic-leads v2")
     assert rows.loc["share of call leads", "swing"] == 0
