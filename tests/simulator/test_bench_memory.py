@@ -3,13 +3,7 @@ holds 600 MB reports its own small peak (ru_maxrss would have carried the parent
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.simulator.scripts import run_script
 
 _PARENT = """
 import json
@@ -22,14 +16,6 @@ print(json.dumps({"parent_peak_mb": memory_mb("VmHWM"), "child_peak_mb": child["
 
 
 def test_a_child_reports_its_own_peak_not_its_parents() -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_PARENT)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=True,
-    )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = run_script(_PARENT, timeout=120)
     assert figures["parent_peak_mb"] > 600
     assert figures["child_peak_mb"] < 200, figures

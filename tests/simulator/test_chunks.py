@@ -4,12 +4,7 @@ anything is allocated, and long work reports its progress."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +13,7 @@ from simulator import ScenarioError, compare, in_default, simulate, us_default
 from simulator.montecarlo import Results, load_pricebooks
 from simulator.population import DRAW_BLOCK, chunks, draw
 from tests.conftest import IN_V1, US_V1
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.simulator.scripts import run_script
 
 
 def _same(a: Results, b: Results) -> None:
@@ -129,14 +123,6 @@ def test_memory_holds_one_chunk_not_the_whole_population() -> None:
     """200,000 clinic-years: the whole population's clinic-months under four plans would take
     well over a gigabyte; chunked, the process grows by what is kept per clinic plus one chunk,
     within the estimate the budget is checked against."""
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_MEASURE), "200000"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=240,
-        check=True,
-    )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = run_script(_MEASURE, "200000")
     assert figures["grew_mb"] < figures["estimate_mb"] < 300, figures
     assert figures["grew_mb"] < figures["kept_mb"] + 150, figures
