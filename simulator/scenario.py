@@ -433,6 +433,7 @@ class Scenario(_Model):
         leads = cells * self.mean_leads_per_clinic_month()
         # leads are drawn and priced one block of clinics and one month at a time (~80 bytes each)
         working += int(min(self.clinics, draw_block()) * self.mean_leads_per_clinic_month() * 80 * 3)
+        working += 32 * 2**20  # tables, caches, allocator slack: measured at 200,000 clinics, below this
         return Estimate(kept + working, kept, leads, chunk)
 
     def check_budget(self, budget: int | None = None, runs: int = 1) -> Estimate:
