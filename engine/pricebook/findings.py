@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.bounds import YEAR_MAX, YEAR_MIN
+
 
 class Severity(StrEnum):
     """error blocks compiling and publishing; warning and info are advice."""
@@ -29,6 +31,7 @@ CODES: dict[str, str] = {
     "F03": "XML entity declarations (<!DOCTYPE/<!ENTITY) inside the file",
     "F04": "formula in a data cell",
     "F05": "Excel error value in a data cell (#REF!, #N/A, ...)",
+    "F06": "a part of the file (a sheet, a table, its relationships) is damaged and cannot be read",
     "S01": "missing or unknown sheet",
     "S02": "missing, unknown or duplicate column header",
     "S03": "data sheet is not one Excel Table at A1 / data outside the table",
@@ -44,6 +47,10 @@ CODES: dict[str, str] = {
     "C07": "condition cannot be read",
     "C08": "value was tidied up (quotes, spaces, case, number stored as text)",
     "C09": "text that starts like a formula (= + - @)",
+    "C10": "number that is not finite, or beyond what creditbook can store and compute with",
+    "C11": f"date outside the years creditbook handles ({YEAR_MIN}-{YEAR_MAX})",
+    "C12": "text creditbook does not accept: control, invisible, bidirectional or look-alike characters, "
+    "characters outside an identifier's alphabet, or too long",
     "T01": "duplicate rule_id or duplicate key",
     "T02": "tiers not sorted by up_to",
     "T03": "gap: some values are not priced",
@@ -107,6 +114,20 @@ class Finding(BaseModel):
         return repr(self.value) if isinstance(self.value, str) else str(self.value)
 
 
+#: longest message or hint a finding carries: values an editor typed are quoted in messages, and a
+#: cell can hold megabytes of text
+TEXT_MAX = 1_000
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """Text as a message may quote it: invisible, control and bidirectional characters written as
+    escapes (so a message reads as what the cell holds), and cut to `limit` characters."""
+    cut = text if len(text) <= limit else text[: limit - 1] + "…"
+    if cut.isprintable():
+        return cut
+    return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in cut)
+
+
 def column_letter(col: int) -> str:
     """1 → A, 27 → AA."""
     letters = ""
@@ -146,8 +167,8 @@ class Collector:
         finding = Finding(
             code=code,
             severity=Severity(severity),
-            message=message,
-            hint=hint,
+            message=shown(message, TEXT_MAX),
+            hint=shown(hint, TEXT_MAX),
             sheet=sheet,
             cell=cell_ref(row, col) if row and col else "",
             row=row,

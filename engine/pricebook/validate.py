@@ -12,9 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.errors import CreditbookError
 from engine.pricebook.cells import INVALID, CellReader, MoneyContext
+from engine.pricebook.checks.bounds import check_bounds
 from engine.pricebook.checks.context import CheckContext
 from engine.pricebook.checks.leads import check_lead_prices
 from engine.pricebook.checks.offers import check_bundles, check_packages, check_promos
@@ -179,6 +181,7 @@ def _typed_rows(raw: RawWorkbook, reader: CellReader, collector: Collector) -> d
 
 def run_checks(ctx: CheckContext) -> None:
     """Every table check, in workbook order. Each adds findings; none raises."""
+    check_bounds(ctx)
     check_products(ctx)
     check_usage_tiers(ctx)
     check_packages(ctx)
@@ -197,6 +200,7 @@ def run_checks(ctx: CheckContext) -> None:
 def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     """Validate an already-read workbook (the property tests mutate RawWorkbooks directly)."""
     collector = Collector()
+    collector.findings.extend(raw.findings)
     lists_sheet = raw.sheets.get(LISTS_SHEET)
     domains = read_lists(lists_sheet, collector)
     reader = CellReader(collector, domains)
@@ -206,10 +210,8 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     if money_per_credit not in (None, INVALID) and currency not in (None, INVALID):
         reader.money = MoneyContext(money_per_credit, currency)
     if isinstance(meta.get("timezone"), str):
-        from zoneinfo import ZoneInfo
-
         reader.zone = ZoneInfo(meta["timezone"])
-    ctx = CheckContext(collector=collector, meta=meta, domains=domains, money=reader.money)
+    ctx = CheckContext(collector=collector, meta=meta, domains=domains, money=reader.money, meta_cells=meta_cells)
     ctx.rows = _typed_rows(raw, reader, collector)
     run_checks(ctx)
     report = Report(
