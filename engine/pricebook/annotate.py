@@ -2,7 +2,11 @@
 a comment saying what is wrong and what to do, and an Errors sheet whose rows link to the cells.
 
 Everything written is text stored as text, so a value such as '=cmd|...' that the validator saw
-in a cell comes back as a string, never as a formula (OWASP formula injection).
+in a cell comes back as a string, never as a formula (OWASP formula injection), and control
+characters the validator quoted are written in OOXML's escape (template.excel_text), since XML
+cannot hold them. The source goes through the same pre-flight as validation (a FIFO, a device or a
+zip bomb is refused before openpyxl sees it), and a finding on a cell inside a merged range is
+shown on the range's top-left cell, the only one of them Excel lets you edit.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ from collections import defaultdict
 from pathlib import Path
 
 from openpyxl import load_workbook
+from openpyxl.cell.cell import MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from engine.pricebook.findings import Finding, Severity
-from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT, fit_to_width
+from engine.pricebook.safety import DEFAULT_LIMITS, Limits, UnreadableWorkbook, preflight
+from engine.pricebook.sheet_xml import EXCEL_ROWS
+from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT, excel_text, fit_to_width
 
 FILLS = {
     Severity.ERROR: PatternFill("solid", fgColor="F4B6B6"),
@@ -31,21 +38,53 @@ def _quoted(sheet: str) -> str:
     return sheet if sheet.replace("_", "").isalnum() else "'" + sheet.replace("'", "''") + "'"
 
 
+#: rows of the Errors sheet: Excel's grid, less the header and the line that says how many are left out
+ERRORS_MAX = EXCEL_ROWS - 2
+
+
 def _text_cell(ws, row: int, col: int, value: object) -> None:  # type: ignore[no-untyped-def]
     cell = ws.cell(row=row, column=col)
-    cell.value = "" if value is None else str(value)
+    cell.value = "" if value is None else excel_text(str(value))
     cell.data_type = "s"
 
 
-def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Path) -> Path:
-    """Copy `source` to `out` with findings marked. Only call this for files that passed pre-flight."""
-    wb = load_workbook(source, rich_text=False)
+def _editable(ws, ref: str):  # type: ignore[no-untyped-def]
+    """The cell at `ref`, or the top-left cell of the merged range that covers it."""
+    cell = ws[ref]
+    if isinstance(cell, MergedCell):
+        for merged in ws.merged_cells.ranges:
+            if cell.coordinate in merged:
+                return ws.cell(row=merged.min_row, column=merged.min_col)
+    return cell
+
+
+def annotate_workbook(
+    source: str | Path, findings: list[Finding], out: str | Path, limits: Limits = DEFAULT_LIMITS
+) -> Path:
+    """Copy `source` to `out` with findings marked. Raises UnreadableWorkbook for a file the
+    pre-flight refuses or that openpyxl cannot open."""
+    package = preflight(source, limits)
+    try:
+        wb = load_workbook(package.open(), rich_text=False)
+    except Exception as exc:  # openpyxl raises many types for files it cannot take apart
+        raise UnreadableWorkbook(
+            [
+                Finding(
+                    code="F06",
+                    severity=Severity.ERROR,
+                    message=f"The workbook cannot be opened to write an annotated copy: {str(exc)[:200]}.",
+                    hint="Open the file in Excel and save it again.",
+                )
+            ]
+        ) from exc
     if ERRORS_SHEET in wb.sheetnames:
         del wb[ERRORS_SHEET]
     by_cell: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for finding in findings:
         if finding.sheet in wb.sheetnames and finding.cell:
-            by_cell[(finding.sheet, finding.cell)].append(finding)
+            ws = wb[finding.sheet]
+            if hasattr(ws, "merged_cells"):  # a chartsheet has no cells
+                by_cell[(finding.sheet, _editable(ws, finding.cell).coordinate)].append(finding)
     for (sheet, ref), group in by_cell.items():
         cell = wb[sheet][ref]
         worst = min(group, key=lambda f: list(Severity).index(f.severity)).severity
@@ -55,7 +94,7 @@ def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Pa
         )
         if cell.comment is not None and cell.comment.text:
             text = f"{text}\n\n— column help —\n{cell.comment.text}"
-        comment = Comment(text, AUTHOR)
+        comment = Comment(excel_text(text), AUTHOR)
         comment.width, comment.height = 360, min(600, 60 + 16 * (len(text) // 45 + text.count("\n")))
         cell.comment = comment
     ws = wb.create_sheet(ERRORS_SHEET, 0)
@@ -66,7 +105,8 @@ def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Pa
         ws.cell(row=1, column=col).font = HEADER_FONT
         ws.cell(row=1, column=col).fill = HEADER_FILL
         ws.column_dimensions[chr(64 + col)].width = width
-    for row, finding in enumerate(findings, start=2):
+    shown = findings[:ERRORS_MAX]
+    for row, finding in enumerate(shown, start=2):
         values = [
             finding.severity.value,
             finding.code,
@@ -87,8 +127,10 @@ def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Pa
             link = ws.cell(row=row, column=3)
             link.hyperlink = Hyperlink(ref=link.coordinate, location=target)
             link.font = Font(color="0563C1", underline="single")
+    if len(findings) > len(shown):
+        _text_cell(ws, len(shown) + 2, 1, f"... and {len(findings) - len(shown):,} more findings")
     if findings:
-        table = Table(displayName="tbl_Errors", ref=f"A1:G{len(findings) + 1}")
+        table = Table(displayName="tbl_Errors", ref=f"A1:G{len(shown) + 1}")
         table.tableStyleInfo = TableStyleInfo(name="TableStyleLight9", showRowStripes=True)
         ws.add_table(table)
     else:

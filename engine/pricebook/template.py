@@ -9,6 +9,7 @@ formats, and dropdowns fed from named ranges on the Lists sheet that grow as the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -67,11 +68,23 @@ def _excel_value(value: Any) -> Any:
     return value
 
 
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def excel_text(text: str) -> str:
+    """Text as an xlsx can hold it: control characters (which XML 1.0 forbids) and lone
+    surrogates (which UTF-8 cannot encode) written in OOXML's own escape, _x0001_, which Excel
+    and the reader turn back into the character. So a cell is copied exactly, even a hostile one."""
+    return _UNWRITABLE.sub(lambda match: f"_x{ord(match.group(0)):04X}_", text)
+
+
 def _set_text(cell: Any, value: Any) -> None:
     """Write a value; text is always stored as text (never read back as a formula)."""
-    cell.value = value
     if isinstance(value, str):
+        cell.value = excel_text(value)
         cell.data_type = "s"
+    else:
+        cell.value = value
 
 
 def _help(column: Column, credit_phrase: str) -> str:
