@@ -11,8 +11,13 @@ shown on the range's top-left cell, the only one of them Excel lets you edit.
 
 from __future__ import annotations
 
+import io
+import math
+import re
+import zipfile
 from collections import defaultdict
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from openpyxl import load_workbook
 from openpyxl.cell.cell import MergedCell
@@ -22,9 +27,10 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from engine.pricebook.findings import Finding, Severity
-from engine.pricebook.safety import DEFAULT_LIMITS, Limits, UnreadableWorkbook, preflight
-from engine.pricebook.sheet_xml import EXCEL_ROWS
+from engine.pricebook.safety import DEFAULT_LIMITS, Limits, Package, UnreadableWorkbook, preflight
+from engine.pricebook.sheet_xml import EXCEL_ROWS, attribute
 from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT, excel_text, fit_to_width
+from engine.pricebook.xlsx import read_package
 
 FILLS = {
     Severity.ERROR: PatternFill("solid", fgColor="F4B6B6"),
@@ -36,6 +42,43 @@ ERRORS_SHEET = "Errors"
 
 def _quoted(sheet: str) -> str:
     return sheet if sheet.replace("_", "").isalnum() else "'" + sheet.replace("'", "''") + "'"
+
+
+# a numeric cell: its attributes and the text of its value
+_NUMBER_CELL = re.compile(rb"<c((?:\s[^<>]*+)?+)>\s*+<v>([^<]*+)</v>\s*+</c>")
+_NUMBER = re.compile(rb"[+-]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]{1,3}+)?+")
+
+
+def _as_text(match: re.Match[bytes]) -> bytes:
+    """A numeric cell whose value openpyxl cannot read (NaN, inf, 5,000 digits) as an inline string."""
+    attrs, value = match.group(1), match.group(2).strip()
+    kind = attribute(attrs, b"t")
+    if kind not in (None, b"n"):
+        return match.group(0)
+    if len(value) <= 300 and _NUMBER.fullmatch(value) and math.isfinite(float(value)):
+        return match.group(0)
+    kept = re.sub(rb'\st\s*+=\s*+"[^"]*+"', b"", attrs)
+    return b'<c%s t="inlineStr"><is><t>%s</t></is></c>' % (kept, escape(value.decode("utf-8", "replace")).encode())
+
+
+def openable(package: Package) -> io.BytesIO:
+    """The file for openpyxl: numeric cells holding what no spreadsheet writes (NaN, infinities,
+    thousands of digits, which the validator reported as C10) become text, so the annotated copy
+    can show them with their finding instead of openpyxl refusing the whole file."""
+    changed = {}
+    for name, data in package.parts.items():
+        if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+            fixed = _NUMBER_CELL.sub(_as_text, data)
+            if fixed != data:
+                changed[name] = fixed
+    if not changed:
+        return package.open()
+    out = io.BytesIO()
+    with zipfile.ZipFile(package.open()) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info, changed.get(info.filename) or source.read(info))
+    out.seek(0)
+    return out
 
 
 #: rows of the Errors sheet: Excel's grid, less the header and the line that says how many are left out
@@ -64,8 +107,9 @@ def annotate_workbook(
     """Copy `source` to `out` with findings marked. Raises UnreadableWorkbook for a file the
     pre-flight refuses or that openpyxl cannot open."""
     package = preflight(source, limits)
+    read_package(package, Path(source), limits)  # refused here exactly when validation refuses it
     try:
-        wb = load_workbook(package.open(), rich_text=False)
+        wb = load_workbook(openable(package), rich_text=False)
     except Exception as exc:  # openpyxl raises many types for files it cannot take apart
         raise UnreadableWorkbook(
             [

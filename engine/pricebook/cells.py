@@ -584,7 +584,7 @@ class CellReader:
         """C10 for a number past what creditbook stores and computes with in this column; checked
         before anything else is computed from the value."""
         maximum = self._maximum(column)
-        if abs(value) <= maximum:
+        if abs(value) <= maximum or column.kind is Kind.PCT:  # a percentage's range is its own (C05)
             return value
         return self.error(
             "C10",

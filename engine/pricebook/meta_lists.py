@@ -23,6 +23,7 @@ from engine.pricebook.findings import Collector, Severity, shown
 from engine.pricebook.schema import (
     LIST_BY_NAME,
     LISTS,
+    MARKETS,
     META_BY_NAME,
     META_KEYS,
     SCHEMA_VERSION,
@@ -53,6 +54,12 @@ def meta_column(key: MetaKey) -> Column:
     )
 
 
+#: zones a hint offers first when a region of the database is typed instead of a zone
+_FAMILIAR_ZONES = frozenset(
+    {"America/Chicago", "America/Denver", "America/Los_Angeles", "Europe/London", "Europe/Berlin", "Asia/Dubai"}
+)
+
+
 @functools.cache
 def time_zones() -> frozenset[str]:
     """The zones of the IANA database (read once: it scans the database's folders)."""
@@ -63,7 +70,11 @@ def zone_problem(name: str) -> tuple[str, str] | None:
     """Why `name` is not a time zone (message, hint), or None."""
     if name in time_zones():
         return None
-    inside = sorted(zone for zone in time_zones() if zone.startswith(name + "/")) if len(name) <= 40 else []
+    familiar = {defaults.timezone for defaults in MARKETS.values()} | _FAMILIAR_ZONES
+    inside = sorted(
+        (zone for zone in time_zones() if zone.startswith(name + "/")) if len(name) <= 40 else (),
+        key=lambda zone: (zone not in familiar, zone),
+    )
     if inside:
         return (
             f"{name!r} is a region of the time zone database, not a time zone.",

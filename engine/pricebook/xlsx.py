@@ -244,7 +244,11 @@ def read_workbook(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> RawWorkb
     Raises UnreadableWorkbook (with F-findings) when the file is not a safe, readable xlsx.
     """
     path = Path(path)
-    package = preflight(path, limits)
+    return read_package(preflight(path, limits), path, limits)
+
+
+def read_package(package: Package, path: Path, limits: Limits = DEFAULT_LIMITS) -> RawWorkbook:
+    """Every sheet's values and structure from a pre-flighted file (see read_workbook)."""
     root = _xml(package, "xl/workbook.xml")
     workbook_rels = _rels(package, "xl/workbook.xml")
     defined = {name.get("name", ""): (name.text or "") for name in _children(root, "definedName")}

@@ -11,9 +11,9 @@ import pytest
 from openpyxl import load_workbook
 
 from engine import load_pricebook, validate_pricebook
+from engine.pricebook.findings import CODES
 from engine.pricebook.reformat import reformat_workbook
 from engine.pricebook.schema import LISTS, sheets_for_market
-from engine.pricebook.findings import CODES
 from engine.pricebook.template import write_workbook
 from tests.conftest import IN_V2, US_V1
 from tests.pricebook.book import Book
