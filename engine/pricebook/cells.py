@@ -737,6 +737,8 @@ class CellReader:
     def _in_years(self, column: Column, value: datetime, loc: Loc, raw: Any) -> Any:
         """The date as local wall time of the pricebook, if it lies in YEAR_MIN..YEAR_MAX there (so
         that no later conversion, nor adding DAYS_MAX, can leave the four-digit calendar)."""
+        if value.microsecond and value.year <= YEAR_MAX:  # canonical form: whole seconds (Excel's floats leave crumbs)
+            value = value.replace(microsecond=0) + timedelta(seconds=value.microsecond >= 500_000)
         local = value
         if YEAR_MIN <= value.year <= YEAR_MAX:
             local = self._local(value)

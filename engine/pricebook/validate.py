@@ -209,8 +209,9 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     money_per_credit, currency = meta.get("money_per_credit"), meta.get("currency")
     if money_per_credit not in (None, INVALID) and currency not in (None, INVALID):
         reader.money = MoneyContext(money_per_credit, currency)
-    if isinstance(meta.get("timezone"), str):
-        reader.zone = ZoneInfo(meta["timezone"])
+    # dates typed with an offset are kept as local wall time of the pricebook's zone; when the zone
+    # itself is wrong (a finding already), they are read in UTC, so that every date stays comparable
+    reader.zone = ZoneInfo(meta["timezone"]) if isinstance(meta.get("timezone"), str) else ZoneInfo("UTC")
     ctx = CheckContext(collector=collector, meta=meta, domains=domains, money=reader.money, meta_cells=meta_cells)
     ctx.rows = _typed_rows(raw, reader, collector)
     run_checks(ctx)
