@@ -92,6 +92,8 @@ _PCT_TEXT = re.compile(r"([+-]?+[0-9]++(?:\.[0-9]++)?+)\s*+%")
 _FORMULA_LIKE = re.compile(r"^(?:[=+@]|-[^\s-])")
 #: number text longer than this is not handed to any pattern: no price needs 40 characters
 NUMBER_TEXT_MAX = 40
+#: most listed values compared for a 'Did you mean' hint, and most distinct values guessed per list
+SUGGESTIONS_MAX = 2_000
 #: the longest text Excel keeps in a cell (longer text cannot come from Excel itself)
 EXCEL_TEXT_MAX = 32_767
 #: a number shown in a message: positional up to this size, in scientific notation beyond
@@ -168,9 +170,19 @@ class Domain:
         self.exact = {v: v for v in values}
         self.folded = {v.casefold(): v for v in values}
 
+        self._guesses: dict[str, str | None] = {}
+
     def nearest(self, value: str) -> str | None:
+        """The listed value `value` most likely misspells, for a 'Did you mean' hint. Each guess
+        compares with every listed value, so a long list or text, or more than SUGGESTIONS_MAX
+        distinct unknown values, get no guess: a hostile sheet cannot make this quadratic."""
+        if value in self._guesses:
+            return self._guesses[value]
+        if len(self.values) > SUGGESTIONS_MAX or len(value) > NUMBER_TEXT_MAX or len(self._guesses) >= SUGGESTIONS_MAX:
+            return None
         match = difflib.get_close_matches(value.casefold(), list(self.folded), n=1, cutoff=0.6)
-        return self.folded[match[0]] if match else None
+        self._guesses[value] = guess = self.folded[match[0]] if match else None
+        return guess
 
 
 class CellReader:

@@ -104,9 +104,10 @@ class Finding(BaseModel):
     @property
     def location(self) -> str:
         """'UsageTiers!E5', 'UsageTiers' or '(file)'."""
-        if self.sheet and self.cell:
-            return f"{self.sheet}!{self.cell}"
-        return self.sheet or "(file)"
+        sheet = shown(self.sheet, 60)
+        if sheet and self.cell:
+            return f"{sheet}!{self.cell}"
+        return sheet or "(file)"
 
     def display_value(self) -> str:
         if self.value is None or self.value == "":
@@ -142,11 +143,21 @@ def cell_ref(row: int, col: int) -> str:
     return f"{column_letter(col)}{row}"
 
 
+_RANK = {severity: rank for rank, severity in enumerate(Severity)}
+
+#: findings kept per sheet and code; past it one finding says how many more there are (a sheet of
+#: 100,000 broken rows is reported, not held in memory 100,000 times)
+PER_SHEET_AND_CODE_MAX = 1_000
+
+
 class Collector:
     """Gathers findings during one validation run; the single way findings are created."""
 
     def __init__(self) -> None:
         self.findings: list[Finding] = []
+        self._counts: dict[tuple[str, str], int] = {}
+        self._left_out: dict[tuple[str, str], tuple[int, Severity]] = {}
+        self._errors = 0  # errors added, listed or not
 
     def add(
         self,
@@ -164,9 +175,16 @@ class Collector:
     ) -> Finding:
         if code not in CODES:
             raise KeyError(f"unknown finding code {code}")
+        level = Severity(severity)
+        self._errors += level is Severity.ERROR
+        key = (sheet, code)
+        self._counts[key] = count = self._counts.get(key, 0) + 1
+        if count > PER_SHEET_AND_CODE_MAX:
+            left, worst = self._left_out.get(key, (0, Severity.INFO))
+            self._left_out[key] = (left + 1, level if _RANK[level] < _RANK[worst] else worst)
         finding = Finding(
             code=code,
-            severity=Severity(severity),
+            severity=level,
             message=shown(message, TEXT_MAX),
             hint=shown(hint, TEXT_MAX),
             sheet=sheet,
@@ -177,11 +195,26 @@ class Collector:
             rule_id=rule_id,
             value=_plain(value),
         )
-        self.findings.append(finding)
+        if count <= PER_SHEET_AND_CODE_MAX:
+            self.findings.append(finding)
         return finding
 
     def has_errors(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.findings)
+        return self._errors > 0 or any(f.severity is Severity.ERROR for f in self.findings)
+
+    def all(self) -> list[Finding]:
+        """The findings, and one per sheet and code that says how many were left out."""
+        summaries = [
+            Finding(
+                code=code,
+                severity=worst,
+                message=f"... and {left:,} more {code} findings ({CODES[code]}) not listed one by one.",
+                hint="Fix the ones listed, then validate again.",
+                sheet=sheet,
+            )
+            for (sheet, code), (left, worst) in self._left_out.items()
+        ]
+        return self.findings + summaries
 
 
 def _plain(value: Any) -> Any:

@@ -227,7 +227,7 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     if previous is not None:
         check_against_previous(collector, meta, meta_cells, report.pricebook, previous.meta, previous.pricebook)
     order = list(raw.sheets) + [n for n in SHEET_ORDER if n not in raw.sheets]
-    report.findings = sort_findings(collector.findings, order)
+    report.findings = sort_findings(collector.all(), order)
     if collector.has_errors():
         report.pricebook = None
     return report

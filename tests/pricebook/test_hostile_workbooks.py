@@ -6,10 +6,11 @@ later date or credit computation (the compiled pricebook must round-trip)."""
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,14 @@ import pytest
 from engine import load_compiled_json, validate_pricebook
 from engine.pricebook.findings import Severity
 from engine.pricebook.safety import DEFAULT_LIMITS, Limits
+from engine.pricebook.validate import validate_raw
+from engine.pricebook.xlsx import RawWorkbook, read_workbook
 from tests.conftest import IN_V2, US_V1
 from tests.pricebook.book import Book
 from tests.pricebook.hostile import Surgery
 
 FAR = "1" + "0" * 20  # 10^20
+INDIA_RAW = read_workbook(IN_V2)
 
 
 @dataclass(frozen=True)
@@ -434,3 +438,53 @@ def test_dump_reformat_and_annotate_answer_every_file(case: Case, tmp_path: Path
             assert not report.unreadable
             again = validate_pricebook(written)
             assert not again.unreadable
+
+
+# -- cost grows with the content, never with its square ---------------------------------------------
+
+
+def _many_unknown_cities(count: int) -> RawWorkbook:
+    """IN v2 with `count` cities on the Lists sheet and `count` lead rows naming cities not on it."""
+    raw = copy.deepcopy(INDIA_RAW)
+    lists, leads = raw.sheets["Lists"], raw.sheets["LeadPrices"]
+    city = next(i for i, header in enumerate(lists.rows[0]) if header == "city")
+    width = len(lists.rows[0])
+    while len(lists.rows) <= count:
+        lists.rows.append([""] * width)
+    for i in range(count):
+        lists.rows[i + 1][city] = f"City {i:05d}"
+    lists.tables = [replace(lists.tables[0], last_row=count + 1)]
+    template = list(leads.rows[1])
+    city_col = leads.rows[0].index("city")
+    for i in range(count):
+        row = list(template)
+        row[0], row[city_col] = f"LP-X{i:05d}", f"Elsewhere {i:05d}"
+        leads.rows.append(row)
+    leads.tables = [replace(leads.tables[0], last_row=len(leads.rows))]
+    return raw
+
+
+def test_a_sheet_of_thousands_of_broken_rows_lists_a_thousand_and_counts_the_rest() -> None:
+    report = validate_raw(_many_unknown_cities(2_500))
+    unknown = [f for f in report.findings if f.code == "C06" and f.sheet == "LeadPrices"]
+    assert len(unknown) == 1_001
+    assert (
+        unknown[0].message == "... and 1,500 more C06 findings (value not in the allowed list) not listed one by one."
+    )
+    assert report.exit_code == 1 and report.pricebook is None
+
+
+def test_misspelt_values_cost_what_the_sheet_holds() -> None:
+    """'Did you mean' compares a value with every listed one: past a few thousand values or guesses
+    it is not offered, so thousands of unknown cities against thousands of listed ones stay linear."""
+    from engine.pricebook.cells import Domain
+    from tests.pricebook.test_linear_time import assert_linear
+
+    def make(count: int) -> tuple[Domain, list[str]]:
+        return Domain("city", tuple(f"City {i:05d}" for i in range(count)), closed=False), [
+            f"Elsewhere {i:05d}" for i in range(count)
+        ]
+
+    assert_linear(make, lambda case: [case[0].nearest(text) for text in case[1]], 400)
+    domain, texts = make(100)
+    assert domain.nearest("city 00042") == "City 00042" and domain.nearest(texts[0]) is None
