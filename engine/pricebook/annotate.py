@@ -26,7 +26,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
-from engine.pricebook.findings import Finding, Severity
+from engine.pricebook.findings import Finding, Severity, shown
 from engine.pricebook.safety import DEFAULT_LIMITS, Limits, Package, UnreadableWorkbook, preflight
 from engine.pricebook.sheet_xml import EXCEL_ROWS, attribute
 from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT, excel_text, fit_to_width
@@ -149,14 +149,14 @@ def annotate_workbook(
         ws.cell(row=1, column=col).font = HEADER_FONT
         ws.cell(row=1, column=col).fill = HEADER_FILL
         ws.column_dimensions[chr(64 + col)].width = width
-    shown = findings[:ERRORS_MAX]
-    for row, finding in enumerate(shown, start=2):
+    listed = findings[:ERRORS_MAX]
+    for row, finding in enumerate(listed, start=2):
         values = [
             finding.severity.value,
             finding.code,
             finding.location,
             finding.rule_id,
-            finding.display_value(),
+            shown(finding.display_value(), 40),
             finding.message,
             finding.hint,
         ]
@@ -171,10 +171,10 @@ def annotate_workbook(
             link = ws.cell(row=row, column=3)
             link.hyperlink = Hyperlink(ref=link.coordinate, location=target)
             link.font = Font(color="0563C1", underline="single")
-    if len(findings) > len(shown):
-        _text_cell(ws, len(shown) + 2, 1, f"... and {len(findings) - len(shown):,} more findings")
+    if len(findings) > len(listed):
+        _text_cell(ws, len(listed) + 2, 1, f"... and {len(findings) - len(listed):,} more findings")
     if findings:
-        table = Table(displayName="tbl_Errors", ref=f"A1:G{len(shown) + 1}")
+        table = Table(displayName="tbl_Errors", ref=f"A1:G{len(listed) + 1}")
         table.tableStyleInfo = TableStyleInfo(name="TableStyleLight9", showRowStripes=True)
         ws.add_table(table)
     else:

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.bounds import CODE_MAX, ID_MAX, IDENTIFIER, INT64_MAX, NOTE_MAX, YEAR_MAX, YEAR_MIN
-from engine.money import decimal_text, format_credits
+from engine.money import decimal_text, format_credits, format_money
 from engine.pricebook.characters import code_problem, describe, identifier_problem, looks_like, text_problem
 from engine.pricebook.conditions import ANY_CONDITION, Condition, ConditionSyntaxError, parse_condition, split_values
 from engine.pricebook.findings import Collector, Severity, shown
@@ -602,10 +602,18 @@ class CellReader:
             "C10",
             loc,
             f"{column.name} is {number_text(value)}, beyond what creditbook can store and compute with "
-            f"here: at most {number_text(maximum)}.",
+            f"here: at most {self._amount(column, maximum)}.",
             f"Type a smaller number. {column.help}",
             raw,
         )
+
+    def _amount(self, column: Column, amount: Decimal) -> str:
+        """An amount in the column's terms: credits with their money value, money, or a number."""
+        if self.money is not None and ("credit" in column.name or "in credits" in column.help):
+            return self.money.credits(amount)
+        if self.money is not None and column.kind is Kind.MONEY:
+            return format_money(amount, self.money.currency)
+        return number_text(amount) + (" days" if column.name.endswith("days") else "")
 
     def _bounds(self, column: Column, value: Decimal, loc: Loc, raw: Any) -> Any:
         if column.positive and value <= 0:

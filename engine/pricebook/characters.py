@@ -88,14 +88,14 @@ def _outside_alphabet(text: str) -> str | None:
     return None
 
 
-def identifier_problem(text: str, what: str, limit: int) -> tuple[str, str] | None:
+def identifier_problem(text: str, what: str, limit: int, noun: str = "Ids") -> tuple[str, str] | None:
     """Why `text` is not an identifier (message, hint), or None when it is one."""
     if len(text) <= limit and IDENTIFIER.fullmatch(text):
         return None
     if len(text) > limit:
         return (
             f"{what} is {len(text):,} characters long; at most {limit} are allowed.",
-            "Use a short id such as SMS-1 or LP-014.",
+            "Use a short id such as SMS-1 or LP-014." if noun == "Ids" else "Use a short code such as SOLO-SMS.",
         )
     char = _outside_alphabet(text)
     if char is None:  # empty
@@ -104,17 +104,17 @@ def identifier_problem(text: str, what: str, limit: int) -> tuple[str, str] | No
         where = "start with" if text.startswith(char) else "contain"
         return (
             f"{what} cannot {where} {char!r}.",
-            "Ids use only ASCII letters, digits, '.', '_' and '-', and start with a letter or a digit.",
+            f"{noun} use only ASCII letters, digits, '.', '_' and '-', and start with a letter or a digit.",
         )
     return (
         f"{what} contains {_explained(char)}.",
-        "Ids use only ASCII letters, digits, '.', '_' and '-': retype it on an English keyboard.",
+        f"{noun} use only ASCII letters, digits, '.', '_' and '-': retype it on an English keyboard.",
     )
 
 
 def code_problem(text: str, what: str) -> tuple[str, str] | None:
     """Why `text` is not a package, promo or bundle code (message, hint), or None."""
-    return identifier_problem(text, what, CODE_MAX)
+    return identifier_problem(text, what, CODE_MAX, "Codes")
 
 
 def text_problem(text: str, what: str, limit: int, *, multiline: bool = False) -> tuple[str, str] | None:

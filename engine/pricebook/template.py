@@ -132,15 +132,29 @@ def _validation(column: Column, letter: str, credit_phrase: str) -> DataValidati
         validation.error = "Pick yes or no."
     elif kind is Kind.INT:
         low = "1" if column.positive else "0"
+        high = str(int(column.maximum)) if column.maximum is not None else None
         validation = DataValidation(
-            type="whole", operator="greaterThanOrEqual", formula1=low, allow_blank=True, showErrorMessage=True
+            type="whole",
+            operator="between" if high else "greaterThanOrEqual",
+            formula1=low,
+            formula2=high,
+            allow_blank=True,
+            showErrorMessage=True,
         )
-        validation.error = f"A whole number, at least {low}."
+        validation.error = (
+            f"A whole number from {low} to {int(high):,}." if high else f"A whole number, at least {low}."
+        )
     elif kind in (Kind.DECIMAL, Kind.MONEY):
+        high = str(int(column.maximum)) if column.maximum is not None else None
         validation = DataValidation(
-            type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True, showErrorMessage=True
+            type="decimal",
+            operator="between" if high else "greaterThanOrEqual",
+            formula1="0",
+            formula2=high,
+            allow_blank=True,
+            showErrorMessage=True,
         )
-        validation.error = "A number, 0 or more."
+        validation.error = f"A number from 0 to {int(high):,}." if high else "A number, 0 or more."
     elif kind is Kind.PCT:
         validation = DataValidation(
             type="decimal", operator="between", formula1="0", formula2="1", allow_blank=True, showErrorMessage=True
