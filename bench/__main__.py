@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench import ledger, policy, pricebook, quotes, simulator
+from bench import hostile, ledger, policy, pricebook, quotes, simulator
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
+    "hostile": hostile.run,
     "quotes": quotes.run,
     "policy": policy.run,
     "ledger": ledger.run,
