@@ -15,6 +15,7 @@ unclosed tags inside comments therefore costs what its bytes cost, not their squ
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from html import unescape
@@ -23,8 +24,10 @@ from html import unescape
 EXCEL_ROWS = 1_048_576
 EXCEL_COLUMNS = 16_384
 
-# a cell address as Excel and openpyxl write it, inside a tag: r="AB12"
-_STRICT_REF = re.compile(rb'\sr="([A-Z]{1,3}+)([0-9]{1,7}+)"')
+_DIMENSION = re.compile(
+    rb'<(?:[A-Za-z_][\w.-]*+:)?+dimension\s++ref\s*+=\s*+"([A-Z]{1,3}+[0-9]{1,7}+)(?::([A-Z]{1,3}+[0-9]{1,7}+))?+"'
+)
+DIGITS, LETTERS = "0123456789", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # any start or end tag: '<', an optional '/', a (prefixed) name, then attributes up to '>'
 _TAG = re.compile(rb"<(/?+)([A-Za-z_][\w.:-]*+)([^<>]*+)>")
 # start tags of the elements `extent` follows, with their attribute text
@@ -126,28 +129,67 @@ class Extent:
 
 
 def extent(xml: bytes) -> Extent:
-    """How far a worksheet's cells reach, as python-calamine would place them.
+    """How far a worksheet's cells reach, as python-calamine would place them (never less).
 
-    The common case (every cell tagged <c r="A1">, without prefixes or comments, as Excel and
-    openpyxl write it) is one C-speed pattern over the bytes. Anything else takes the walk over
-    row and cell tags, which also places cells written without an address where calamine does:
-    after the previous cell of their row."""
+    Excel and openpyxl write every cell as <c r="A1" ...> and state the sheet's range in
+    <dimension ref="A1:H100006"/>. When that holds, the claim is checked with one C-speed search
+    for any cell address past it (a lie costs the exact walk below, never a wrong answer). Anything
+    unusual (cells without an address, prefixes, comments, no dimension) takes the exact walk over
+    row and cell tags, which also places cells written without an address where calamine does."""
     xml = ascii_compatible(xml)
-    cell_tags = xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/>")
-    strict = _STRICT_REF.findall(xml) if cell_tags else []
-    unusual = (
-        len(strict) != cell_tags
-        or any(opener in xml for opener, _ in _NOISE[:2])
-        or xml.find(b"<?", 5) >= 0
-        or _PREFIXED_CELL.search(xml) is not None
+    claimed = _claimed(xml)
+    if claimed is not None and _plain_cells(xml) and not _beyond(claimed).search(xml):
+        return Extent(*claimed)
+    return _walk_extent(without_noise(xml))
+
+
+def _claimed(xml: bytes) -> tuple[int, int] | None:
+    """The (rows, columns) the <dimension> element states, if it states a plain range."""
+    found = _DIMENSION.search(xml, 0, 4096) or _DIMENSION.search(xml)
+    if found is None:
+        return None
+    place = parse_ref((found.group(2) or found.group(1)).decode())
+    return place if place is not None and place[0] <= EXCEL_ROWS and place[1] <= EXCEL_COLUMNS else None
+
+
+def _plain_cells(xml: bytes) -> bool:
+    """Every cell tag is <c r="..."> with no prefix, and nothing can hide a tag (counts and
+    substring tests only: C speed)."""
+    return (
+        xml.count(b"<c ") == xml.count(b'<c r="')
+        and not any(odd in xml for odd in (b"<c>", b"<c/>", b"<!", b":c ", b":c>", b":c/>"))  # <! : comment, CDATA
+        and xml.find(b"<?", 5) < 0
     )
-    if unusual:
-        return _walk_extent(without_noise(xml))
-    if not strict:
-        return Extent()
-    letters = max({letters for letters, _ in strict}, key=lambda text: (len(text), text))
-    digits = max({digits for _, digits in strict}, key=lambda text: (len(text), text))
-    return Extent(int(digits), column_number(letters.decode()))
+
+
+def _greater(text: str, alphabet: str) -> list[str]:
+    """Patterns for the strings of len(text) over `alphabet` that sort after `text`."""
+    out = []
+    for index, char in enumerate(text):
+        bigger = alphabet[alphabet.index(char) + 1 :]
+        if bigger:
+            out.append(re.escape(text[:index]) + f"[{bigger}]" + f"[{alphabet}]" * (len(text) - index - 1))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _beyond(claimed: tuple[int, int]) -> re.Pattern[bytes]:
+    """A cell address past (rows, columns), or one that is not plain upper-case letters and digits."""
+    rows, columns = str(claimed[0]), column_letters(claimed[1])
+    row_above = "|".join([f"[0-9]{{{len(rows) + 1},}}", *_greater(rows, DIGITS)])
+    column_above = "|".join([f"[A-Z]{{{len(columns) + 1},}}", *_greater(columns, LETTERS)])
+    # the literal '<c r="' lets the search skip from cell to cell at C speed (_plain_cells made sure
+    # every cell is written so)
+    return re.compile(rf'<c r="(?:[A-Z]*+[^A-Z0-9"]|(?:{column_above})[0-9]|[A-Z]++(?:0|(?:{row_above})"))'.encode())
+
+
+def column_letters(number: int) -> str:
+    """1 → A, 27 → AA."""
+    letters = ""
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
 
 
 def _walk_extent(xml: bytes) -> Extent:
@@ -176,16 +218,8 @@ class Marks:
 
 def _may_have_marks(xml: bytes) -> bool:
     """Cheap substring tests (C speed) for anything `marks` would find; a clean sheet stops here."""
-    return (
-        b"hidden=" in xml
-        or b't="e"' in xml
-        or b"t='e'" in xml
-        or b"<f>" in xml
-        or b"<f " in xml
-        or b"<f/>" in xml
-        or b":f>" in xml
-        or b":f " in xml
-        or b":f/>" in xml
+    return any(
+        mark in xml for mark in (b"hidden=", b't="e"', b"t='e'", b"<f>", b"<f ", b"<f/>", b":f>", b":f ", b":f/>")
     )
 
 
