@@ -27,10 +27,10 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
 from engine.pricebook.findings import Finding, Severity, shown
-from engine.pricebook.safety import DEFAULT_LIMITS, Limits, Package, UnreadableWorkbook, preflight
+from engine.pricebook.safety import DEFAULT_LIMITS, Limits, Package, preflight
 from engine.pricebook.sheet_xml import EXCEL_ROWS, attribute
 from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT, excel_text, fit_to_width
-from engine.pricebook.xlsx import read_package
+from engine.pricebook.xlsx import damaged, read_package
 
 FILLS = {
     Severity.ERROR: PatternFill("solid", fgColor="F4B6B6"),
@@ -111,16 +111,7 @@ def annotate_workbook(
     try:
         wb = load_workbook(openable(package), rich_text=False)
     except Exception as exc:  # openpyxl raises many types for files it cannot take apart
-        raise UnreadableWorkbook(
-            [
-                Finding(
-                    code="F06",
-                    severity=Severity.ERROR,
-                    message=f"The workbook cannot be opened to write an annotated copy: {str(exc)[:200]}.",
-                    hint="Open the file in Excel and save it again.",
-                )
-            ]
-        ) from exc
+        raise damaged("(the whole workbook, as openpyxl reads it)", exc) from exc
     if ERRORS_SHEET in wb.sheetnames:
         del wb[ERRORS_SHEET]
     by_cell: dict[tuple[str, str], list[Finding]] = defaultdict(list)

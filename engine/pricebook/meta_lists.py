@@ -29,6 +29,7 @@ from engine.pricebook.schema import (
     SCHEMA_VERSION,
     Column,
     Kind,
+    ListSpec,
     MetaKey,
 )
 from engine.pricebook.xlsx import RawSheet
@@ -92,6 +93,31 @@ def fixed_domains() -> dict[str, Domain]:
     return {spec.name: Domain(spec.name, spec.fixed, closed=True) for spec in LISTS if not spec.editable}
 
 
+Problem = tuple[str, Severity, str, str]  # code, severity, message, hint
+
+
+def _refused(problem: tuple[str, str] | None) -> Problem | None:
+    """A list value creditbook does not accept as text (C12)."""
+    return None if problem is None else ("C12", Severity.ERROR, *problem)
+
+
+def _repeated(value: str, name: str, first_row: int | None) -> Problem | None:
+    if first_row is None:
+        return None
+    return ("T01", Severity.WARNING, f"{value!r} is listed twice in {name} (also in row {first_row}).", "Delete one.")
+
+
+def _unknown(value: str, spec: ListSpec, folded: str) -> Problem | None:
+    if spec.editable or folded in {v.casefold() for v in spec.fixed}:
+        return None
+    return (
+        "X01",
+        Severity.ERROR,
+        f"{value!r} is not something creditbook knows in the {spec.name} list.",
+        f"The {spec.name} list is fixed: {', '.join(spec.fixed)}.",
+    )
+
+
 def read_lists(sheet: RawSheet | None, collector: Collector) -> dict[str, Domain]:
     """Domains for every list: fixed lists from the engine, editable ones from the Lists sheet."""
     domains = fixed_domains()
@@ -108,50 +134,22 @@ def read_lists(sheet: RawSheet | None, collector: Collector) -> dict[str, Domain
                     if raw is None or (isinstance(raw, str) and not raw.strip()):
                         continue
                     value = tidy_text(str(int(raw) if isinstance(raw, float) and raw.is_integer() else raw))
-                    problem = text_problem(value, f"The {name} value", ID_MAX) or mixed_script_problem(
-                        value, f"The {name} value"
+                    folded = value.casefold()
+                    problem = (
+                        _refused(text_problem(value, f"The {name} value", ID_MAX))
+                        or _refused(mixed_script_problem(value, f"The {name} value"))
+                        or _repeated(value, name, seen.get(folded))
+                        or _unknown(value, spec, folded)
                     )
                     if problem is not None:
+                        code, severity, message, hint = problem
                         collector.add(
-                            "C12",
-                            Severity.ERROR,
-                            *problem,
-                            sheet=sheet.name,
-                            row=row,
-                            col=col,
-                            column=name,
-                            value=value,
-                        )
-                        continue
-                    folded = value.casefold()
-                    if folded in seen:
-                        collector.add(
-                            "T01",
-                            Severity.WARNING,
-                            f"{value!r} is listed twice in {name} (also in row {seen[folded]}).",
-                            "Delete one of them.",
-                            sheet=sheet.name,
-                            row=row,
-                            col=col,
-                            column=name,
-                            value=value,
+                            code, severity, message, hint, sheet=sheet.name, row=row, col=col, column=name, value=value
                         )
                         continue
                     seen[folded] = row
                     if spec.editable:
                         editable[name].append(value)
-                    elif folded not in {v.casefold() for v in spec.fixed}:
-                        collector.add(
-                            "X01",
-                            Severity.ERROR,
-                            f"{value!r} is not something creditbook knows in the {name} list.",
-                            f"The {name} list is fixed: {', '.join(spec.fixed)}.",
-                            sheet=sheet.name,
-                            row=row,
-                            col=col,
-                            column=name,
-                            value=value,
-                        )
     for name, values in editable.items():
         domains[name] = Domain(name, tuple(values), closed=False)
     return domains
@@ -295,28 +293,19 @@ def _check_meta(values: dict[str, Any], places: dict[str, tuple[int, int]], shee
                 if isinstance(zone_name, str)
                 else when.replace(tzinfo=None)
             )
-            if not YEAR_MIN <= local.year <= YEAR_MAX:
-                collector.add(
-                    "C11",
-                    Severity.ERROR,
-                    f"{key} {when.isoformat()} is in the year {local.year} in the pricebook's time zone, outside "
-                    f"the years creditbook handles ({YEAR_MIN} to {YEAR_MAX}).",
-                    "Check the year, and type the local date and time without an offset.",
-                    value=when.isoformat(),
-                    **at(key),
-                )
-                values[key] = INVALID
-                continue
+            inside = YEAR_MIN <= local.year <= YEAR_MAX
+            read_as = (
+                f"{key} carries its own UTC offset; it was read as {local:%Y-%m-%d %H:%M} in the pricebook's time zone"
+            )
             collector.add(
-                "C08",
-                Severity.WARNING,
-                f"{key} carries its own UTC offset; it was read as "
-                f"{local:%Y-%m-%d %H:%M} in the pricebook's time zone.",
-                "Type the local date and time without an offset.",
+                "C08" if inside else "C11",
+                Severity.WARNING if inside else Severity.ERROR,
+                read_as + ("." if inside else f", outside the years creditbook handles ({YEAR_MIN} to {YEAR_MAX})."),
+                "Type the local date and time without an offset" + ("." if inside else ", and check the year."),
                 value=when.isoformat(),
                 **at(key),
             )
-            values[key] = local
+            values[key] = local if inside else INVALID
     start, existing = values.get("effective_from"), values.get("existing_customers_effective_from")
     if isinstance(start, datetime) and isinstance(existing, datetime) and existing < start:
         collector.add(

@@ -77,6 +77,13 @@ class UnreadableWorkbook(CreditbookError):
         self.findings = findings
         super().__init__("; ".join(f.message for f in findings))
 
+    @classmethod
+    def because(
+        cls, code: str, message: str, hint: str, *, sheet: str = "", value: object = None
+    ) -> UnreadableWorkbook:
+        """Refused for one reason: an error finding with this code, message and hint."""
+        return cls([Finding(code=code, severity=Severity.ERROR, message=message, hint=hint, sheet=sheet, value=value)])
+
 
 @dataclass
 class Package:

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from html import unescape
 
+from engine.pricebook.findings import column_letter
+
 #: Excel's grid: the last row and column any cell address can name
 EXCEL_ROWS = 1_048_576
 EXCEL_COLUMNS = 16_384
@@ -175,21 +177,12 @@ def _greater(text: str, alphabet: str) -> list[str]:
 @functools.lru_cache(maxsize=64)
 def _beyond(claimed: tuple[int, int]) -> re.Pattern[bytes]:
     """A cell address past (rows, columns), or one that is not plain upper-case letters and digits."""
-    rows, columns = str(claimed[0]), column_letters(claimed[1])
+    rows, columns = str(claimed[0]), column_letter(claimed[1])
     row_above = "|".join([f"[0-9]{{{len(rows) + 1},}}", *_greater(rows, DIGITS)])
     column_above = "|".join([f"[A-Z]{{{len(columns) + 1},}}", *_greater(columns, LETTERS)])
     # the literal '<c r="' lets the search skip from cell to cell at C speed (_plain_cells made sure
     # every cell is written so)
     return re.compile(rf'<c r="(?:[A-Z]*+[^A-Z0-9"]|(?:{column_above})[0-9]|[A-Z]++(?:0|(?:{row_above})"))'.encode())
-
-
-def column_letters(number: int) -> str:
-    """1 → A, 27 → AA."""
-    letters = ""
-    while number:
-        number, remainder = divmod(number - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
 
 
 def _walk_extent(xml: bytes) -> Extent:

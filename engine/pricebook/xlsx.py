@@ -100,18 +100,14 @@ def _children(element: Element, name: str) -> list[Element]:
     return [child for child in element.iter() if _local(child.tag) == name]
 
 
-def _damaged(part: str, problem: object, sheet: str = "") -> UnreadableWorkbook:
+def damaged(part: str, problem: object, sheet: str = "") -> UnreadableWorkbook:
+    """F06: a part of the file that cannot be parsed (`problem` says what the parser said)."""
     where = f"Part {part} of the file" + (f" (the sheet {shown(sheet)})" if sheet else "")
-    return UnreadableWorkbook(
-        [
-            Finding(
-                code="F06",
-                severity=Severity.ERROR,
-                message=f"{where} cannot be read: {shown(str(problem), 200)}.",
-                hint="Open the file in Excel and save it again (Excel offers to repair a damaged file).",
-                sheet=sheet,
-            )
-        ]
+    return UnreadableWorkbook.because(
+        "F06",
+        f"{where} cannot be read: {shown(str(problem), 200)}.",
+        "Open the file in Excel and save it again (Excel offers to repair a damaged file).",
+        sheet=sheet,
     )
 
 
@@ -121,17 +117,12 @@ def _xml(package: Package, part: str, sheet: str = "") -> Element:
         return SafeET.fromstring(package.parts[part])
     except Exception as exc:  # defusedxml and expat raise several types; all mean the same here
         if "Forbidden" in type(exc).__name__:
-            raise UnreadableWorkbook(
-                [
-                    Finding(
-                        code="F03",
-                        severity=Severity.ERROR,
-                        message=f"Part {part} declares XML entities, which Excel never writes.",
-                        hint="Do not edit the workbook's XML by hand; save it again from Excel.",
-                    )
-                ]
+            raise UnreadableWorkbook.because(
+                "F03",
+                f"Part {part} declares XML entities, which Excel never writes.",
+                "Do not edit the workbook's XML by hand; save it again from Excel.",
             ) from exc
-        raise _damaged(part, exc, sheet) from exc
+        raise damaged(part, exc, sheet) from exc
 
 
 def _rels(package: Package, part: str) -> dict[str, str]:
@@ -207,20 +198,15 @@ def _table(root: Element, sheet: str, findings: list[Finding]) -> TableRef | Non
 
 def _too_many_cells(sheet: str, rows: int, columns: int, limits: Limits, total: int) -> UnreadableWorkbook:
     corner = cell_ref(min(rows, 10**9), min(columns, 10**6))
-    return UnreadableWorkbook(
-        [
-            Finding(
-                code="F02",
-                severity=Severity.ERROR,
-                message=f"The sheet {shown(sheet)} has cells as far as {corner}: reading it means "
-                f"{rows * columns:,} cells from A1, and the workbook's sheets may span at most "
-                f"{limits.max_cells:,} ({total:,} are taken by the sheets before it).",
-                hint="In Excel press Ctrl+End on that sheet to see the last cell it uses; delete the rows "
-                "and columns beyond your data, then save.",
-                sheet=sheet,
-                value=corner,
-            )
-        ]
+    return UnreadableWorkbook.because(
+        "F02",
+        f"The sheet {shown(sheet)} has cells as far as {corner}: reading it means {rows * columns:,} cells "
+        f"from A1, and the workbook's sheets may span at most {limits.max_cells:,} ({total:,} are taken by the "
+        "sheets before it).",
+        "In Excel press Ctrl+End on that sheet to see the last cell it uses; delete the rows and columns beyond "
+        "your data, then save.",
+        sheet=sheet,
+        value=corner,
     )
 
 
@@ -233,7 +219,7 @@ def _read_values(calamine: Any, sheet: RawSheet, part: str) -> None:
     except BaseException as exc:  # calamine's own errors, and a Rust panic (a BaseException)
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise
-        raise _damaged(part, exc, sheet.name) from exc
+        raise damaged(part, exc, sheet.name) from exc
     for (r0, c0), (r1, c1) in merged:
         sheet.merged.append((r0 + 1, c0 + 1, r1 + 1, c1 + 1))
 
@@ -278,7 +264,7 @@ def read_package(package: Package, path: Path, limits: Limits = DEFAULT_LIMITS) 
             continue
         xml = package.parts.get(part)
         if xml is None:
-            raise _damaged(part or "(no part)", "the file has no such part", name)
+            raise damaged(part or "(no part)", "the file has no such part", name)
         reach = extent(xml)
         if reach.rows > EXCEL_ROWS or reach.columns > EXCEL_COLUMNS or cells + reach.cells > limits.max_cells:
             raise _too_many_cells(name, reach.rows, reach.columns, limits, cells)
@@ -297,7 +283,7 @@ def read_package(package: Package, path: Path, limits: Limits = DEFAULT_LIMITS) 
     except BaseException as exc:  # calamine's own errors, and a Rust panic (a BaseException)
         if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
             raise
-        raise _damaged("xl/workbook.xml", exc) from exc
+        raise damaged("xl/workbook.xml", exc) from exc
     try:
         for sheet, part in pending:
             _read_values(calamine, sheet, part)

@@ -25,7 +25,7 @@ from engine.pricebook.schema import SHEET_BY_NAME
 FACTOR, ALLOWED = 8, 24
 
 
-def _best(run: Callable[[Any], object], argument: Any) -> float:
+def best_of_three(run: Callable[[Any], object], argument: Any) -> float:
     times = []
     for _ in range(3):
         started = time.perf_counter()
@@ -38,7 +38,7 @@ def assert_linear(make: Callable[[int], Any], run: Callable[[Any], object], size
     small, large = make(size), make(size * FACTOR)
     ratios = []
     for _ in range(3):
-        ratio = _best(run, large) / max(_best(run, small), 1e-5)
+        ratio = best_of_three(run, large) / max(best_of_three(run, small), 1e-5)
         if ratio < ALLOWED:
             return
         ratios.append(ratio)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.pricebook.sheet_xml import Extent, _walk_extent, attribute, column_letters, extent, marks, without_noise
+from engine.pricebook.findings import column_letter
+from engine.pricebook.sheet_xml import Extent, _walk_extent, attribute, extent, marks, without_noise
 
 CELLS = st.lists(
     st.tuples(st.integers(min_value=1, max_value=400), st.integers(min_value=1, max_value=800)), max_size=30
@@ -20,11 +21,11 @@ def sheet(cells: list[tuple[int, int]], claim: tuple[int, int] | None, extra: by
         rows.setdefault(row, []).append(col)
     body = b"".join(
         b'<row r="%d">' % row
-        + b"".join(b'<c r="%s%d"><v>1</v></c>' % (column_letters(col).encode(), row) for col in sorted(set(cols)))
+        + b"".join(b'<c r="%s%d"><v>1</v></c>' % (column_letter(col).encode(), row) for col in sorted(set(cols)))
         + b"</row>"
         for row, cols in sorted(rows.items())
     )
-    dimension = b'<dimension ref="A1:%s%d"/>' % (column_letters(claim[1]).encode(), claim[0]) if claim else b""
+    dimension = b'<dimension ref="A1:%s%d"/>' % (column_letter(claim[1]).encode(), claim[0]) if claim else b""
     return b"<worksheet>" + dimension + b"<sheetData>" + body + extra + b"</sheetData></worksheet>"
 
 
