@@ -23,11 +23,13 @@ Attack = Callable[[Surgery], object]
 
 
 def _comment_tags(count: int) -> Attack:
-    """Unclosed cell tags inside a comment (random attributes, so the zip guard does not stop it
-    first), and a formula, so that the sheet's cell scan runs over all of it."""
-    noise = b"<!--" + b"".join(b'<c r="A1" x="%s" ' % secrets.token_hex(8).encode() for _ in range(count)) + b"-->"
-
-    return lambda s: s.sheet("UsageTiers", lambda d: d.replace(b"<sheetData>", noise + b"<f>1</f><sheetData>"))
+    """Unclosed row tags inside a comment (random attributes, so the zip guard does not stop it
+    first), and a hidden row, so that the scan for hidden rows runs over all of them."""
+    noise = b"<!--" + b"".join(b'<row x="%s" ' % secrets.token_hex(8).encode() for _ in range(count)) + b"-->"
+    return lambda s: s.sheet(
+        "UsageTiers",
+        lambda d: d.replace(b"<sheetData>", noise + b"<sheetData>").replace(b'<row r="3"', b'<row r="3" hidden="1"'),
+    )
 
 
 def _digits(count: int) -> Attack:

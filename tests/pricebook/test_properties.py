@@ -357,8 +357,11 @@ def _merge(ref: str) -> Callable[[Surgery], object]:
 
 
 def _comment(tags: int) -> Callable[[Surgery], object]:
-    noise = b"<!--" + b"".join(b'<c r="A%d" ' % i for i in range(tags)) + b"-->"
-    return lambda s: s.sheet("UsageTiers", lambda d: d.replace(b"<sheetData>", noise + b"<f>1</f><sheetData>"))
+    noise = b"<!--" + b"".join(b'<c r="A%d" <row ' % i for i in range(tags)) + b"-->"
+    return lambda s: s.sheet(
+        "UsageTiers",
+        lambda d: d.replace(b"<sheetData>", noise + b"<f>1</f><sheetData>").replace(b"<row ", b'<row hidden="1" ', 1),
+    )
 
 
 def _rename_in_workbook(old: str, new: str) -> Callable[[Surgery], object]:
