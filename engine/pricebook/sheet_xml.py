@@ -36,7 +36,6 @@ _TAG = re.compile(rb"<(/?+)([A-Za-z_][\w.:-]*+)([^<>]*+)>")
 _ROW_OR_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*+:)?+(row|c)(?=[\s/>])([^<>]*+)")
 _PREFIXED_CELL = re.compile(rb"<[A-Za-z_][\w.-]*+:c[\s/>]")
 _A1 = re.compile(r"\$?+([A-Za-z]++)\$?+([0-9]++)")
-_EQUALS = re.compile(rb"\s*+=\s*+([\"'])")
 _NOISE = ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>"))
 #: what a row or column number past any sensible limit reads as
 FAR = 10**12
@@ -60,22 +59,19 @@ def parse_ref(text: str) -> tuple[int, int] | None:
     return number(match.group(2)), column_number(letters) if len(letters) <= 8 else FAR
 
 
+@functools.lru_cache(maxsize=16)
+def _attribute_pattern(name: bytes) -> re.Pattern[bytes]:
+    """`name` as a whole attribute name (after whitespace or at the start), then '=' and a quote."""
+    return re.compile(rb"(?<![^\s])" + re.escape(name) + rb"\s*+=\s*+([\"'])")
+
+
 def attribute(attrs: bytes, name: bytes) -> bytes | None:
     """The value of attribute `name` in one tag's attribute text (double or single quotes)."""
-    start = 0
-    while True:
-        at = attrs.find(name, start)
-        if at < 0:
-            return None
-        start = at + len(name)
-        if at > 0 and not attrs[at - 1 : at].isspace():
-            continue
-        equals = _EQUALS.match(attrs, start)
-        if equals is None:
-            continue
-        quote = equals.group(1)
-        end = attrs.find(quote, equals.end())
-        return attrs[equals.end() : end] if end >= 0 else None
+    found = _attribute_pattern(name).search(attrs)
+    if found is None:
+        return None
+    end = attrs.find(found.group(1), found.end())
+    return attrs[found.end() : end] if end >= 0 else None
 
 
 def number(digits: bytes | str) -> int:
