@@ -217,6 +217,16 @@ class CellReader:
     def warn(self, code: str, loc: Loc, message: str, hint: str = "", value: Any = None) -> None:
         self._add(code, Severity.WARNING, loc, message, hint, value)
 
+    def help(self, column: Column) -> str:
+        """A column's help text as the editor reads it: '{credit}' says what one credit is worth."""
+        if "{credit}" not in column.help:
+            return column.help
+        worth = "credits"
+        if self.money is not None:
+            one = format_money(self.money.money_per_credit, self.money.currency, self.money.money_per_credit)
+            worth = f"1 credit = {one}"
+        return column.help.replace("{credit}", worth)
+
     # -- fast path ------------------------------------------------------------------------------
     def fast(self, column: Column) -> Callable[[Any], Any]:
         """A reader for the clean, common case of `column` (a plain number, an exact list value);
@@ -298,9 +308,9 @@ class CellReader:
         """The typed value of a cell, its default when blank, or INVALID after recording a finding."""
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if column.required:
-                hint = column.help
+                hint = self.help(column)
                 if column.kind is Kind.CONDITION:
-                    hint = "Type - if this row applies to any value. " + column.help
+                    hint = "Type - if this row applies to any value. " + self.help(column)
                 return self.error("C01", loc, f"{column.name} is empty, but it is required.", hint)
             if column.kind is Kind.CONDITION:
                 return ANY_CONDITION
@@ -481,14 +491,14 @@ class CellReader:
                     loc,
                     f"{column.name} holds a number of {digits:,} digits typed as text; creditbook reads numbers "
                     f"up to {number_text(self._maximum(column))}.",
-                    column.help,
+                    self.help(column),
                     raw,
                 )
             return self.error(
                 "C02",
                 loc,
                 f"{column.name} must be a number, but the cell holds {len(compact):,} characters of text.",
-                column.help,
+                self.help(column),
                 raw,
             )
         if _PLAIN_NUMBER.fullmatch(compact):
@@ -553,14 +563,14 @@ class CellReader:
             "C02",
             loc,
             f"{column.name} must be a number, but the cell holds the text {shown(compact)!r}.",
-            column.help,
+            self.help(column),
             raw,
         )
 
     def _to_decimal(self, column: Column, raw: Any, loc: Loc) -> Any:
         """A cell as an exact Decimal within the column's maximum, or INVALID after a finding."""
         if isinstance(raw, bool):
-            return self.error("C02", loc, f"{column.name} must be a number, not TRUE/FALSE.", column.help, raw)
+            return self.error("C02", loc, f"{column.name} must be a number, not TRUE/FALSE.", self.help(column), raw)
         if isinstance(raw, float):
             if not math.isfinite(raw):
                 what = "NaN (not a number)" if math.isnan(raw) else "an infinite number"
@@ -603,13 +613,13 @@ class CellReader:
             loc,
             f"{column.name} is {number_text(value)}, beyond what creditbook can store and compute with "
             f"here: at most {self._amount(column, maximum)}.",
-            f"Type a smaller number. {column.help}",
+            f"Type a smaller number. {self.help(column)}",
             raw,
         )
 
     def _amount(self, column: Column, amount: Decimal) -> str:
         """An amount in the column's terms: credits with their money value, money, or a number."""
-        if self.money is not None and ("credit" in column.name or "in credits" in column.help):
+        if self.money is not None and ("credit" in column.name or "in credits" in self.help(column)):
             return self.money.credits(amount)
         if self.money is not None and column.kind is Kind.MONEY:
             return format_money(amount, self.money.currency)
@@ -618,11 +628,15 @@ class CellReader:
     def _bounds(self, column: Column, value: Decimal, loc: Loc, raw: Any) -> Any:
         if column.positive and value <= 0:
             return self.error(
-                "C04", loc, f"{column.name} must be above zero, but it is {decimal_text(value)}.", column.help, raw
+                "C04",
+                loc,
+                f"{column.name} must be above zero, but it is {decimal_text(value)}.",
+                self.help(column),
+                raw,
             )
         if column.minimum is not None and value < column.minimum:
             return self.error(
-                "C04", loc, f"{column.name} cannot be negative ({decimal_text(value)}).", column.help, raw
+                "C04", loc, f"{column.name} cannot be negative ({decimal_text(value)}).", self.help(column), raw
             )
         return value
 
@@ -676,7 +690,9 @@ class CellReader:
         if value is INVALID:
             return INVALID
         if value < 0:
-            return self.error("C04", loc, f"{column.name} cannot be negative ({number_text(value)}).", column.help, raw)
+            return self.error(
+                "C04", loc, f"{column.name} cannot be negative ({number_text(value)}).", self.help(column), raw
+            )
         if value > 1:
             if value <= 100:
                 return self.error(
@@ -692,7 +708,7 @@ class CellReader:
                 "C05",
                 loc,
                 f"{column.name} is {number_text(value)}; a percentage runs from 0% to 100%.",
-                column.help,
+                self.help(column),
                 raw,
             )
         if places(value) > column.max_decimals:

@@ -9,6 +9,7 @@ formats, and dropdowns fed from named ranges on the Lists sheet that grow as the
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -61,6 +62,8 @@ def _excel_value(value: Any) -> Any:
         return "yes" if value else "no"
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinities have no spreadsheet form: kept as text, so validation still sees them
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value)
     if isinstance(value, datetime) and value.tzinfo is not None:

@@ -487,3 +487,15 @@ def test_misspelt_values_cost_what_the_sheet_holds() -> None:
     assert_linear(make, lambda case: [case[0].nearest(text) for text in case[1]], 400)
     domain, texts = make(100)
     assert domain.nearest("city 00042") == "City 00042" and domain.nearest(texts[0]) is None
+
+
+def test_reformat_keeps_a_value_no_spreadsheet_can_hold_as_text(tmp_path: Path) -> None:
+    """NaN has no cell form: reformat writes it as the text 'nan', so the copy is still refused."""
+    from engine.pricebook.reformat import reformat_workbook
+
+    surgery = Surgery(US_V1)
+    where = surgery.set_number("UsageTiers", "SMS-2", "unit_price_credits", "NaN")
+    copy_path = reformat_workbook(surgery.save(tmp_path / "nan.xlsx"), tmp_path / "reformatted.xlsx")
+    finding = next(f for f in validate_pricebook(copy_path).errors if f.location == where)
+    assert finding.code == "C02" and "'nan'" in finding.message
+    assert "{credit}" not in finding.hint and "1 credit = $0.0001" in finding.hint
