@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import hostile, ledger, policy, pricebook, quotes, simulator
+from bench import app, hostile, ledger, policy, pricebook, quotes, simulator, startup
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
@@ -13,6 +13,8 @@ BENCHMARKS = {
     "policy": policy.run,
     "ledger": ledger.run,
     "simulator": simulator.run,
+    "startup": startup.run,
+    "app": app.run,
 }
 
 

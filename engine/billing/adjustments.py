@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.billing import notices, wallet
 from engine.billing import state as clinic_state
-from engine.billing import wallet
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import AdjustmentRefused, InvalidAmount
 from engine.billing.results import AdjustmentResult
@@ -33,12 +33,8 @@ def adjust(ctx: Context, asked: Adjustment, key: str, at: datetime) -> Adjustmen
     if not asked.actor or not asked.reason:
         raise InvalidAmount("an adjustment needs an actor and a reason")
 
-    def work(conn: Connection, at: datetime) -> Done:
-        found = (
-            wallet.locked(conn, asked.clinic_id, at)
-            if asked.credits < 0
-            else clinic_state.load(conn, asked.clinic_id, at, lock=True)
-        )
+    def work(conn: Connection, asked_at: datetime) -> Done:
+        found, at = wallet.locked(conn, asked.clinic_id, asked_at)
         if asked.credits > 0:
             effect: transfers.Effect = transfers.Fund(NewLot(LotKind.GRANTED, LotSource.ADJUSTMENT, None))
         else:
@@ -61,6 +57,7 @@ def adjust(ctx: Context, asked: Adjustment, key: str, at: datetime) -> Adjustmen
                 f"taking {shown(-asked.credits)} would put clinic {asked.clinic_id} (balance "
                 f"{shown(found.wallet.balance)}) past its overdraft limit of {shown(found.wallet.overdraft_limit)}"
             )
+        notices.balance_changed(conn, found, clinic_state.current(ctx.catalog, conn, found, at), posted.balance, at)
         result = AdjustmentResult(
             clinic_id=asked.clinic_id,
             transaction_id=posted.transaction_id,

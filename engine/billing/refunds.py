@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from engine.billing import notices
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import ForeignDispute, InvalidAmount, RefundExceeded, UnknownCharge
@@ -45,6 +46,7 @@ class RefundAsk:
 def refund_charge(conn: Connection, ctx: Context, clinic_id: str, ask: RefundAsk, at: datetime) -> tuple[int, int, int]:
     """Give back `ask.credits` (default: all that is left) of a charge: (refund id, credits, balance)."""
     found = clinic_state.load(conn, clinic_id, at, lock=True)
+    at = clinic_state.clinic_time(found, at)
     charge = posted_charge(conn, ask.charge_id, clinic_id)
     left = lots.refundable(conn, ask.charge_id)
     amount = left if ask.credits is None else ask.credits
@@ -73,6 +75,7 @@ def refund_charge(conn: Connection, ctx: Context, clinic_id: str, ask: RefundAsk
     )
     if isinstance(posted, transfers.Declined):
         raise RefundExceeded(f"charge {ask.charge_id} was refunded meanwhile")
+    notices.balance_changed(conn, found, clinic_state.current(ctx.catalog, conn, found, at), posted.balance, at)
     return posted.transaction_id, amount, posted.balance
 
 
