@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench import app, ledger, policy, pricebook, quotes, simulator, startup
+from bench import app, hostile, ledger, policy, pricebook, quotes, simulator, startup
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
+    "hostile": hostile.run,
     "quotes": quotes.run,
     "policy": policy.run,
     "ledger": ledger.run,

@@ -25,6 +25,15 @@ def validate_compile(path: str) -> dict[str, Any]:
     }
 
 
+def validate_any(path: str) -> dict[str, Any]:
+    """Validation of a workbook that may well be refused: its exit code and first finding."""
+    from engine import validate_pricebook
+
+    report = validate_pricebook(path)
+    first = next((f for f in report.findings if f.severity.value == "error"), None)
+    return {"exit_code": report.exit_code, "first": f"{first.code} {first.location}" if first else "-"}
+
+
 def calamine_read(path: str) -> dict[str, Any]:
     """Baseline: python-calamine reading every cell of every sheet, nothing else."""
     import python_calamine

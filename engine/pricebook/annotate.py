@@ -2,22 +2,35 @@
 a comment saying what is wrong and what to do, and an Errors sheet whose rows link to the cells.
 
 Everything written is text stored as text, so a value such as '=cmd|...' that the validator saw
-in a cell comes back as a string, never as a formula (OWASP formula injection).
+in a cell comes back as a string, never as a formula (OWASP formula injection), and control
+characters the validator quoted are written in OOXML's escape (template.excel_text), since XML
+cannot hold them. The source goes through the same pre-flight as validation (a FIFO, a device or a
+zip bomb is refused before openpyxl sees it), and a finding on a cell inside a merged range is
+shown on the range's top-left cell, the only one of them Excel lets you edit.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import re
+import zipfile
 from collections import defaultdict
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from openpyxl import load_workbook
+from openpyxl.cell.cell import MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableStyleInfo
 
-from engine.pricebook.findings import Finding, Severity
-from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT, fit_to_width
+from engine.pricebook.findings import Finding, Severity, shown
+from engine.pricebook.safety import DEFAULT_LIMITS, Limits, Package, preflight
+from engine.pricebook.sheet_xml import EXCEL_ROWS, attribute
+from engine.pricebook.template import AUTHOR, HEADER_FILL, HEADER_FONT, excel_text, fit_to_width
+from engine.pricebook.xlsx import damaged, read_package
 
 FILLS = {
     Severity.ERROR: PatternFill("solid", fgColor="F4B6B6"),
@@ -31,21 +44,82 @@ def _quoted(sheet: str) -> str:
     return sheet if sheet.replace("_", "").isalnum() else "'" + sheet.replace("'", "''") + "'"
 
 
+# a numeric cell: its attributes and the text of its value
+_NUMBER_CELL = re.compile(rb"<c((?:\s[^<>]*+)?+)>\s*+<v>([^<]*+)</v>\s*+</c>")
+_NUMBER = re.compile(rb"[+-]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]{1,3}+)?+")
+
+
+def _as_text(match: re.Match[bytes]) -> bytes:
+    """A numeric cell whose value openpyxl cannot read (NaN, inf, 5,000 digits) as an inline string."""
+    attrs, value = match.group(1), match.group(2).strip()
+    kind = attribute(attrs, b"t")
+    if kind not in (None, b"n"):
+        return match.group(0)
+    if len(value) <= 300 and _NUMBER.fullmatch(value) and math.isfinite(float(value)):
+        return match.group(0)
+    kept = re.sub(rb'\st\s*+=\s*+"[^"]*+"', b"", attrs)
+    return b'<c%s t="inlineStr"><is><t>%s</t></is></c>' % (kept, escape(value.decode("utf-8", "replace")).encode())
+
+
+def openable(package: Package) -> io.BytesIO:
+    """The file for openpyxl: numeric cells holding what no spreadsheet writes (NaN, infinities,
+    thousands of digits, which the validator reported as C10) become text, so the annotated copy
+    can show them with their finding instead of openpyxl refusing the whole file."""
+    changed = {}
+    for name, data in package.parts.items():
+        if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+            fixed = _NUMBER_CELL.sub(_as_text, data)
+            if fixed != data:
+                changed[name] = fixed
+    if not changed:
+        return package.open()
+    out = io.BytesIO()
+    with zipfile.ZipFile(package.open()) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info, changed.get(info.filename) or source.read(info))
+    out.seek(0)
+    return out
+
+
+#: rows of the Errors sheet: Excel's grid, less the header and the line that says how many are left out
+ERRORS_MAX = EXCEL_ROWS - 2
+
+
 def _text_cell(ws, row: int, col: int, value: object) -> None:  # type: ignore[no-untyped-def]
     cell = ws.cell(row=row, column=col)
-    cell.value = "" if value is None else str(value)
+    cell.value = "" if value is None else excel_text(str(value))
     cell.data_type = "s"
 
 
-def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Path) -> Path:
-    """Copy `source` to `out` with findings marked. Only call this for files that passed pre-flight."""
-    wb = load_workbook(source, rich_text=False)
+def _editable(ws, ref: str):  # type: ignore[no-untyped-def]
+    """The cell at `ref`, or the top-left cell of the merged range that covers it."""
+    cell = ws[ref]
+    if isinstance(cell, MergedCell):
+        for merged in ws.merged_cells.ranges:
+            if cell.coordinate in merged:
+                return ws.cell(row=merged.min_row, column=merged.min_col)
+    return cell
+
+
+def annotate_workbook(
+    source: str | Path, findings: list[Finding], out: str | Path, limits: Limits = DEFAULT_LIMITS
+) -> Path:
+    """Copy `source` to `out` with findings marked. Raises UnreadableWorkbook for a file the
+    pre-flight refuses or that openpyxl cannot open."""
+    package = preflight(source, limits)
+    read_package(package, Path(source), limits)  # refused here exactly when validation refuses it
+    try:
+        wb = load_workbook(openable(package), rich_text=False)
+    except Exception as exc:  # openpyxl raises many types for files it cannot take apart
+        raise damaged("(the whole workbook, as openpyxl reads it)", exc) from exc
     if ERRORS_SHEET in wb.sheetnames:
         del wb[ERRORS_SHEET]
     by_cell: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for finding in findings:
         if finding.sheet in wb.sheetnames and finding.cell:
-            by_cell[(finding.sheet, finding.cell)].append(finding)
+            ws = wb[finding.sheet]
+            if hasattr(ws, "merged_cells"):  # a chartsheet has no cells
+                by_cell[(finding.sheet, _editable(ws, finding.cell).coordinate)].append(finding)
     for (sheet, ref), group in by_cell.items():
         cell = wb[sheet][ref]
         worst = min(group, key=lambda f: list(Severity).index(f.severity)).severity
@@ -55,7 +129,7 @@ def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Pa
         )
         if cell.comment is not None and cell.comment.text:
             text = f"{text}\n\n— column help —\n{cell.comment.text}"
-        comment = Comment(text, AUTHOR)
+        comment = Comment(excel_text(text), AUTHOR)
         comment.width, comment.height = 360, min(600, 60 + 16 * (len(text) // 45 + text.count("\n")))
         cell.comment = comment
     ws = wb.create_sheet(ERRORS_SHEET, 0)
@@ -66,13 +140,14 @@ def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Pa
         ws.cell(row=1, column=col).font = HEADER_FONT
         ws.cell(row=1, column=col).fill = HEADER_FILL
         ws.column_dimensions[chr(64 + col)].width = width
-    for row, finding in enumerate(findings, start=2):
+    listed = findings[:ERRORS_MAX]
+    for row, finding in enumerate(listed, start=2):
         values = [
             finding.severity.value,
             finding.code,
             finding.location,
             finding.rule_id,
-            finding.display_value(),
+            shown(finding.display_value(), 40),
             finding.message,
             finding.hint,
         ]
@@ -87,8 +162,10 @@ def annotate_workbook(source: str | Path, findings: list[Finding], out: str | Pa
             link = ws.cell(row=row, column=3)
             link.hyperlink = Hyperlink(ref=link.coordinate, location=target)
             link.font = Font(color="0563C1", underline="single")
+    if len(findings) > len(listed):
+        _text_cell(ws, len(listed) + 2, 1, f"... and {len(findings) - len(listed):,} more findings")
     if findings:
-        table = Table(displayName="tbl_Errors", ref=f"A1:G{len(findings) + 1}")
+        table = Table(displayName="tbl_Errors", ref=f"A1:G{len(listed) + 1}")
         table.tableStyleInfo = TableStyleInfo(name="TableStyleLight9", showRowStripes=True)
         ws.add_table(table)
     else:

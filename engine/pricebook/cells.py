@@ -4,6 +4,13 @@ Excel hands us floats for every number, strings with smart quotes and no-break s
 as dates or as text, percentages typed as 10 meaning 10%. This module normalises the harmless
 cases (with a warning when that changed the value) and reports the rest at the cell, with a hint
 in the editor's terms ("$0.0085 is 85 credits; type 85").
+
+Whatever a cell holds, reading it ends in a value or a finding, never an exception, and in time
+linear in its length: NaN and infinities are C10, a number past its column's maximum (what
+creditbook stores and computes with, engine/bounds.py via the schema) is C10 before anything else
+is computed from it, a date outside YEAR_MIN..YEAR_MAX is C11, and text with characters an
+identifier, a code or stored text may not hold is C12. Number text longer than NUMBER_TEXT_MAX is
+never handed to a pattern, and every pattern uses possessive quantifiers (no backtracking).
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.money import decimal_text, format_credits
+from engine.bounds import CODE_MAX, ID_MAX, IDENTIFIER, INT64_MAX, NOTE_MAX, YEAR_MAX, YEAR_MIN
+from engine.money import decimal_text, format_credits, format_money
+from engine.pricebook.characters import code_problem, describe, identifier_problem, looks_like, text_problem
 from engine.pricebook.conditions import ANY_CONDITION, Condition, ConditionSyntaxError, parse_condition, split_values
-from engine.pricebook.findings import Collector, Severity
+from engine.pricebook.findings import Collector, Severity, shown
 from engine.pricebook.schema import LIST_BY_NAME, Column, Kind
 
 
@@ -67,20 +76,60 @@ _TIDY = str.maketrans(
         "\n": " ",
     }
 )
-_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
-_EUROPEAN_NUMBER = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?$|^[+-]?\d+,\d{1,2}$")
-_WITH_UNIT = re.compile(r"^([+-]?[\d,]*\.?\d+)\s*(credits?|cr|segments?|mins?|minutes?|leads?|msgs?)$", re.I)
+# Number text: every quantifier is possessive (*+, ++, ?+), so no pattern backtracks, and each is
+# matched whole (fullmatch) against text of at most NUMBER_TEXT_MAX characters.
+_DIGITS = r"(?:[0-9,]++(?:\.[0-9]++)?+|\.[0-9]++)"
+_PLAIN_NUMBER = re.compile(r"[+-]?+(?:[0-9]{1,3}+(?:,[0-9]{3}+)++|[0-9]++)(?:\.[0-9]++)?+")
+_EUROPEAN_NUMBER = re.compile(r"[+-]?+[0-9]{1,3}+(?:\.[0-9]{3}+)++(?:,[0-9]++)?+|[+-]?+[0-9]++,[0-9]{1,2}+")
+_WITH_UNIT = re.compile(rf"([+-]?+{_DIGITS})\s*+(credits?|cr|segments?|mins?|minutes?|leads?|msgs?)", re.I)
 _MONEY_TEXT = re.compile(
-    r"^(?:(?P<cur>[$₹€£]|usd|inr|rs\.?)\s*(?P<a>[\d,]*\.?\d+)|(?P<b>[\d,]*\.?\d+)\s*"
-    r"(?P<cur2>[$₹€£]|usd|inr|rs\.?))$",
+    rf"(?:(?P<cur>[$₹€£]|usd|inr|rs\.?+)\s*+(?P<a>{_DIGITS})|(?P<b>{_DIGITS})\s*+"
+    r"(?P<cur2>[$₹€£]|usd|inr|rs\.?+))",
     re.I,
 )
-_STATED = re.compile(r"^([0-9][0-9,]*(?:\.[0-9]+)?)\s*([kKmM])?\s*(?:credits?|cr)?\.?$")
-_PCT_TEXT = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*%$")
+_STATED = re.compile(r"([0-9][0-9,]*+(?:\.[0-9]++)?+)\s*+([kKmM])?+\s*+(?:credits?+|cr)?+\.?+")
+_PCT_TEXT = re.compile(r"([+-]?+[0-9]++(?:\.[0-9]++)?+)\s*+%")
 _FORMULA_LIKE = re.compile(r"^(?:[=+@]|-[^\s-])")
+#: number text longer than this is not handed to any pattern: no price needs 40 characters
+NUMBER_TEXT_MAX = 40
+#: most listed values compared for a 'Did you mean' hint, and most distinct values guessed per list
+SUGGESTIONS_MAX = 2_000
+#: the longest text Excel keeps in a cell (longer text cannot come from Excel itself)
+EXCEL_TEXT_MAX = 32_767
+#: a number shown in a message: positional up to this size, in scientific notation beyond
+_POSITIONAL_MAX = Decimal(10) ** 21
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 _TRUE = {"yes", "y", "true", "1", "x"}
 _FALSE = {"no", "n", "false", "0"}
+
+
+def number_text(value: Decimal) -> str:
+    """A number as a message shows it: '1,234.5', or '1.000E+308' when it is too large to write
+    out (decimal_text would need more digits than Decimal's context holds)."""
+    if value.is_finite() and abs(value) < _POSITIONAL_MAX:
+        return decimal_text(value, grouping=True)
+    return f"{value:.3E}" if value.is_finite() else str(value)
+
+
+def places(value: Decimal) -> int:
+    """Decimal places of `value` written without trailing zeros, computed from its digits (not
+    through normalize(), which rounds to the context's 28 digits and would hide the 29th)."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return 0
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -exponent - trailing)
+
+
+def _length(column: Column) -> int:
+    """The longest text a column takes: its own limit, else by kind."""
+    if column.max_length is not None:
+        return column.max_length
+    if column.kind is Kind.ID:
+        return ID_MAX
+    if column.kind is Kind.CODE:
+        return CODE_MAX
+    return EXCEL_TEXT_MAX if column.verbatim else NOTE_MAX
 
 
 def tidy_text(text: str) -> str:
@@ -121,9 +170,19 @@ class Domain:
         self.exact = {v: v for v in values}
         self.folded = {v.casefold(): v for v in values}
 
+        self._guesses: dict[str, str | None] = {}
+
     def nearest(self, value: str) -> str | None:
+        """The listed value `value` most likely misspells, for a 'Did you mean' hint. Each guess
+        compares with every listed value, so a long list or text, or more than SUGGESTIONS_MAX
+        distinct unknown values, get no guess: a hostile sheet cannot make this quadratic."""
+        if value in self._guesses:
+            return self._guesses[value]
+        if len(self.values) > SUGGESTIONS_MAX or len(value) > NUMBER_TEXT_MAX or len(self._guesses) >= SUGGESTIONS_MAX:
+            return None
         match = difflib.get_close_matches(value.casefold(), list(self.folded), n=1, cutoff=0.6)
-        return self.folded[match[0]] if match else None
+        self._guesses[value] = guess = self.folded[match[0]] if match else None
+        return guess
 
 
 class CellReader:
@@ -158,6 +217,16 @@ class CellReader:
     def warn(self, code: str, loc: Loc, message: str, hint: str = "", value: Any = None) -> None:
         self._add(code, Severity.WARNING, loc, message, hint, value)
 
+    def help(self, column: Column) -> str:
+        """A column's help text as the editor reads it: '{credit}' says what one credit is worth."""
+        if "{credit}" not in column.help:
+            return column.help
+        worth = "credits"
+        if self.money is not None:
+            one = format_money(self.money.money_per_credit, self.money.currency, self.money.money_per_credit)
+            worth = f"1 credit = {one}"
+        return column.help.replace("{credit}", worth)
+
     # -- fast path ------------------------------------------------------------------------------
     def fast(self, column: Column) -> Callable[[Any], Any]:
         """A reader for the clean, common case of `column` (a plain number, an exact list value);
@@ -165,8 +234,8 @@ class CellReader:
         tables are 100,000 rows of clean cells, so this is where their time goes."""
         kind = column.kind
         if kind in (Kind.DECIMAL, Kind.MONEY, Kind.INT):
-            low = -math.inf if column.minimum is None else column.minimum
-            high = math.inf if column.maximum is None else column.maximum
+            low = -math.inf if column.minimum is None else int(column.minimum)
+            high = INT64_MAX if column.maximum is None else int(column.maximum)  # ints compare fastest
             positive, as_int = column.positive, kind is Kind.INT
 
             def number(raw: Any) -> Any:
@@ -195,10 +264,27 @@ class CellReader:
                 return SLOW if found is None else found
 
             return condition
+        limit = _length(column)
         if kind is Kind.TEXT and column.verbatim:
-            return lambda raw: raw if type(raw) is str and raw.strip() and not _FORMULA_LIKE.match(raw) else SLOW
-        if kind in (Kind.ID, Kind.TEXT, Kind.CODE):
-            limit = 64 if kind is Kind.ID else 1 << 20
+            return lambda raw: (
+                raw
+                if type(raw) is str
+                and raw.strip()
+                and len(raw) <= limit
+                and raw.isprintable()
+                and not _FORMULA_LIKE.match(raw)
+                else SLOW
+            )
+        if kind in (Kind.ID, Kind.CODE):
+            upper = kind is Kind.CODE
+
+            def identifier(raw: Any) -> Any:
+                if type(raw) is str and len(raw) <= limit and IDENTIFIER.fullmatch(raw):
+                    return raw.upper() if upper else raw
+                return SLOW
+
+            return identifier
+        if kind is Kind.TEXT:
 
             def text(raw: Any) -> Any:
                 if (
@@ -211,10 +297,6 @@ class CellReader:
                     and len(raw) <= limit
                     and not _FORMULA_LIKE.match(raw)
                 ):
-                    if kind is Kind.ID and "," in raw:
-                        return SLOW
-                    if kind is Kind.CODE:
-                        return SLOW if " " in raw else raw.upper()
                     return raw
                 return SLOW
 
@@ -226,9 +308,9 @@ class CellReader:
         """The typed value of a cell, its default when blank, or INVALID after recording a finding."""
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             if column.required:
-                hint = column.help
+                hint = self.help(column)
                 if column.kind is Kind.CONDITION:
-                    hint = "Type - if this row applies to any value. " + column.help
+                    hint = "Type - if this row applies to any value. " + self.help(column)
                 return self.error("C01", loc, f"{column.name} is empty, but it is required.", hint)
             if column.kind is Kind.CONDITION:
                 return ANY_CONDITION
@@ -270,27 +352,26 @@ class CellReader:
                 text,
             )
 
-    def _read_text(self, column: Column, raw: Any, loc: Loc) -> str:
+    def _read_text(self, column: Column, raw: Any, loc: Loc) -> Any:
+        """Free text: no control, bidirectional or invisible characters and within the column's
+        length (an error, except in notes and message bodies kept verbatim, where it is a warning)."""
         text = self._text(column, raw, loc)
+        problem = text_problem(text, column.name, _length(column), multiline=column.verbatim)
+        if problem is not None:
+            if not column.verbatim:
+                return self.error("C12", loc, *problem, text)
+            self.warn("C12", loc, *problem, text)
         self._check_formula_like(text, column, loc)
         return text
 
     def _read_id(self, column: Column, raw: Any, loc: Loc) -> Any:
         text = self._text(column, raw, loc)
-        if "," in text or len(text) > 64:
-            return self.error(
-                "C02",
-                loc,
-                f"{column.name} {text!r} cannot contain commas or be longer than 64 characters.",
-                "Use short ids like SMS-1 or LP-014.",
-                text,
-            )
-        self._check_formula_like(text, column, loc)
-        return text
+        problem = identifier_problem(text, f"{column.name} {shown(text, 40)!r}", _length(column))
+        return text if problem is None else self.error("C12", loc, *problem, text)
 
     def _read_code(self, column: Column, raw: Any, loc: Loc) -> Any:
         text = self._text(column, raw, loc)
-        if " " in text:
+        if " " in text and len(text) <= _length(column):
             return self.error(
                 "C02",
                 loc,
@@ -298,8 +379,8 @@ class CellReader:
                 f"Use dashes instead: {text.replace(' ', '-').upper()}.",
                 text,
             )
-        self._check_formula_like(text, column, loc)
-        return text.upper()
+        problem = code_problem(text, f"{column.name} {shown(text, 40)!r}")
+        return text.upper() if problem is None else self.error("C12", loc, *problem, text)
 
     # -- lists ----------------------------------------------------------------------------------
     def _lookup(self, domain: Domain, text: str, column: Column, loc: Loc, raw: Any) -> Any:
@@ -319,13 +400,27 @@ class CellReader:
             return found
         nearest = domain.nearest(text)
         guess = f"Did you mean {nearest!r}? " if nearest else ""
+        twin = next((char for char in text if not char.isascii() and looks_like(char)), None)
+        if twin is not None:
+            guess = f"It contains {describe(twin)}, which looks like {looks_like(twin)!r}. " + guess
         if domain.name in LIST_BY_NAME and LIST_BY_NAME[domain.name].editable:
             where = f"pick one from the dropdown, or add {text!r} to the {domain.name} column of the Lists sheet."
         else:
             where = f"the allowed values are: {', '.join(domain.values)}."
         return self.error(
-            "C06", loc, f"{text!r} is not a known {domain.name}.", guess + where[0].upper() + where[1:], raw
+            "C06", loc, f"{shown(text)!r} is not a known {domain.name}.", guess + where[0].upper() + where[1:], raw
         )
+
+    def _lookup_all(self, domain: Domain, values: list[str], column: Column, loc: Loc, raw: Any) -> Any:
+        """Each value looked up, or INVALID at the first unknown one (one finding per cell, however
+        many values it lists)."""
+        looked = []
+        for value in values:
+            found = self._lookup(domain, value, column, loc, raw)
+            if found is INVALID:
+                return INVALID
+            looked.append(found)
+        return looked
 
     def _domain(self, column: Column) -> Domain:
         return self.domains[column.list_name or column.name]
@@ -351,10 +446,8 @@ class CellReader:
                 "Separate values with single commas, like: sms, voice.",
                 raw,
             )
-        values = [self._lookup(domain, part, column, loc, raw) for part in parts]
-        if any(v is INVALID for v in values):
-            return INVALID
-        return tuple(values)
+        values = self._lookup_all(domain, parts, column, loc, raw)
+        return INVALID if values is INVALID else tuple(values)
 
     def _read_condition(self, column: Column, raw: Any, loc: Loc) -> Any:
         domain = self._domain(column)
@@ -378,8 +471,8 @@ class CellReader:
                 self.warn("C08", loc, f"{text!r} was read as - (any value).", "Type - for any value.", raw)
             condition = ANY_CONDITION
         else:
-            looked = [self._lookup(domain, value, column, loc, raw) for value in values]
-            if any(v is INVALID for v in looked):
+            looked = self._lookup_all(domain, values, column, loc, raw)
+            if looked is INVALID:
                 return INVALID
             condition = Condition(frozenset(looked), negated)
         if isinstance(raw, str) and raw == text:
@@ -390,18 +483,35 @@ class CellReader:
     def _number_from_text(self, column: Column, text: str, loc: Loc, raw: Any) -> Any:
         """Numbers typed as text: accepted with a warning when unambiguous, else explained."""
         compact = text.strip()
-        if _PLAIN_NUMBER.match(compact):
+        if len(compact) > NUMBER_TEXT_MAX:
+            if not compact.strip("0123456789,.+- "):
+                digits = sum(char.isdigit() for char in compact)
+                return self.error(
+                    "C10",
+                    loc,
+                    f"{column.name} holds a number of {digits:,} digits typed as text; creditbook reads numbers "
+                    f"up to {number_text(self._maximum(column))}.",
+                    self.help(column),
+                    raw,
+                )
+            return self.error(
+                "C02",
+                loc,
+                f"{column.name} must be a number, but the cell holds {len(compact):,} characters of text.",
+                self.help(column),
+                raw,
+            )
+        if _PLAIN_NUMBER.fullmatch(compact):
             value = Decimal(compact.replace(",", ""))
             self.warn(
                 "C08",
                 loc,
-                f"{column.name} holds the number {compact} as text; it was read as "
-                f"{decimal_text(value, grouping=True)}.",
+                f"{column.name} holds the number {compact} as text; it was read as {number_text(value)}.",
                 "Format the cell as a number.",
                 raw,
             )
             return value
-        if _EUROPEAN_NUMBER.match(compact):
+        if _EUROPEAN_NUMBER.fullmatch(compact):
             return self.error(
                 "C02",
                 loc,
@@ -409,7 +519,7 @@ class CellReader:
                 "Use a point for decimals and no thousands dots, e.g. 1000.50.",
                 raw,
             )
-        unit = _WITH_UNIT.match(compact)
+        unit = _WITH_UNIT.fullmatch(compact)
         if unit:
             return self.error(
                 "C02",
@@ -418,14 +528,14 @@ class CellReader:
                 f"Type just the number: {unit.group(1)}.",
                 raw,
             )
-        money = _MONEY_TEXT.match(compact)
+        money = _MONEY_TEXT.fullmatch(compact)
         if money:
-            amount = Decimal((money.group("a") or money.group("b")).replace(",", ""))
+            amount = Decimal((money.group("a") or money.group("b")).replace(",", "") or "0")
             if column.kind is Kind.MONEY:
                 self.warn(
                     "C08",
                     loc,
-                    f"The currency sign in {compact!r} was dropped: read as {decimal_text(amount, grouping=True)}.",
+                    f"The currency sign in {compact!r} was dropped: read as {number_text(amount)}.",
                     "Type just the amount.",
                     raw,
                 )
@@ -433,7 +543,7 @@ class CellReader:
             hint = "Type the number of credits."
             if self.money and self.money.money_per_credit:
                 credits = amount / self.money.money_per_credit
-                hint = f"{compact} is {self.money.credits(credits)}; type {decimal_text(credits)}."
+                hint = f"{compact} is {self.money.credits(credits)}; type {number_text(credits)}."
             return self.error(
                 "C02",
                 loc,
@@ -441,7 +551,7 @@ class CellReader:
                 hint,
                 raw,
             )
-        if _PCT_TEXT.match(compact):
+        if _PCT_TEXT.fullmatch(compact):
             return self.error(
                 "C02",
                 loc,
@@ -450,17 +560,31 @@ class CellReader:
                 raw,
             )
         return self.error(
-            "C02", loc, f"{column.name} must be a number, but the cell holds the text {compact!r}.", column.help, raw
+            "C02",
+            loc,
+            f"{column.name} must be a number, but the cell holds the text {shown(compact)!r}.",
+            self.help(column),
+            raw,
         )
 
     def _to_decimal(self, column: Column, raw: Any, loc: Loc) -> Any:
+        """A cell as an exact Decimal within the column's maximum, or INVALID after a finding."""
         if isinstance(raw, bool):
-            return self.error("C02", loc, f"{column.name} must be a number, not TRUE/FALSE.", column.help, raw)
+            return self.error("C02", loc, f"{column.name} must be a number, not TRUE/FALSE.", self.help(column), raw)
         if isinstance(raw, float):
-            return Decimal(int(raw)) if raw.is_integer() else Decimal(repr(raw))
-        if isinstance(raw, int):
-            return Decimal(raw)
-        if isinstance(raw, datetime | date):
+            if not math.isfinite(raw):
+                what = "NaN (not a number)" if math.isnan(raw) else "an infinite number"
+                return self.error(
+                    "C10",
+                    loc,
+                    f"{column.name} holds {what}, which no price or count can be.",
+                    "Type the intended number; the cell was probably written by a program, not typed.",
+                    str(raw),
+                )
+            value = Decimal(int(raw)) if raw.is_integer() else Decimal(repr(raw))
+        elif isinstance(raw, int):
+            value = Decimal(raw)
+        elif isinstance(raw, datetime | date):
             return self.error(
                 "C02",
                 loc,
@@ -468,44 +592,66 @@ class CellReader:
                 "Format the cell as a number (Home > Number Format > General).",
                 str(raw),
             )
-        return self._number_from_text(column, str(raw), loc, raw)
+        else:
+            value = self._number_from_text(column, str(raw), loc, raw)
+            if value is INVALID:
+                return INVALID
+        return self._within_maximum(column, value, loc, raw)
+
+    @staticmethod
+    def _maximum(column: Column) -> Decimal:
+        return column.maximum if column.maximum is not None else Decimal(INT64_MAX)
+
+    def _within_maximum(self, column: Column, value: Decimal, loc: Loc, raw: Any) -> Any:
+        """C10 for a number past what creditbook stores and computes with in this column; checked
+        before anything else is computed from the value."""
+        maximum = self._maximum(column)
+        if abs(value) <= maximum or column.kind is Kind.PCT:  # a percentage's range is its own (C05)
+            return value
+        return self.error(
+            "C10",
+            loc,
+            f"{column.name} is {number_text(value)}, beyond what creditbook can store and compute with "
+            f"here: at most {self._amount(column, maximum)}.",
+            f"Type a smaller number. {self.help(column)}",
+            raw,
+        )
+
+    def _amount(self, column: Column, amount: Decimal) -> str:
+        """An amount in the column's terms: credits with their money value, money, or a number."""
+        if self.money is not None and ("credit" in column.name or "in credits" in self.help(column)):
+            return self.money.credits(amount)
+        if self.money is not None and column.kind is Kind.MONEY:
+            return format_money(amount, self.money.currency)
+        return number_text(amount) + (" days" if column.name.endswith("days") else "")
 
     def _bounds(self, column: Column, value: Decimal, loc: Loc, raw: Any) -> Any:
         if column.positive and value <= 0:
             return self.error(
-                "C04", loc, f"{column.name} must be above zero, but it is {decimal_text(value)}.", column.help, raw
+                "C04",
+                loc,
+                f"{column.name} must be above zero, but it is {decimal_text(value)}.",
+                self.help(column),
+                raw,
             )
         if column.minimum is not None and value < column.minimum:
             return self.error(
-                "C04", loc, f"{column.name} cannot be negative ({decimal_text(value)}).", column.help, raw
-            )
-        if column.maximum is not None and value > column.maximum:
-            return self.error(
-                "C04",
-                loc,
-                f"{column.name} is {decimal_text(value)}, above its maximum of {decimal_text(column.maximum)}.",
-                column.help,
-                raw,
+                "C04", loc, f"{column.name} cannot be negative ({decimal_text(value)}).", self.help(column), raw
             )
         return value
-
-    @staticmethod
-    def _places(value: Decimal) -> int:
-        exponent = value.normalize().as_tuple().exponent
-        return max(0, -exponent) if isinstance(exponent, int) else 0
 
     def _read_decimal(self, column: Column, raw: Any, loc: Loc) -> Any:
         value = self._to_decimal(column, raw, loc)
         if value is INVALID:
             return INVALID
         limit = min(column.max_decimals, 2) if column.kind is Kind.MONEY else column.max_decimals
-        if self._places(value) > limit:
+        if places(value) > limit:
             rounded = value.quantize(Decimal(1).scaleb(-limit))
             return self.error(
                 "C03",
                 loc,
                 f"{column.name} has more than {limit} decimals "
-                f"({decimal_text(value)}), often the trace of a formula or a pasted float.",
+                f"({shown(decimal_text(value), 60)}), often the trace of a formula or a pasted float.",
                 f"Type the exact value, e.g. {decimal_text(rounded)}.",
                 raw,
             )
@@ -514,42 +660,38 @@ class CellReader:
     _read_money = _read_decimal
 
     def _read_int(self, column: Column, raw: Any, loc: Loc) -> Any:
-        if type(raw) is float and raw.is_integer():
-            value: Any = Decimal(int(raw))
-        else:
-            value = self._to_decimal(column, raw, loc)
-            if value is INVALID:
-                return INVALID
-            if value != value.to_integral_value():
-                return self.error(
-                    "C03",
-                    loc,
-                    f"{column.name} must be a whole number, but it is {decimal_text(value)}.",
-                    "Type a whole number.",
-                    raw,
-                )
+        value = self._to_decimal(column, raw, loc)
+        if value is INVALID:
+            return INVALID
+        if value != value.to_integral_value():
+            return self.error(
+                "C03",
+                loc,
+                f"{column.name} must be a whole number, but it is {shown(decimal_text(value), 60)}.",
+                "Type a whole number.",
+                raw,
+            )
         checked = self._bounds(column, value, loc, raw)
         return INVALID if checked is INVALID else int(checked)
 
     def _read_pct(self, column: Column, raw: Any, loc: Loc) -> Any:
-        if isinstance(raw, str):
-            match = _PCT_TEXT.match(raw.strip())
-            if match:
-                value = Decimal(match.group(1)) / 100
-                self.warn(
-                    "C08",
-                    loc,
-                    f"{column.name} holds {raw.strip()!r} as text; read as {value:%}.",
-                    "Format the cell as a percentage.",
-                    raw,
-                )
-                raw = float(value)
-        value = self._to_decimal(column, raw, loc)
+        match = _PCT_TEXT.fullmatch(raw.strip()) if isinstance(raw, str) and len(raw) <= NUMBER_TEXT_MAX else None
+        if match:
+            value = Decimal(match.group(1)) / 100
+            self.warn(
+                "C08",
+                loc,
+                f"{column.name} holds {raw.strip()!r} as text; read as {value:%}.",
+                "Format the cell as a percentage.",
+                raw,
+            )
+        else:
+            value = self._to_decimal(column, raw, loc)
         if value is INVALID:
             return INVALID
         if value < 0:
             return self.error(
-                "C04", loc, f"{column.name} cannot be negative ({decimal_text(value)}).", column.help, raw
+                "C04", loc, f"{column.name} cannot be negative ({number_text(value)}).", self.help(column), raw
             )
         if value > 1:
             if value <= 100:
@@ -565,36 +707,36 @@ class CellReader:
             return self.error(
                 "C05",
                 loc,
-                f"{column.name} is {decimal_text(value)}; a percentage runs from 0% to 100%.",
-                column.help,
+                f"{column.name} is {number_text(value)}; a percentage runs from 0% to 100%.",
+                self.help(column),
                 raw,
             )
-        if self._places(value) > column.max_decimals:
+        if places(value) > column.max_decimals:
             return self.error(
                 "C03",
                 loc,
-                f"{column.name} has too many decimals ({decimal_text(value)}).",
+                f"{column.name} has too many decimals ({shown(decimal_text(value), 60)}).",
                 "Type the percentage exactly, e.g. 12.5%.",
                 raw,
             )
         return value
 
     def _read_stated(self, column: Column, raw: Any, loc: Loc) -> Any:
-        if isinstance(raw, str):
-            match = _STATED.match(raw.strip())
+        if isinstance(raw, str) and len(raw.strip()) <= NUMBER_TEXT_MAX:
+            match = _STATED.fullmatch(raw.strip())
             if match:
                 number = Decimal(match.group(1).replace(",", ""))
                 scale = {"k": 1000, "m": 1_000_000}.get((match.group(2) or "").lower(), 1)
-                return number * scale
+                return self._within_maximum(column, number * scale, loc, raw)
         value = self._to_decimal(column, raw, loc)
         return value if value is INVALID else self._bounds(column, value, loc, raw)
 
     # -- dates and booleans ---------------------------------------------------------------------
     def _read_date(self, column: Column, raw: Any, loc: Loc) -> Any:
         if isinstance(raw, datetime):
-            return self._local(raw)
+            return self._in_years(column, raw, loc, raw)
         if isinstance(raw, date):
-            return datetime(raw.year, raw.month, raw.day)
+            return self._in_years(column, datetime(raw.year, raw.month, raw.day), loc, raw)
         if isinstance(raw, float | int) and not isinstance(raw, bool):
             guess = ""
             if 1 <= raw < 200_000:
@@ -613,18 +755,39 @@ class CellReader:
             return self.error(
                 "C02",
                 loc,
-                f"{column.name} {text!r} is not a date that can be read safely.",
+                f"{column.name} {shown(text)!r} is not a date that can be read safely.",
                 "Type dates as year-month-day, e.g. 2026-01-31 (or 2026-01-31 09:00).",
                 raw,
             )
-        self.warn(
-            "C08",
+        checked = self._in_years(column, parsed, loc, raw)
+        if checked is not INVALID:
+            self.warn(
+                "C08",
+                loc,
+                f"{column.name} holds a date as text; read as {checked.isoformat(' ')}.",
+                "Format the cell as a date.",
+                raw,
+            )
+        return checked
+
+    def _in_years(self, column: Column, value: datetime, loc: Loc, raw: Any) -> Any:
+        """The date as local wall time of the pricebook, if it lies in YEAR_MIN..YEAR_MAX there (so
+        that no later conversion, nor adding DAYS_MAX, can leave the four-digit calendar)."""
+        if value.microsecond and value.year <= YEAR_MAX:  # canonical form: whole seconds (Excel's floats leave crumbs)
+            value = value.replace(microsecond=0) + timedelta(seconds=value.microsecond >= 500_000)
+        local = value
+        if YEAR_MIN <= value.year <= YEAR_MAX:
+            local = self._local(value)
+            if YEAR_MIN <= local.year <= YEAR_MAX:
+                return local
+        written = f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
+        return self.error(
+            "C11",
             loc,
-            f"{column.name} holds a date as text; read as {parsed.isoformat(' ')}.",
-            "Format the cell as a date.",
-            raw,
+            f"{column.name} {written} lies outside the years creditbook handles ({YEAR_MIN} to {YEAR_MAX}).",
+            "Check the year: it is probably a typo (type dates as year-month-day).",
+            str(raw),
         )
-        return self._local(parsed)
 
     def _local(self, value: datetime) -> datetime:
         """Date-times are kept as local wall time of the pricebook; an explicit offset is converted."""

@@ -107,7 +107,9 @@ def header_names(sheet: RawSheet) -> list[str]:
     """The header keys of a sheet's table (or of row 1 when it has none), known to the format or not."""
     table = sheet.tables[0] if sheet.tables else None
     row, first, last = (
-        (table.first_row, table.first_col, table.last_col) if table else (1, 1, len(sheet.rows[0]) if sheet.rows else 0)
+        (table.first_row, table.first_col, min(table.last_col, sheet.max_col))
+        if table
+        else (1, 1, len(sheet.rows[0]) if sheet.rows else 0)
     )
     return [header_key(v) for v in (sheet.value(row, c) for c in range(first, last + 1)) if not _blank(v)]
 
@@ -149,7 +151,9 @@ def extract(sheet: RawSheet, known: dict[str, Column], collector: Collector) -> 
         last_row, last_col = sheet.max_row, width
     else:
         first_row, first_col, header_rows = table.first_row, table.first_col, max(1, table.header_rows)
-        last_row, last_col = table.last_row - table.totals_rows, table.last_col
+        # the table's range is what the file claims; the work is bounded by the values really there
+        last_row = min(table.last_row - table.totals_rows, sheet.max_row)
+        last_col = min(table.last_col, max(sheet.max_col, first_col))
     header_row = first_row + header_rows - 1
     out = Extracted(sheet=name, header_row=header_row)
     seen: dict[str, int] = {}

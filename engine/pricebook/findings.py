@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.bounds import YEAR_MAX, YEAR_MIN
+
 
 class Severity(StrEnum):
     """error blocks compiling and publishing; warning and info are advice."""
@@ -29,6 +31,7 @@ CODES: dict[str, str] = {
     "F03": "XML entity declarations (<!DOCTYPE/<!ENTITY) inside the file",
     "F04": "formula in a data cell",
     "F05": "Excel error value in a data cell (#REF!, #N/A, ...)",
+    "F06": "a part of the file (a sheet, a table, its relationships) is damaged and cannot be read",
     "S01": "missing or unknown sheet",
     "S02": "missing, unknown or duplicate column header",
     "S03": "data sheet is not one Excel Table at A1 / data outside the table",
@@ -44,6 +47,10 @@ CODES: dict[str, str] = {
     "C07": "condition cannot be read",
     "C08": "value was tidied up (quotes, spaces, case, number stored as text)",
     "C09": "text that starts like a formula (= + - @)",
+    "C10": "number that is not finite, or beyond what creditbook can store and compute with",
+    "C11": f"date outside the years creditbook handles ({YEAR_MIN}-{YEAR_MAX})",
+    "C12": "text creditbook does not accept: control, invisible, bidirectional or look-alike characters, "
+    "characters outside an identifier's alphabet, or too long",
     "T01": "duplicate rule_id or duplicate key",
     "T02": "tiers not sorted by up_to",
     "T03": "gap: some values are not priced",
@@ -97,14 +104,29 @@ class Finding(BaseModel):
     @property
     def location(self) -> str:
         """'UsageTiers!E5', 'UsageTiers' or '(file)'."""
-        if self.sheet and self.cell:
-            return f"{self.sheet}!{self.cell}"
-        return self.sheet or "(file)"
+        sheet = shown(self.sheet, 60)
+        if sheet and self.cell:
+            return f"{sheet}!{self.cell}"
+        return sheet or "(file)"
 
     def display_value(self) -> str:
         if self.value is None or self.value == "":
             return ""
         return repr(self.value) if isinstance(self.value, str) else str(self.value)
+
+
+#: longest message or hint a finding carries: values an editor typed are quoted in messages, and a
+#: cell can hold megabytes of text
+TEXT_MAX = 1_000
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """Text as a message may quote it: invisible, control and bidirectional characters written as
+    escapes (so a message reads as what the cell holds), and cut to `limit` characters."""
+    cut = text if len(text) <= limit else text[: limit - 1] + "…"
+    if cut.isprintable():
+        return cut
+    return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in cut)
 
 
 def column_letter(col: int) -> str:
@@ -121,11 +143,21 @@ def cell_ref(row: int, col: int) -> str:
     return f"{column_letter(col)}{row}"
 
 
+_RANK = {severity: rank for rank, severity in enumerate(Severity)}
+
+#: findings kept per sheet and code; past it one finding says how many more there are (a sheet of
+#: 100,000 broken rows is reported, not held in memory 100,000 times)
+PER_SHEET_AND_CODE_MAX = 1_000
+
+
 class Collector:
     """Gathers findings during one validation run; the single way findings are created."""
 
     def __init__(self) -> None:
         self.findings: list[Finding] = []
+        self._counts: dict[tuple[str, str], int] = {}
+        self._left_out: dict[tuple[str, str], tuple[int, Severity]] = {}
+        self._errors = 0  # errors added, listed or not
 
     def add(
         self,
@@ -143,11 +175,18 @@ class Collector:
     ) -> Finding:
         if code not in CODES:
             raise KeyError(f"unknown finding code {code}")
+        level = Severity(severity)
+        self._errors += level is Severity.ERROR
+        key = (sheet, code)
+        self._counts[key] = count = self._counts.get(key, 0) + 1
+        if count > PER_SHEET_AND_CODE_MAX:
+            left, worst = self._left_out.get(key, (0, Severity.INFO))
+            self._left_out[key] = (left + 1, level if _RANK[level] < _RANK[worst] else worst)
         finding = Finding(
             code=code,
-            severity=Severity(severity),
-            message=message,
-            hint=hint,
+            severity=level,
+            message=shown(message, TEXT_MAX),
+            hint=shown(hint, TEXT_MAX),
             sheet=sheet,
             cell=cell_ref(row, col) if row and col else "",
             row=row,
@@ -156,11 +195,26 @@ class Collector:
             rule_id=rule_id,
             value=_plain(value),
         )
-        self.findings.append(finding)
+        if count <= PER_SHEET_AND_CODE_MAX:
+            self.findings.append(finding)
         return finding
 
     def has_errors(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.findings)
+        return self._errors > 0 or any(f.severity is Severity.ERROR for f in self.findings)
+
+    def all(self) -> list[Finding]:
+        """The findings, and one per sheet and code that says how many were left out."""
+        summaries = [
+            Finding(
+                code=code,
+                severity=worst,
+                message=f"... and {left:,} more {code} findings ({CODES[code]}) not listed one by one.",
+                hint="Fix the ones listed, then validate again.",
+                sheet=sheet,
+            )
+            for (sheet, code), (left, worst) in self._left_out.items()
+        ]
+        return self.findings + summaries
 
 
 def _plain(value: Any) -> Any:

@@ -1,23 +1,35 @@
 """Read the two sheets every other sheet depends on: Meta (what this pricebook is) and Lists
-(the vocabulary of the dropdowns)."""
+(the vocabulary of the dropdowns).
+
+The time zone must be a zone of the IANA database (looked up in the list of zones, never opened
+as a path, so 'America', '../etc' or a 5,000-character name is a finding, not an OSError); the
+currency an ISO 4217 code; the pricebook_id an identifier in lower case; list values plain text
+of at most ID_MAX characters without look-alikes from another script.
+"""
 
 from __future__ import annotations
 
+import difflib
+import functools
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
+from engine.bounds import ID_MAX, YEAR_MAX, YEAR_MIN
 from engine.pricebook.cells import INVALID, CellReader, Domain, Loc, tidy_text
+from engine.pricebook.characters import currency_problem, identifier_problem, mixed_script_problem, text_problem
 from engine.pricebook.excel_tables import extract, header_key
-from engine.pricebook.findings import Collector, Severity
+from engine.pricebook.findings import Collector, Severity, shown
 from engine.pricebook.schema import (
     LIST_BY_NAME,
     LISTS,
+    MARKETS,
     META_BY_NAME,
     META_KEYS,
     SCHEMA_VERSION,
     Column,
     Kind,
+    ListSpec,
     MetaKey,
 )
 from engine.pricebook.xlsx import RawSheet
@@ -38,12 +50,72 @@ def meta_column(key: MetaKey) -> Column:
         list_name=key.list_name,
         positive=key.positive,
         default=key.default,
+        maximum=key.maximum,
+        max_length=key.max_length,
+    )
+
+
+#: zones a hint offers first when a region of the database is typed instead of a zone
+_FAMILIAR_ZONES = frozenset(
+    {"America/Chicago", "America/Denver", "America/Los_Angeles", "Europe/London", "Europe/Berlin", "Asia/Dubai"}
+)
+
+
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """The zones of the IANA database (read once: it scans the database's folders)."""
+    return frozenset(available_timezones())
+
+
+def zone_problem(name: str) -> tuple[str, str] | None:
+    """Why `name` is not a time zone (message, hint), or None."""
+    if name in time_zones():
+        return None
+    familiar = {defaults.timezone for defaults in MARKETS.values()} | _FAMILIAR_ZONES
+    inside = sorted(
+        (zone for zone in time_zones() if zone.startswith(name + "/")) if len(name) <= 40 else (),
+        key=lambda zone: (zone not in familiar, zone),
+    )
+    if inside:
+        return (
+            f"{name!r} is a region of the time zone database, not a time zone.",
+            f"Pick a zone in it, e.g. {', '.join(inside[:4])}.",
+        )
+    guess = difflib.get_close_matches(name, sorted(time_zones()), n=1) if len(name) <= 40 else []
+    return (
+        f"{shown(name)!r} is not a time zone name.",
+        (f"Did you mean {guess[0]!r}? " if guess else "") + "Use IANA names such as America/New_York or Asia/Kolkata.",
     )
 
 
 def fixed_domains() -> dict[str, Domain]:
     """Domains of the engine's own vocabulary; they do not depend on any workbook."""
     return {spec.name: Domain(spec.name, spec.fixed, closed=True) for spec in LISTS if not spec.editable}
+
+
+Problem = tuple[str, Severity, str, str]  # code, severity, message, hint
+
+
+def _refused(problem: tuple[str, str] | None) -> Problem | None:
+    """A list value creditbook does not accept as text (C12)."""
+    return None if problem is None else ("C12", Severity.ERROR, *problem)
+
+
+def _repeated(value: str, name: str, first_row: int | None) -> Problem | None:
+    if first_row is None:
+        return None
+    return ("T01", Severity.WARNING, f"{value!r} is listed twice in {name} (also in row {first_row}).", "Delete one.")
+
+
+def _unknown(value: str, spec: ListSpec, folded: str) -> Problem | None:
+    if spec.editable or folded in {v.casefold() for v in spec.fixed}:
+        return None
+    return (
+        "X01",
+        Severity.ERROR,
+        f"{value!r} is not something creditbook knows in the {spec.name} list.",
+        f"The {spec.name} list is fixed: {', '.join(spec.fixed)}.",
+    )
 
 
 def read_lists(sheet: RawSheet | None, collector: Collector) -> dict[str, Domain]:
@@ -63,34 +135,21 @@ def read_lists(sheet: RawSheet | None, collector: Collector) -> dict[str, Domain
                         continue
                     value = tidy_text(str(int(raw) if isinstance(raw, float) and raw.is_integer() else raw))
                     folded = value.casefold()
-                    if folded in seen:
+                    problem = (
+                        _refused(text_problem(value, f"The {name} value", ID_MAX))
+                        or _refused(mixed_script_problem(value, f"The {name} value"))
+                        or _repeated(value, name, seen.get(folded))
+                        or _unknown(value, spec, folded)
+                    )
+                    if problem is not None:
+                        code, severity, message, hint = problem
                         collector.add(
-                            "T01",
-                            Severity.WARNING,
-                            f"{value!r} is listed twice in {name} (also in row {seen[folded]}).",
-                            "Delete one of them.",
-                            sheet=sheet.name,
-                            row=row,
-                            col=col,
-                            column=name,
-                            value=value,
+                            code, severity, message, hint, sheet=sheet.name, row=row, col=col, column=name, value=value
                         )
                         continue
                     seen[folded] = row
                     if spec.editable:
                         editable[name].append(value)
-                    elif folded not in {v.casefold() for v in spec.fixed}:
-                        collector.add(
-                            "X01",
-                            Severity.ERROR,
-                            f"{value!r} is not something creditbook knows in the {name} list.",
-                            f"The {name} list is fixed: {', '.join(spec.fixed)}.",
-                            sheet=sheet.name,
-                            row=row,
-                            col=col,
-                            column=name,
-                            value=value,
-                        )
     for name, values in editable.items():
         domains[name] = Domain(name, tuple(values), closed=False)
     return domains
@@ -196,49 +255,35 @@ def _check_meta(values: dict[str, Any], places: dict[str, tuple[int, int]], shee
         values["schema_version"] = INVALID
     zone = values.get("timezone")
     if isinstance(zone, str):
-        try:
-            ZoneInfo(zone)
-            if zone not in available_timezones() and "/" not in zone:
-                raise ZoneInfoNotFoundError(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            import difflib
-
-            guess = difflib.get_close_matches(zone, sorted(available_timezones()), n=1)
-            collector.add(
-                "C06",
-                Severity.ERROR,
-                f"{zone!r} is not a time zone name.",
-                (f"Did you mean {guess[0]!r}? " if guess else "") + "Use IANA names such as "
-                "America/New_York or Asia/Kolkata.",
-                value=zone,
-                **at("timezone"),
-            )
+        problem = zone_problem(zone)
+        if problem is not None:
+            collector.add("C06", Severity.ERROR, *problem, value=zone, **at("timezone"))
             values["timezone"] = INVALID
     currency = values.get("currency")
     if isinstance(currency, str):
-        if len(currency) != 3 or not currency.isalpha():
-            collector.add(
-                "C02",
-                Severity.ERROR,
-                f"{currency!r} is not a three-letter currency code.",
-                "Use USD or INR.",
-                value=currency,
-                **at("currency"),
-            )
+        problem = currency_problem(currency)
+        if problem is not None:
+            code = "C06" if currency.isascii() and currency.isprintable() else "C12"
+            collector.add(code, Severity.ERROR, *problem, value=currency, **at("currency"))
             values["currency"] = INVALID
         else:
             values["currency"] = currency.upper()
     pid = values.get("pricebook_id")
-    if isinstance(pid, str) and (" " in pid or pid != pid.lower()):
-        collector.add(
-            "C02",
-            Severity.ERROR,
-            f"pricebook_id {pid!r} must be lower case without spaces.",
-            f"For example {pid.lower().replace(' ', '-')}.",
-            value=pid,
-            **at("pricebook_id"),
-        )
-        values["pricebook_id"] = INVALID
+    if isinstance(pid, str):
+        problem = identifier_problem(pid, f"pricebook_id {shown(pid, 40)!r}", ID_MAX)
+        if problem is not None:
+            collector.add("C12", Severity.ERROR, *problem, value=pid, **at("pricebook_id"))
+            values["pricebook_id"] = INVALID
+        elif pid != pid.lower():
+            collector.add(
+                "C02",
+                Severity.ERROR,
+                f"pricebook_id {pid!r} must be lower case.",
+                f"For example {pid.lower()}.",
+                value=pid,
+                **at("pricebook_id"),
+            )
+            values["pricebook_id"] = INVALID
     for key in ("effective_from", "existing_customers_effective_from"):
         when = values.get(key)
         if isinstance(when, datetime) and when.tzinfo is not None:
@@ -248,16 +293,19 @@ def _check_meta(values: dict[str, Any], places: dict[str, tuple[int, int]], shee
                 if isinstance(zone_name, str)
                 else when.replace(tzinfo=None)
             )
+            inside = YEAR_MIN <= local.year <= YEAR_MAX
+            read_as = (
+                f"{key} carries its own UTC offset; it was read as {local:%Y-%m-%d %H:%M} in the pricebook's time zone"
+            )
             collector.add(
-                "C08",
-                Severity.WARNING,
-                f"{key} carries its own UTC offset; it was read as "
-                f"{local:%Y-%m-%d %H:%M} in the pricebook's time zone.",
-                "Type the local date and time without an offset.",
+                "C08" if inside else "C11",
+                Severity.WARNING if inside else Severity.ERROR,
+                read_as + ("." if inside else f", outside the years creditbook handles ({YEAR_MIN} to {YEAR_MAX})."),
+                "Type the local date and time without an offset" + ("." if inside else ", and check the year."),
                 value=when.isoformat(),
                 **at(key),
             )
-            values[key] = local
+            values[key] = local if inside else INVALID
     start, existing = values.get("effective_from"), values.get("existing_customers_effective_from")
     if isinstance(start, datetime) and isinstance(existing, datetime) and existing < start:
         collector.add(

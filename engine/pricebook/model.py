@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import UTC as UTC_ZONE
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, PrivateAttr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, PrivateAttr, ValidationError
 
+from engine.errors import CreditbookError
 from engine.money import decimal_text, format_credits
 from engine.pricebook.conditions import Condition, condition_from_text
 from engine.pricebook.schema import META_KEYS
@@ -46,10 +48,15 @@ def _decimal_json(value: Decimal) -> str:
     return text
 
 
+def _instant_json(value: datetime) -> str:
+    """Canonical text of an instant: '2026-01-01T05:00:00Z', always with a four-digit year (strftime's
+    %Y writes year 1 as '1', which no ISO 8601 reader takes back)."""
+    value = value.astimezone(UTC_ZONE)
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+
+
 Dec = Annotated[Decimal, PlainSerializer(_decimal_json, return_type=str, when_used="json")]
-UTC = Annotated[
-    AwareDatetime, PlainSerializer(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str, when_used="json")
-]
+UTC = Annotated[AwareDatetime, PlainSerializer(_instant_json, return_type=str, when_used="json")]
 
 
 class Frozen(BaseModel):
@@ -310,16 +317,27 @@ def semantic_hash_of(pricebook: CompiledPricebook) -> str:
     return hashlib.sha256(canonical_dumps(pricebook.content()).encode("utf-8")).hexdigest()
 
 
+class CompiledPricebookError(CreditbookError, ValueError):
+    """A stored compiled pricebook that cannot be loaded (damaged JSON, or a hash that does not match)."""
+
+    code = "compiled_pricebook_invalid"
+    status = 500
+
+
 def load_compiled_json(text: str) -> CompiledPricebook:
-    """Rebuild a compiled pricebook from its canonical JSON and check its hash."""
-    document = json.loads(text)
-    content = document["content"]
-    meta = {**content["meta"], **document["identity"]}
-    pricebook = CompiledPricebook.model_validate({**content, "meta": meta, "semantic_hash": document["semantic_hash"]})
+    """Rebuild a compiled pricebook from its canonical JSON and check its hash; anything else than
+    a pricebook whose content hashes to its stored hash raises CompiledPricebookError."""
+    try:
+        document = json.loads(text)
+        content = document["content"]
+        stored = document["semantic_hash"]
+        meta = {**content["meta"], **document["identity"]}
+        pricebook = CompiledPricebook.model_validate({**content, "meta": meta, "semantic_hash": stored})
+    except (ValueError, TypeError, KeyError, RecursionError, ValidationError) as exc:
+        raise CompiledPricebookError(f"compiled pricebook cannot be read: {str(exc)[:300]}") from exc
     actual = semantic_hash_of(pricebook)
-    if actual != document["semantic_hash"]:
-        raise ValueError(
-            f"compiled pricebook hash mismatch: stored {document['semantic_hash'][:12]}, "
-            f"content hashes to {actual[:12]}"
+    if actual != stored:
+        raise CompiledPricebookError(
+            f"compiled pricebook hash mismatch: stored {str(stored)[:12]}, content hashes to {actual[:12]}"
         )
     return pricebook

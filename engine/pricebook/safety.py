@@ -1,5 +1,10 @@
 """Zip pre-flight: decide whether a file is safe to hand to an xlsx parser at all.
 
+The path must name a regular file of bounded size: a folder, a FIFO (which would block the read
+forever) or a device such as /dev/zero (which never ends) is refused from its metadata before any
+byte is read, and the file is then read once, into memory, so that every later reader sees the
+same bytes (nothing can swap the file between the checks and the parse).
+
 No xlsx reader guards against zip bombs, and entity tricks live inside the XML parts, so before
 any parser sees the file we open it as a zip ourselves and, part by part, inflate it under hard
 limits while looking for ``<!DOCTYPE`` and ``<!ENTITY``. We count the bytes we actually inflate
@@ -13,12 +18,17 @@ they are inflated only once.
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.errors import CreditbookError
 from engine.pricebook.findings import Finding, Severity
 
 
@@ -26,10 +36,15 @@ from engine.pricebook.findings import Finding, Severity
 class Limits:
     """Hard limits for an uploaded workbook. A 100,000-row pricebook unpacks to about 30 MB."""
 
+    max_file_bytes: int = 64 * 1024 * 1024  # the file itself, before inflating
     max_total_bytes: int = 256 * 1024 * 1024
     max_entries: int = 10_000
     max_ratio: int = 200  # inflated:deflated, for parts above ratio_floor_bytes
     ratio_floor_bytes: int = 1024 * 1024
+    #: cells the sheets' rectangles from A1 may span in all (python-calamine allocates each one, and
+    #: every filled one becomes a Python object): 2,000,000 is two and a half times the benchmark's
+    #: 100,000-row lead table (800,000 cells, about 250 MB to validate)
+    max_cells: int = 2_000_000
 
 
 DEFAULT_LIMITS = Limits()
@@ -38,22 +53,49 @@ _BINARY_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".emf", ".wmf", ".t
 _ENTITY = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _CHUNK = 1 << 20
+#: what the zipfile module raises on a damaged archive or member (it has no single error type)
+DAMAGED_ZIP = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    OverflowError,
+    OSError,
+    struct.error,
+)
 
 
-class UnreadableWorkbook(Exception):
-    """The file cannot be read as a pricebook; carries the findings that say why."""
+class UnreadableWorkbook(CreditbookError):
+    """The file cannot be read as a pricebook workbook; `findings` say why (exit code 2)."""
+
+    code = "pricebook_unreadable"
+    status = 422
 
     def __init__(self, findings: list[Finding]):
         self.findings = findings
         super().__init__("; ".join(f.message for f in findings))
 
+    @classmethod
+    def because(
+        cls, code: str, message: str, hint: str, *, sheet: str = "", value: object = None
+    ) -> UnreadableWorkbook:
+        """Refused for one reason: an error finding with this code, message and hint."""
+        return cls([Finding(code=code, severity=Severity.ERROR, message=message, hint=hint, sheet=sheet, value=value)])
+
 
 @dataclass
 class Package:
-    """The inflated XML parts of an xlsx that the reader uses."""
+    """The file's bytes and the inflated XML parts of it that the reader uses."""
 
+    data: bytes = b""
     parts: dict[str, bytes] = field(default_factory=dict)
     names: tuple[str, ...] = ()
+
+    def open(self) -> io.BytesIO:
+        """The file again, for a parser that reads it whole (calamine, openpyxl)."""
+        return io.BytesIO(self.data)
 
 
 def _finding(code: str, message: str, hint: str, value: object = None) -> Finding:
@@ -117,27 +159,69 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> tu
     return b"".join(out), size, found_entity
 
 
-def preflight(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Package:
-    """Check the container and return the parts the reader needs, or raise UnreadableWorkbook."""
-    path = Path(path)
+def _cannot_open(
+    path: Path, why: str, hint: str = "Check the file name and that you may read it."
+) -> UnreadableWorkbook:
+    return UnreadableWorkbook([_finding("F01", f"Cannot open {path}: {why}.", hint)])
+
+
+def read_bytes(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """The bytes of a regular file of at most limits.max_file_bytes, or UnreadableWorkbook.
+
+    The file's type and size are checked from its metadata first, then again on the open
+    descriptor (opened without blocking, so a path swapped for a FIFO in between cannot hang us)."""
+
+    def check(mode: int, size: int) -> None:
+        if stat.S_ISDIR(mode):
+            raise _cannot_open(path, "it is a folder", "Give the path of a workbook file (.xlsx).")
+        if not stat.S_ISREG(mode):
+            raise _cannot_open(
+                path,
+                "it is not a regular file (a pipe, a socket or a device)",
+                "Give the path of a workbook file (.xlsx).",
+            )
+        if size > limits.max_file_bytes:
+            raise UnreadableWorkbook(
+                [
+                    _finding(
+                        "F02",
+                        f"{path.name} is {size / 1024 / 1024:,.1f} MB; a pricebook workbook is at most "
+                        f"{limits.max_file_bytes // (1024 * 1024)} MB.",
+                        "Check you picked the right file.",
+                        size,
+                    )
+                ]
+            )
+
     try:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise UnreadableWorkbook(
-            [
-                _finding(
-                    "F01",
-                    f"Cannot open {path}: {exc.strerror or exc}.",
-                    "Check the file name and that you may read it.",
-                )
-            ]
-        ) from exc
-    if not zipfile.is_zipfile(path):
+        info = os.stat(path)
+        check(info.st_mode, info.st_size)
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            opened = os.fstat(handle.fileno())
+            check(opened.st_mode, opened.st_size)
+            return handle.read(limits.max_file_bytes + 1)
+    except UnreadableWorkbook:
+        raise
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise _cannot_open(path, reason[0].lower() + reason[1:] if reason else "unknown reason") from exc
+
+
+def preflight(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Package:
+    """Check the file and its container and return the parts the reader needs, or raise
+    UnreadableWorkbook."""
+    path = Path(path)
+    data = read_bytes(path, limits)
+    if len(data) > limits.max_file_bytes:
+        raise _cannot_open(path, "it grew while it was being read", "Copy the workbook somewhere stable and try again.")
+    head = data[:8]
+    stream = io.BytesIO(data)
+    if not zipfile.is_zipfile(stream):
         raise _not_xlsx(path, head)
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+        archive = zipfile.ZipFile(stream)
+    except DAMAGED_ZIP as exc:
         raise _not_xlsx(path, head) from exc
     with archive:
         infos = archive.infolist()
@@ -145,14 +229,14 @@ def preflight(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Package:
         findings = _container_findings(path, names, limits, len(infos))
         if findings:
             raise UnreadableWorkbook(findings)
-        package = Package(names=names)
+        package = Package(data=data, names=names)
         total = 0
         for info in infos:
             if info.is_dir():
                 continue
             try:
                 data, size, entity = _inflate(archive, info, limits.max_total_bytes - total)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+            except DAMAGED_ZIP as exc:
                 raise UnreadableWorkbook(
                     [
                         _finding(
@@ -231,7 +315,7 @@ def _container_findings(path: Path, names: tuple[str, ...], limits: Limits, entr
                 entries,
             )
         )
-    if any(name.endswith("vbaproject.bin") for name in lowered):
+    if any(name.endswith("vbaproject.bin") or name.startswith("xl/macrosheets/") for name in lowered):
         findings.append(_macro_finding())
     if any(name.startswith("xl/externallinks/") for name in lowered):
         findings.append(

@@ -13,6 +13,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from engine.bounds import (
+    ACTOR_MAX,
+    BALANCE_MAX,
+    DAYS_MAX,
+    ID_MAX,
+    INT64_MAX,
+    MONEY_MAX,
+    NAME_MAX,
+    OPERATION_CREDITS_MAX,
+    UNITS_MAX,
+)
 from engine.vocabulary import (
     WORKBOOK_ROUNDINGS,
     AlertKind,
@@ -35,6 +46,19 @@ from engine.vocabulary import (
 )
 
 SCHEMA_VERSION = 1
+
+# The largest value of each kind of number a workbook may hold: what the ledger stores and what
+# later date and credit arithmetic can take (engine/bounds.py); a number above its column's
+# maximum is a C10 finding at its cell.
+CREDITS_MAX = Decimal(OPERATION_CREDITS_MAX)  # a price or a fee: one unit within one operation
+WALLET_MAX = Decimal(BALANCE_MAX)  # a limit, threshold or stated total: within what a wallet holds
+UNITS = Decimal(UNITS_MAX)
+DAYS = Decimal(DAYS_MAX)
+SECONDS = Decimal(DAYS_MAX * 86_400)
+MONEY = MONEY_MAX
+COUNT = Decimal(INT64_MAX)
+#: versions are stored in INTEGER columns (32-bit on PostgreSQL)
+VERSION_MAX = 2**31 - 1
 
 
 class Kind(StrEnum):
@@ -64,7 +88,8 @@ class Column:
     list_name: str | None = None
     minimum: Decimal | None = None  # inclusive lower bound
     positive: bool = False  # strictly above zero
-    maximum: Decimal | None = None
+    maximum: Decimal | None = None  # inclusive upper bound (numbers)
+    max_length: int | None = None  # longest text; None: by kind (engine/pricebook/cells.py)
     max_decimals: int = 4
     default: object = None
     price: bool = False  # a price: diffs show its percentage change
@@ -125,6 +150,8 @@ class MetaKey:
     identity: bool = False  # names the version rather than its prices; left out of the semantic hash
     default: object = None
     positive: bool = False
+    maximum: Decimal | None = None
+    max_length: int | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -186,17 +213,30 @@ LIST_BY_NAME: dict[str, ListSpec] = {spec.name: spec for spec in LISTS}
 # ----------------------------------------------------------------------------------------------
 
 META_KEYS: tuple[MetaKey, ...] = (
-    MetaKey("schema_version", Kind.INT, "Version of this workbook format. Leave as 1.", required=True),
+    MetaKey(
+        "schema_version",
+        Kind.INT,
+        "Version of this workbook format. Leave as 1.",
+        required=True,
+        maximum=Decimal(VERSION_MAX),
+    ),
     MetaKey(
         "pricebook_id",
         Kind.TEXT,
         "Stable name of this pricebook, e.g. us-audiology. Never changes between versions.",
         required=True,
+        max_length=ID_MAX,
     ),
-    MetaKey("title", Kind.TEXT, "A readable title shown in reports.", identity=True),
+    MetaKey("title", Kind.TEXT, "A readable title shown in reports.", identity=True, max_length=NAME_MAX),
     MetaKey("market", Kind.ENUM, "US or IN.", required=True, list_name="market"),
     MetaKey(
-        "version", Kind.INT, "Version number: the previous version + 1.", required=True, identity=True, positive=True
+        "version",
+        Kind.INT,
+        "Version number: the previous version + 1.",
+        required=True,
+        identity=True,
+        positive=True,
+        maximum=Decimal(VERSION_MAX),
     ),
     MetaKey(
         "effective_from",
@@ -210,14 +250,16 @@ META_KEYS: tuple[MetaKey, ...] = (
         Kind.TEXT,
         "IANA time zone for every date in this workbook, e.g. America/New_York or Asia/Kolkata.",
         required=True,
+        max_length=ID_MAX,
     ),
-    MetaKey("currency", Kind.TEXT, "ISO currency code: USD or INR.", required=True),
+    MetaKey("currency", Kind.TEXT, "ISO currency code: USD or INR.", required=True, max_length=ID_MAX),
     MetaKey(
         "money_per_credit",
         Kind.DECIMAL,
         "What one credit is worth in the currency: 0.0001 for US (so $0.0085 = 85 credits), 1 for India.",
         required=True,
         positive=True,
+        maximum=MONEY,
     ),
     MetaKey(
         "rounding",
@@ -226,24 +268,63 @@ META_KEYS: tuple[MetaKey, ...] = (
         list_name="rounding",
         default=Rounding.HALF_UP.value,
     ),
-    MetaKey("topup_min_credits", Kind.INT, "Smallest pay-as-you-go top-up, in credits.", default=1, positive=True),
+    MetaKey(
+        "topup_min_credits",
+        Kind.INT,
+        "Smallest pay-as-you-go top-up, in credits.",
+        default=1,
+        positive=True,
+        maximum=CREDITS_MAX,
+    ),
     MetaKey(
         "topup_validity_days",
         Kind.INT,
         "Days purchased top-up credits stay usable. Empty = they never expire.",
         positive=True,
+        maximum=DAYS,
     ),
-    MetaKey("sms_gsm7_single", Kind.INT, "Characters in a one-segment GSM-7 SMS.", default=160, positive=True),
-    MetaKey("sms_gsm7_part", Kind.INT, "Characters per segment of a longer GSM-7 SMS.", default=153, positive=True),
-    MetaKey("sms_ucs2_single", Kind.INT, "Characters in a one-segment Unicode (UCS-2) SMS.", default=70, positive=True),
-    MetaKey("sms_ucs2_part", Kind.INT, "Characters per segment of a longer Unicode SMS.", default=67, positive=True),
-    MetaKey("sms_max_body_chars", Kind.INT, "Longest SMS body accepted, in characters.", default=1600, positive=True),
+    MetaKey(
+        "sms_gsm7_single", Kind.INT, "Characters in a one-segment GSM-7 SMS.", default=160, positive=True, maximum=COUNT
+    ),
+    MetaKey(
+        "sms_gsm7_part",
+        Kind.INT,
+        "Characters per segment of a longer GSM-7 SMS.",
+        default=153,
+        positive=True,
+        maximum=COUNT,
+    ),
+    MetaKey(
+        "sms_ucs2_single",
+        Kind.INT,
+        "Characters in a one-segment Unicode (UCS-2) SMS.",
+        default=70,
+        positive=True,
+        maximum=COUNT,
+    ),
+    MetaKey(
+        "sms_ucs2_part",
+        Kind.INT,
+        "Characters per segment of a longer Unicode SMS.",
+        default=67,
+        positive=True,
+        maximum=COUNT,
+    ),
+    MetaKey(
+        "sms_max_body_chars",
+        Kind.INT,
+        "Longest SMS body accepted, in characters.",
+        default=1600,
+        positive=True,
+        maximum=COUNT,
+    ),
     MetaKey(
         "supersedes_version",
         Kind.INT,
         "The version this one replaces (empty for the first).",
         identity=True,
         positive=True,
+        maximum=Decimal(VERSION_MAX),
     ),
     MetaKey(
         "existing_customers_effective_from",
@@ -252,7 +333,7 @@ META_KEYS: tuple[MetaKey, ...] = (
         identity=True,
     ),
     MetaKey("change_summary", Kind.TEXT, "What changed in this version, in a sentence.", identity=True),
-    MetaKey("author", Kind.TEXT, "Who prepared this version.", identity=True),
+    MetaKey("author", Kind.TEXT, "Who prepared this version.", identity=True, max_length=ACTOR_MAX),
 )
 
 META_BY_NAME: dict[str, MetaKey] = {key.name: key for key in META_KEYS}
@@ -320,18 +401,36 @@ PRODUCTS = SheetSpec(
             Kind.INT,
             "Days over which graduated usage accumulates (365 for pay-as-you-go). Empty = each charge stands alone.",
             positive=True,
+            maximum=DAYS,
         ),
         Column(
-            "billing_increment_s", Kind.INT, "Voice only: each call is rounded up to this many seconds.", positive=True
+            "billing_increment_s",
+            Kind.INT,
+            "Voice only: each call is rounded up to this many seconds.",
+            positive=True,
+            maximum=SECONDS,
         ),
-        Column("min_billable_s", Kind.INT, "Voice only: shortest billed completed call, in seconds.", positive=True),
+        Column(
+            "min_billable_s",
+            Kind.INT,
+            "Voice only: shortest billed completed call, in seconds.",
+            positive=True,
+            maximum=SECONDS,
+        ),
         Column(
             "package_size",
             Kind.INT,
             "pricing = package only: units per package; a started package is charged in full.",
             positive=True,
+            maximum=UNITS,
         ),
-        Column("free_units", Kind.INT, "pricing = package only: units free before packages are counted.", minimum=ZERO),
+        Column(
+            "free_units",
+            Kind.INT,
+            "pricing = package only: units free before packages are counted.",
+            minimum=ZERO,
+            maximum=UNITS,
+        ),
         NOTES,
     ),
     key=("product",),
@@ -354,6 +453,7 @@ USAGE_TIERS = SheetSpec(
             "Cumulative units (over the term) where this tier ends, inclusive. "
             "Empty on the last tier = no upper limit.",
             positive=True,
+            maximum=UNITS,
             number_format="#,##0",
         ),
         Column(
@@ -362,6 +462,7 @@ USAGE_TIERS = SheetSpec(
             f"Price of one unit in this tier, in credits ({CREDITS}). Up to 4 decimals.",
             required=True,
             minimum=ZERO,
+            maximum=CREDITS_MAX,
             price=True,
             width=18,
         ),
@@ -370,6 +471,7 @@ USAGE_TIERS = SheetSpec(
             Kind.DECIMAL,
             f"Optional fee charged once when a term enters this tier, in credits ({CREDITS}).",
             minimum=ZERO,
+            maximum=CREDITS_MAX,
             default=ZERO,
             price=True,
             width=16,
@@ -379,6 +481,7 @@ USAGE_TIERS = SheetSpec(
             Kind.STATED,
             "Optional cross-check: credits for the whole tier "
             "(tier size × unit price) as written in the brief. 42.5K and 1.25M are understood.",
+            maximum=WALLET_MAX,
             width=18,
         ),
         NOTES,
@@ -405,6 +508,7 @@ PACKAGES = SheetSpec(
             "Units the package's credits buy at its rate.",
             required=True,
             positive=True,
+            maximum=UNITS,
             number_format="#,##0",
         ),
         Column(
@@ -413,6 +517,7 @@ PACKAGES = SheetSpec(
             f"Rate per unit while on this package, in credits ({CREDITS}).",
             required=True,
             minimum=ZERO,
+            maximum=CREDITS_MAX,
             price=True,
             width=18,
         ),
@@ -420,6 +525,7 @@ PACKAGES = SheetSpec(
             "stated_total_credits",
             Kind.STATED,
             "Optional cross-check: credits of the package (included units × rate) as written in the brief.",
+            maximum=WALLET_MAX,
             width=18,
         ),
         Column(
@@ -428,6 +534,7 @@ PACKAGES = SheetSpec(
             "Days the package lasts and its credits stay usable.",
             required=True,
             positive=True,
+            maximum=DAYS,
             default=30,
         ),
         NOTES,
@@ -492,6 +599,7 @@ LEAD_PRICES = SheetSpec(
             "Treatment package price from (inclusive), in currency (not credits). 0 = from the start.",
             required=True,
             minimum=ZERO,
+            maximum=MONEY,
             default=ZERO,
             number_format="#,##0",
         ),
@@ -500,6 +608,7 @@ LEAD_PRICES = SheetSpec(
             Kind.MONEY,
             "Treatment package price up to (exclusive), in currency. Empty = no upper limit.",
             minimum=ZERO,
+            maximum=MONEY,
             number_format="#,##0",
         ),
         Column(
@@ -508,6 +617,7 @@ LEAD_PRICES = SheetSpec(
             f"Price of one lead, in credits ({CREDITS}).",
             required=True,
             minimum=ZERO,
+            maximum=CREDITS_MAX,
             price=True,
             width=18,
             number_format="#,##0",
@@ -531,6 +641,7 @@ TOPUP_PROMOS = SheetSpec(
             f"Smallest paid top-up that qualifies, in credits ({CREDITS}).",
             required=True,
             minimum=ZERO,
+            maximum=CREDITS_MAX,
             default=0,
             number_format="#,##0",
         ),
@@ -539,6 +650,7 @@ TOPUP_PROMOS = SheetSpec(
             Kind.INT,
             "Paid top-ups from this amount on no longer qualify, in credits. Empty = no upper limit.",
             positive=True,
+            maximum=CREDITS_MAX,
             number_format="#,##0",
         ),
         Column(
@@ -546,6 +658,7 @@ TOPUP_PROMOS = SheetSpec(
             Kind.INT,
             "Bonus credits granted (fixed_bonus and referral).",
             minimum=ZERO,
+            maximum=CREDITS_MAX,
             price=True,
             number_format="#,##0",
         ),
@@ -562,6 +675,7 @@ TOPUP_PROMOS = SheetSpec(
             Kind.INT,
             "Largest bonus of a pct_bonus promotion, in credits.",
             positive=True,
+            maximum=CREDITS_MAX,
             number_format="#,##0",
         ),
         Column(
@@ -571,7 +685,7 @@ TOPUP_PROMOS = SheetSpec(
             list_name="perk",
             width=18,
         ),
-        Column("perk_days", Kind.INT, "How long the perk lasts, in days.", positive=True),
+        Column("perk_days", Kind.INT, "How long the perk lasts, in days.", positive=True, maximum=DAYS),
         Column(
             "beneficiary",
             Kind.ENUM,
@@ -585,6 +699,7 @@ TOPUP_PROMOS = SheetSpec(
             Kind.STATED,
             "Optional cross-check: paid_from + bonus as written in "
             "the offer (e.g. 10,000 for 'pay ₹5,000, get 10,000 credits').",
+            maximum=WALLET_MAX,
             width=18,
         ),
         Column(
@@ -600,9 +715,18 @@ TOPUP_PROMOS = SheetSpec(
             Kind.INT,
             "Days the bonus credits stay usable. Empty = like paid credits.",
             positive=True,
+            maximum=DAYS,
         ),
-        Column("max_per_clinic", Kind.INT, "Times one clinic can receive it. Empty = no limit.", positive=True),
-        Column("max_total", Kind.INT, "Times it can be received in total. Empty = no limit.", positive=True),
+        Column(
+            "max_per_clinic",
+            Kind.INT,
+            "Times one clinic can receive it. Empty = no limit.",
+            positive=True,
+            maximum=COUNT,
+        ),
+        Column(
+            "max_total", Kind.INT, "Times it can be received in total. Empty = no limit.", positive=True, maximum=COUNT
+        ),
         Column(
             "stackable",
             Kind.BOOL,
@@ -625,6 +749,7 @@ OVERDRAFT = SheetSpec(
             f"Largest negative balance allowed, in credits ({CREDITS}). 0 = no overdraft.",
             required=True,
             minimum=ZERO,
+            maximum=WALLET_MAX,
             price=True,
             width=20,
             number_format="#,##0",
@@ -655,6 +780,7 @@ DISPUTES = SheetSpec(
             "Days after the charge during which a dispute can be opened.",
             required=True,
             positive=True,
+            maximum=DAYS,
         ),
         Column(
             "decision",
@@ -671,6 +797,7 @@ DISPUTES = SheetSpec(
             Kind.INT,
             "For auto_approve_duplicate: days within which a second charge for the same patient is a duplicate.",
             positive=True,
+            maximum=DAYS,
         ),
         NOTES,
     ),
@@ -690,6 +817,7 @@ ALERTS = SheetSpec(
             "low_balance_credits: credits; low_balance_runway_days and expiring_credits_days: days.",
             required=True,
             minimum=ZERO,
+            maximum=WALLET_MAX,
             number_format="#,##0",
         ),
         NOTES,
@@ -710,6 +838,7 @@ TESTS = SheetSpec(
             "Units (segments, minutes, leads), or recipients / calls when message_text or call_seconds is given.",
             required=True,
             minimum=ZERO,
+            maximum=UNITS,
             default=1,
         ),
         Column(
@@ -719,10 +848,18 @@ TESTS = SheetSpec(
             width=30,
             verbatim=True,
         ),
-        Column("call_seconds", Kind.INT, "Voice only: duration of each call, rounded up per call.", minimum=ZERO),
+        Column(
+            "call_seconds",
+            Kind.INT,
+            "Voice only: duration of each call, rounded up per call.",
+            minimum=ZERO,
+            maximum=SECONDS,
+        ),
         Column("plan", Kind.CODE, "payg or a package_code.", default=Plan.PAYG.value),
         Column("bundle", Kind.BOOL, "yes if the clinic holds the SMS + voice bundle.", default=False),
-        Column("used_before", Kind.INT, "Units already used in the current term.", minimum=ZERO, default=0),
+        Column(
+            "used_before", Kind.INT, "Units already used in the current term.", minimum=ZERO, maximum=UNITS, default=0
+        ),
         _condition("number_type", "number_type", "Sender type or caller ID of the example.", required=False),
         Column("specialty", Kind.ENUM, "Leads only: specialty.", list_name="specialty"),
         Column("city", Kind.ENUM, "Leads only: city.", list_name="city"),
@@ -731,6 +868,7 @@ TESTS = SheetSpec(
             Kind.MONEY,
             "Leads only: treatment package price, in currency.",
             minimum=ZERO,
+            maximum=MONEY,
             number_format="#,##0",
         ),
         Column(
@@ -739,6 +877,7 @@ TESTS = SheetSpec(
             "Credits this example must cost.",
             required=True,
             minimum=ZERO,
+            maximum=CREDITS_MAX,
             number_format="#,##0",
         ),
         Column("expected_rule_ids", Kind.TEXT, "Optional: rule_ids that must price it, comma separated.", width=22),

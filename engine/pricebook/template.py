@@ -9,6 +9,8 @@ formats, and dropdowns fed from named ranges on the Lists sheet that grow as the
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -60,6 +62,8 @@ def _excel_value(value: Any) -> Any:
         return "yes" if value else "no"
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinities have no spreadsheet form: kept as text, so validation still sees them
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value)
     if isinstance(value, datetime) and value.tzinfo is not None:
@@ -67,11 +71,23 @@ def _excel_value(value: Any) -> Any:
     return value
 
 
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def excel_text(text: str) -> str:
+    """Text as an xlsx can hold it: control characters (which XML 1.0 forbids) and lone
+    surrogates (which UTF-8 cannot encode) written in OOXML's own escape, _x0001_, which Excel
+    and the reader turn back into the character. So a cell is copied exactly, even a hostile one."""
+    return _UNWRITABLE.sub(lambda match: f"_x{ord(match.group(0)):04X}_", text)
+
+
 def _set_text(cell: Any, value: Any) -> None:
     """Write a value; text is always stored as text (never read back as a formula)."""
-    cell.value = value
     if isinstance(value, str):
+        cell.value = excel_text(value)
         cell.data_type = "s"
+    else:
+        cell.value = value
 
 
 def _help(column: Column, credit_phrase: str) -> str:
@@ -119,15 +135,29 @@ def _validation(column: Column, letter: str, credit_phrase: str) -> DataValidati
         validation.error = "Pick yes or no."
     elif kind is Kind.INT:
         low = "1" if column.positive else "0"
+        high = str(int(column.maximum)) if column.maximum is not None else None
         validation = DataValidation(
-            type="whole", operator="greaterThanOrEqual", formula1=low, allow_blank=True, showErrorMessage=True
+            type="whole",
+            operator="between" if high else "greaterThanOrEqual",
+            formula1=low,
+            formula2=high,
+            allow_blank=True,
+            showErrorMessage=True,
         )
-        validation.error = f"A whole number, at least {low}."
+        validation.error = (
+            f"A whole number from {low} to {int(high):,}." if high else f"A whole number, at least {low}."
+        )
     elif kind in (Kind.DECIMAL, Kind.MONEY):
+        high = str(int(column.maximum)) if column.maximum is not None else None
         validation = DataValidation(
-            type="decimal", operator="greaterThanOrEqual", formula1="0", allow_blank=True, showErrorMessage=True
+            type="decimal",
+            operator="between" if high else "greaterThanOrEqual",
+            formula1="0",
+            formula2=high,
+            allow_blank=True,
+            showErrorMessage=True,
         )
-        validation.error = "A number, 0 or more."
+        validation.error = f"A number from 0 to {int(high):,}." if high else "A number, 0 or more."
     elif kind is Kind.PCT:
         validation = DataValidation(
             type="decimal", operator="between", formula1="0", formula2="1", allow_blank=True, showErrorMessage=True

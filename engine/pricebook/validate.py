@@ -12,9 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.errors import CreditbookError
 from engine.pricebook.cells import INVALID, CellReader, MoneyContext
+from engine.pricebook.checks.bounds import check_bounds
 from engine.pricebook.checks.context import CheckContext
 from engine.pricebook.checks.leads import check_lead_prices
 from engine.pricebook.checks.offers import check_bundles, check_packages, check_promos
@@ -179,6 +181,7 @@ def _typed_rows(raw: RawWorkbook, reader: CellReader, collector: Collector) -> d
 
 def run_checks(ctx: CheckContext) -> None:
     """Every table check, in workbook order. Each adds findings; none raises."""
+    check_bounds(ctx)
     check_products(ctx)
     check_usage_tiers(ctx)
     check_packages(ctx)
@@ -197,6 +200,7 @@ def run_checks(ctx: CheckContext) -> None:
 def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     """Validate an already-read workbook (the property tests mutate RawWorkbooks directly)."""
     collector = Collector()
+    collector.findings.extend(raw.findings)
     lists_sheet = raw.sheets.get(LISTS_SHEET)
     domains = read_lists(lists_sheet, collector)
     reader = CellReader(collector, domains)
@@ -205,11 +209,10 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     money_per_credit, currency = meta.get("money_per_credit"), meta.get("currency")
     if money_per_credit not in (None, INVALID) and currency not in (None, INVALID):
         reader.money = MoneyContext(money_per_credit, currency)
-    if isinstance(meta.get("timezone"), str):
-        from zoneinfo import ZoneInfo
-
-        reader.zone = ZoneInfo(meta["timezone"])
-    ctx = CheckContext(collector=collector, meta=meta, domains=domains, money=reader.money)
+    # dates typed with an offset are kept as local wall time of the pricebook's zone; when the zone
+    # itself is wrong (a finding already), they are read in UTC, so that every date stays comparable
+    reader.zone = ZoneInfo(meta["timezone"]) if isinstance(meta.get("timezone"), str) else ZoneInfo("UTC")
+    ctx = CheckContext(collector=collector, meta=meta, domains=domains, money=reader.money, meta_cells=meta_cells)
     ctx.rows = _typed_rows(raw, reader, collector)
     run_checks(ctx)
     report = Report(
@@ -224,7 +227,7 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     if previous is not None:
         check_against_previous(collector, meta, meta_cells, report.pricebook, previous.meta, previous.pricebook)
     order = list(raw.sheets) + [n for n in SHEET_ORDER if n not in raw.sheets]
-    report.findings = sort_findings(collector.findings, order)
+    report.findings = sort_findings(collector.all(), order)
     if collector.has_errors():
         report.pricebook = None
     return report

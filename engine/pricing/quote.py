@@ -10,6 +10,11 @@ clinic's own rates. Its `lines` (each tier slice with its rule_id, units and uni
 `summary` are built from the same priced objects the first time they are read: the backend
 charging thousands of leads a second reads credits and rule_ids, a person reads `explain()`
 ("lead · call · dermatology · Mumbai · package ₹15,000 → rule LP-03 → 250 credits (₹250)").
+
+No quote moves more than OPERATION_CREDITS_MAX credits, nor counts more than UNITS_MAX units: a
+campaign whose recipients × segments (or minutes) pass UNITS_MAX, or a request whose exact credits
+pass OPERATION_CREDITS_MAX, is a QuoteError naming the request's count field, raised before the
+result is rounded (the requests' own bounds keep every step before it exact and finite).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from engine.bounds import OPERATION_CREDITS_MAX, UNITS_MAX
 from engine.money import decimal_text, format_credits, format_money, round_credits
 from engine.pricebook.model import CompiledPricebook
 from engine.pricing.indexes import NO_DISCOUNT, PAYG, Discount, PricingTables, plan_table, tables_for
@@ -371,6 +377,32 @@ def lead_phrase(request: LeadRequest, currency: str, money_per_credit: Decimal) 
     return what + (f" × {request.quantity}" if request.quantity != 1 else "")
 
 
+def count_field(request: Request) -> str:
+    """The field of a request that says how much is asked for (what a bound error names)."""
+    if isinstance(request, Usage):
+        return "units"
+    if isinstance(request, LeadRequest):
+        return "quantity"
+    if isinstance(request, SmsCampaign):
+        return "bodies" if request.bodies is not None else "recipient_fields" if request.template else "recipients"
+    return "calls" if request.calls is not None else "recipients"
+
+
+def _within_units(request: Request, units: int, unit: str) -> None:
+    if units > UNITS_MAX:
+        raise QuoteError(count_field(request), f"counts {units:,} {unit}s; one request may count at most {UNITS_MAX:,}")
+
+
+def _within_credits(request: Request, priced: Priced, pricebook: CompiledPricebook) -> None:
+    if priced.exact > OPERATION_CREDITS_MAX:
+        shown = decimal_text(priced.exact, grouping=True) if priced.exact < 10**21 else f"{priced.exact:.3E}"
+        raise QuoteError(
+            count_field(request),
+            f"would cost {shown} credits; one operation may move at most "
+            f"{pricebook.format_credits(OPERATION_CREDITS_MAX)}: split the request",
+        )
+
+
 def quote(
     pricebook: CompiledPricebook | Sequence[CompiledPricebook],
     request: Request | Mapping[str, Any],
@@ -407,10 +439,12 @@ def quote(
             units, detail = req.units, f"{req.units:,} {PRODUCT_UNITS[product]}s"
             if units == 0:
                 warnings.append("0 units: nothing to charge")
+        _within_units(req, units, PRODUCT_UNITS[product])
         priced, tier_warnings = price_units(
             tables, product, units, ctx, number_type, req.direction, req.time_window, detail
         )
         warnings.extend(tier_warnings)
+    _within_credits(req, priced, chosen)
     meta = chosen.meta
     remaining = _remaining(tables, ctx, product, priced.units, priced.credits) if ctx.balance is not None else None
     return Quote(

@@ -4,6 +4,12 @@ Every bad request — a negative or fractional count, an unknown product or pack
 overlong body, a quote for a date before the pricebook takes effect — raises one error type,
 QuoteError, whose message names the field. Pydantic's own validation errors are translated into
 it, so a caller handles one exception whatever went wrong.
+
+Counts are bounded where they enter (engine/bounds.py): units, recipients, leads and the term's
+usage at most UNITS_MAX, a package price at most MONEY_MAX, a call at most CALL_SECONDS_MAX, a
+balance within ±BALANCE_MAX, the date within DATE_MIN..DATE_MAX; every Decimal must be finite (NaN
+and infinities are refused, -0 reads as 0). So no later Decimal or integer arithmetic of a quote can
+overflow, and quote.py refuses a result past OPERATION_CREDITS_MAX.
 """
 
 from __future__ import annotations
@@ -15,12 +21,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.bounds import BALANCE_MAX, DATE_MAX, DATE_MIN, DAYS_MAX, MONEY_MAX, UNITS_MAX
 from engine.errors import InvalidInput
 from engine.vocabulary import CallOutcome, Direction, NumberType, Plan, Product, Segment, TimeWindow
 
-NonNegative = Annotated[int, Field(ge=0, strict=True)]
+#: the longest call a voice request may carry, in seconds (a duration of DAYS_MAX days)
+CALL_SECONDS_MAX = DAYS_MAX * 86_400
+
+
+def _unsigned_zero(value: Decimal) -> Decimal:
+    return value + 0  # Decimal('-0') + 0 is Decimal('0')
+
+
+NonNegative = Annotated[int, Field(ge=0, le=UNITS_MAX, strict=True)]
+Seconds = Annotated[Decimal, Field(ge=0, le=CALL_SECONDS_MAX, allow_inf_nan=False), AfterValidator(_unsigned_zero)]
+Money = Annotated[Decimal, Field(ge=0, le=MONEY_MAX, allow_inf_nan=False), AfterValidator(_unsigned_zero)]
 _ENUM_REPR = re.compile(r"<\w+\.\w+: ('[^']*')>")
 
 
@@ -39,6 +56,11 @@ class QuoteError(InvalidInput):
         elif first.get("type") == "greater_than_equal":
             limit = (first.get("ctx") or {}).get("ge", 0)
             message = "cannot be negative" if limit == 0 else f"must be at least {limit}"
+        elif first.get("type") == "less_than_equal":
+            limit = (first.get("ctx") or {}).get("le", 0)
+            message = f"must be at most {limit:,}" if isinstance(limit, int | Decimal) else f"must be at most {limit}"
+        elif first.get("type") in ("finite_number", "decimal_parsing"):
+            message = "must be a finite number"
         elif first.get("type") == "missing":
             message = "is required"
         elif first.get("type") == "extra_forbidden":
@@ -64,7 +86,7 @@ class _Model(BaseModel):
 class CallRecord(_Model):
     """One call of a voice campaign as the carrier reported it."""
 
-    duration_s: Annotated[Decimal, Field(ge=0)]
+    duration_s: Seconds
     outcome: CallOutcome = CallOutcome.COMPLETED
 
 
@@ -104,7 +126,7 @@ class VoiceCampaign(_Model):
 
     product: Literal[Product.VOICE] = Product.VOICE
     recipients: NonNegative | None = None
-    expected_seconds: Annotated[Decimal, Field(ge=0)] | None = None
+    expected_seconds: Seconds | None = None
     calls: tuple[CallRecord, ...] | None = None
     number_type: Literal[NumberType.LOCAL, NumberType.TOLL_FREE] = NumberType.LOCAL
     direction: Direction = Direction.OUTBOUND
@@ -136,8 +158,8 @@ class LeadRequest(_Model):
     product: Literal[Product.LEAD_CHAT, Product.LEAD_CALL]
     specialty: str | None = None
     city: str | None = None
-    package_price: Annotated[Decimal, Field(ge=0)] | None = None
-    quantity: Annotated[int, Field(ge=1, strict=True)] = 1
+    package_price: Money | None = None
+    quantity: Annotated[int, Field(ge=1, le=UNITS_MAX, strict=True)] = 1
 
 
 Request = SmsCampaign | VoiceCampaign | Usage | LeadRequest
@@ -153,12 +175,12 @@ class QuoteContext(_Model):
     """Who is buying and when: the plan (PAYG or package codes), the bundle, the customer segment,
     the usage so far in the current term per product, the date, and optionally the balance."""
 
-    at: AwareDatetime
+    at: Annotated[AwareDatetime, Field(ge=DATE_MIN, le=DATE_MAX)]
     plan: str | tuple[str, ...] = Plan.PAYG
     bundle: bool = False
     segment: Segment = Segment.STANDARD
     term_usage: Mapping[str, NonNegative] = Field(default_factory=dict)
-    balance: int | None = None
+    balance: Annotated[int, Field(ge=-BALANCE_MAX, le=BALANCE_MAX, strict=True)] | None = None
 
     @functools.cached_property
     def plans(self) -> tuple[str, ...]:

@@ -35,6 +35,13 @@ def _scaled(value: Decimal, scale: int) -> int:
     return int(exact)
 
 
+def _integers(values: list[int]) -> np.ndarray:
+    """int64 when every value fits, else Python integers (a price near the bound, scaled by a bundle
+    discount's decimals, can pass int64: exact, slower)."""
+    fits = all(-INT64_MAX <= value <= INT64_MAX for value in values)
+    return np.array(values, dtype=np.int64 if fits else object)
+
+
 def round_scaled(values: np.ndarray, scale: int, mode: str) -> np.ndarray:
     """Whole credits from scaled non-negative costs, with the pricebook's rounding mode."""
     if scale == 1:
@@ -86,10 +93,10 @@ class VectorTierTable:
             scale,
             np.array(bounds, dtype=np.int64),
             np.array(lower, dtype=np.int64),
-            np.array(prices, dtype=np.int64),
-            np.array(flats, dtype=np.int64),
-            np.array(base, dtype=np.int64),
-            int(safe),
+            _integers(prices),
+            _integers(flats),
+            _integers(base),
+            int(safe),  # negative when the arrays do not fit int64: every call takes the exact path
         )
 
     def _arrays(self, units: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -126,8 +133,8 @@ class VectorTierTable:
             raise ValueError("volume pricing prices each charge on its own units, not on a running total")
         after = round_scaled(self.cost_scaled(used_before + units), self.scale, rounding)
         before = round_scaled(self.cost_scaled(used_before), self.scale, rounding)
-        charged = np.where(used_before == 0, after, after - before)
-        return np.where(units == 0, 0, charged).astype(np.int64)
+        charged = np.where(units == 0, 0, np.where(used_before == 0, after, after - before))
+        return charged.astype(np.int64) if charged.dtype != object else _integers(charged.tolist())
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class CheckContext:
     domains: dict[str, Domain]
     rows: dict[str, list[Row]] = field(default_factory=dict)
     money: MoneyContext | None = None
+    meta_cells: dict[str, tuple[int, int]] = field(default_factory=dict)  # Meta key → (row, col) of its value
 
     def sheet(self, name: str) -> list[Row]:
         return self.rows.get(name, [])
