@@ -56,6 +56,7 @@ CODES: dict[str, str] = {
     "T10": "row that can never apply, or repeats another row",
     "T11": "stated total does not match unit price × quantity",
     "T12": "combined discounts reach 100% or more",
+    "T13": "one cell makes its table's cross-checks disagree (a likely typo)",
     "X01": "unknown reference (product, component, list value)",
     "X02": "same component listed twice",
     "X03": "test case names an unknown rule_id",

@@ -59,7 +59,7 @@ class Column:
 
     name: str
     kind: Kind
-    help: str
+    help_text: str  # may hold CREDITS, which the template fills with the market's '1 credit = ...'
     required: bool = False
     list_name: str | None = None
     minimum: Decimal | None = None  # inclusive lower bound
@@ -75,6 +75,12 @@ class Column:
     @property
     def is_notes(self) -> bool:
         return self.name == "notes"
+
+    @property
+    def help(self) -> str:
+        """The column's help as findings quote it, naming no market: the template writes the
+        market's own '1 credit = $0.0001' in place of CREDITS instead."""
+        return self.help_text.replace(CREDITS, "1 credit = the Meta sheet's money_per_credit")
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,11 @@ class CheckContext:
         self.add(code, Severity.INFO, row, column, message, hint, value, **kw)
 
     # -- formatting in the editor's terms --------------------------------------------------------
+    def count(self, value: Decimal | int) -> str:
+        """A number of credits or units as the market groups digits (no money: for quantities and
+        for the figure an editor typed)."""
+        return decimal_text(value, grouping=True)
+
     def credits(self, amount: Decimal | int) -> str:
         if self.money is None:
             return f"{decimal_text(amount, grouping=True)} credits"

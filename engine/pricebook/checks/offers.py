@@ -24,6 +24,14 @@ def window_end(valid_to: datetime | None) -> datetime | None:
     return valid_to
 
 
+def last_day(end: datetime | None) -> datetime | None:
+    """The inverse of window_end: an offer's end instant as the workbook states it, its last day
+    inclusive (the midnight that ends an offer belongs to the day after its last day)."""
+    if end is None or end.time() != time(0, 0):
+        return end
+    return end - timedelta(days=1)
+
+
 def check_packages(ctx: CheckContext) -> None:
     products = ctx.product_rows()
     first_tier: dict[str, tuple[int, Decimal]] = {}  # product → (up_to, price) of its lowest tier
@@ -147,7 +155,8 @@ def check_bundles(ctx: CheckContext) -> None:
             )
 
 
-def _stated_promo_total(row: Row) -> Decimal | None:
+def stated_promo_total(row: Row) -> Decimal | None:
+    """What a promotion's stated total should say: paid_from plus its bonus (None when unknown)."""
     paid = row.get("paid_from")
     promo_type = row.get("promo_type")
     if not valid(paid):
@@ -267,7 +276,7 @@ def check_promos(ctx: CheckContext) -> None:
                 "Lower max_per_clinic or raise max_total.",
             )
         stated = row.get("stated_total_credits")
-        expected = _stated_promo_total(row)
+        expected = stated_promo_total(row)
         if valid(stated) and expected is not None and stated != expected:
             ctx.error(
                 "T11",
