@@ -108,20 +108,27 @@ def compile_cmd(
 @pricebook_app.command("diff")
 def diff_cmd(
     old: Annotated[Path, typer.Argument(help="The older workbook.")],
-    new: Annotated[Path, typer.Argument(help="The newer workbook.")],
+    new: Annotated[Path, typer.Argument(help="The newer workbook (a draft with findings is diffed too).")],
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
 ) -> None:
-    """Show what changed between two versions, by sheet and rule_id (cosmetic edits show nothing)."""
+    """Show what changed between two versions, by sheet and rule_id (cosmetic edits show nothing),
+    then the findings of each. Exit code 0: both are valid; 1: one has errors; 2: one cannot be read."""
     from engine.pricebook.diff import diff_pricebooks
 
-    old_report, new_report = _load_or_exit(old), _load_or_exit(new)
-    assert old_report.pricebook is not None and new_report.pricebook is not None
-    result = diff_pricebooks(old_report.pricebook, new_report.pricebook)
+    reports = validate_pricebook(old), validate_pricebook(new)
+    for report in reports:
+        if report.unreadable:
+            from engine.pricebook.render import report_renderable
+
+            err.print(report_renderable(report))
+            raise typer.Exit(2)
+    result = diff_pricebooks(*reports)
     if output is OutputFormat.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         for line in result.lines():
-            console.print(line, highlight=False, markup=False)
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(max(report.exit_code for report in reports))
 
 
 @pricebook_app.command("dump")
