@@ -179,6 +179,37 @@ class PricebookDiff:
             },
         }
 
+    def table(self) -> list[dict[str, str]]:
+        """One row per change for a table on screen (the app's Compare page): sheet, rule_id,
+        change and what changed, values written as in lines()."""
+        rows = [
+            {"sheet": sheet, "rule_id": "", "change": "changed", "what changed": c.describe()}
+            for sheet, changes in (("Meta", self.meta), ("Lists", self.lists))
+            for c in changes
+        ]
+        for change in self.rows:
+            if change.kind == "changed":
+                what = "; ".join(c.describe() for c in change.fields)
+            else:
+                what = "; ".join(f"{k} {v}" for k, v in change.row_text.items())
+            rows.append({"sheet": change.sheet, "rule_id": change.rule_id, "change": change.kind, "what changed": what})
+        return rows
+
+    def findings_table(self) -> list[dict[str, str]]:
+        """The findings of both sides, listed after the changes: where, which side, code, words."""
+        return [
+            {
+                "version": label,
+                "where": f.location,
+                "code": f.code,
+                "severity": f.severity.value,
+                "message": f.message,
+                "hint": f.hint,
+            }
+            for label, findings in ((self.old_label, self.old_findings), (self.new_label, self.new_findings))
+            for f in findings
+        ]
+
     def lines(self) -> list[str]:
         """A readable report, one line per change, then the findings of each side."""
         zone = f" (dates in {self.timezone})" if self.timezone else ""

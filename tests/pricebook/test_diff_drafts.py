@@ -39,6 +39,10 @@ def test_a_draft_with_an_error_shows_its_change_then_its_findings(tmp_path: Path
     findings = next(i for i, line in enumerate(lines) if line.startswith("Findings in"))
     assert change < findings and where in lines[findings + 1] and "T13" in lines[findings + 1]
     assert [f.location for f in result.new_findings] == [where]
+    assert result.table() == [
+        {"sheet": "UsageTiers", "rule_id": "SMS-3", "change": "changed", "what changed": "up_to: 3,500 → 400"}
+    ]
+    assert [(r["where"], r["code"]) for r in result.findings_table()] == [(where, "T13")]
 
 
 def test_a_compiled_pricebook_and_its_own_typed_rows_read_the_same(tmp_path: Path) -> None:

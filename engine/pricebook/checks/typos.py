@@ -3,29 +3,36 @@
 Cross-checks tie a few cells together: a stated total against units × price, a tier's bounds
 against its neighbours and its total, a price range against the ranges beside it, a Tests example
 against the prices. When one number is mistyped, the check that notices reports at the cell it
-happens to read last (a correct stated total, the next tier's bound, the Tests sheet) and its
-numbers would lock the typo in if followed. This step runs after the checks and treats each table
-as a small constraint problem:
+happens to read last (a correct stated total, the next tier's bound, the Tests sheet), and a hint
+that repeats its arithmetic would lock the typo in if followed. This step runs after the checks
+and treats each table as a small constraint problem:
 
 1. The errors of cross-checks are grouped by table: a tier table (a product and its conditions),
-   a package, a promotion, a family of lead price ranges (rows with the same conditions), and the
-   Tests sheet's examples.
-2. Every numeric cell of a table with errors is a candidate (for failing examples: the example's
-   own cells and those of the rules that price it), with candidate values: the values that solve
-   its cross-checks, and every value one keystroke from what was typed (a digit left out, an extra
-   digit, two digits swapped, a digit typed twice).
-3. Each candidate is judged by the checks themselves (the same functions that reported the errors,
-   run on the table with that one cell changed) and, when the rest of the workbook is clean, by
-   pricing every example of the Tests sheet on the pricebook it would compile to.
-4. Among the candidates that make every check agree, one whose value is a keystroke from what was
-   typed wins over one that is not, then the one that leaves fewest warnings (prices rising with
-   volume, tiers out of order, lead prices falling as package prices rise). When two cells remain
-   equally likely (1,000 units or a total of 8,300 are both one zero away), both are named.
-5. The winner becomes one error at the mistyped cell with the value that makes its table agree,
-   and the findings it explains are folded into it.
+   a package, a promotion, a family of lead price ranges (rows with the same conditions; the
+   default rows are one family), and the Tests sheet's failing examples.
+2. Candidates, one cell changed at a time: a cell in a cross-check equation that does not hold
+   (a stated total, ranges that must meet) is offered the value that solves it, which with one
+   typo is the value meant; a cell that only ordering or the examples can judge (a bound among
+   bounds, a price no stated total repeats, an example's inputs) is offered every value one
+   keystroke from what was typed: a digit left out, an extra digit, two digits swapped, a digit
+   typed twice. A cell pinned by an equation that holds is left alone.
+3. Each candidate is judged by the checks themselves (the same functions that reported the
+   errors, run on the table with that one cell changed) and, when nothing else in the workbook
+   is wrong, by pricing every example of the Tests sheet on the pricebook it would compile to
+   (the quote engine is handed in as an ExampleChecker: this package knows nothing of pricing).
+4. Among the candidates that make everything agree: one a keystroke from what was typed beats
+   one that is not; then the one leaving fewest oddities (a tier price rising with volume, a
+   package out of step with clinic size, a lead price falling as package prices rise); then the
+   likelier slip (a digit dropped from 10,500 is likelier than a 5 slipped into 1,000: fewer
+   slips of that kind could have been made). Cells whose slips are nearly as likely are all
+   named, each hint saying "either ... or ..." and telling nobody to type a value.
+5. The winner becomes one error at the mistyped cell (its own finding, or T13) with the value
+   that makes its table agree, and every finding it explains is folded into it, warnings that
+   the fix makes go away included.
 
 When no single cell explains a table's errors (two typos at once, a pasted column), its findings
-stay as the checks reported them; their hints name no value to type.
+stay as the checks reported them; their hints name no value to type. Work is bounded (BUDGET
+judgements per validation) and only tables with errors are looked at.
 """
 
 from __future__ import annotations
@@ -246,6 +253,7 @@ class Table:
     check: Callable[[CheckContext], None]
     solve: Callable[[list[Row]], Iterator[tuple[Row, str, Any]]] = lambda rows: iter(())
     soft: Callable[[CheckContext, list[Row]], int] = lambda ctx, rows: 0  # oddities no check reports
+    whole_sheet: bool = False  # its errors include the sheet's own (the default lead ranges' coverage)
 
     def readable(self) -> bool:
         return all(row.ok(*NUMERIC_COLUMNS[self.sheet]) for row in self.rows)
@@ -296,7 +304,17 @@ def _tables(ctx: CheckContext) -> list[Table]:
         families[("default",) if default else tuple(c.text for c in conditions)].append(row)
     for key, rows in families.items():
         name = "the default lead price ranges" if key == ("default",) else f"the lead price ranges for {', '.join(key)}"
-        tables.append(Table("LeadPrices", name, rows, check_lead_prices, _solve_ranges, _falling_lead_prices))
+        tables.append(
+            Table(
+                "LeadPrices",
+                name,
+                rows,
+                check_lead_prices,
+                _solve_ranges,
+                _falling_lead_prices,
+                whole_sheet=key == ("default",),
+            )
+        )
     return tables
 
 
@@ -542,7 +560,12 @@ class TypoFinder:
             money=self.ctx.money,
         )
         table.check(sub)
-        errors = frozenset((f.code, f.row, f.column) for f in scratch.findings if f.severity is Severity.ERROR)
+        own = {row.row for row in table.rows} | ({0} if table.whole_sheet else set())
+        errors = frozenset(  # the table's own: a part of a sheet checked alone misses the rest (a default row)
+            (f.code, f.row, f.column)
+            for f in scratch.findings
+            if f.severity is Severity.ERROR and f.sheet == table.sheet and f.row in own
+        )
         warnings = frozenset(
             (f.code, f.row, f.column) for f in scratch.findings if f.severity is Severity.WARNING and f.code in ADVISORY
         )
@@ -561,7 +584,7 @@ class TypoFinder:
             return
         tables = _tables(self.ctx)
         at: dict[tuple[str, int], Table] = {(row.sheet, row.row): t for t in tables for row in t.rows}
-        default_leads = next((t for t in tables if t.name == "the default lead price ranges"), None)
+        default_leads = next((t for t in tables if t.whole_sheet), None)
         by_table: dict[int, Table] = {}
         tests: list[Finding] = []
         stray = False
@@ -756,8 +779,7 @@ class TypoFinder:
     def _targets(self, table: Table, problem: Problem) -> frozenset[tuple[str, int, str]]:
         if table not in problem.tables:
             return frozenset()
-        rows = {row.row for row in table.rows}
-        return frozenset(e for e in self.baseline(table).errors if e[1] in rows or e[1] == 0)
+        return self.baseline(table).errors
 
     # -- reporting --------------------------------------------------------------------------------------
     def _report(self, problem: Problem, winners: list[Candidate]) -> None:
@@ -893,10 +915,12 @@ def _significant(value: Any) -> int:
 def _likeliest(found: list[Candidate]) -> list[Candidate]:
     """The candidates to blame, one per cell: of the best rank, the cells whose typos are
     nearly as likely as the likeliest cell's (within LIKELIER; a cell that several values would
-    put right, like 61 to 120 seconds all billing two minutes, adds their likelihoods), narrowed
-    to the roundest fixes when that tells them apart (a digit that slipped rarely makes a figure
-    rounder: 2,010,000 is 2,100,000 mistyped, not a 10,000 cap typed as 100,000). Fixes that are
-    no keystroke from what was typed cannot be told apart: all are named."""
+    put right, like 61 to 120 seconds all billing two minutes, adds their likelihoods). One of
+    the likeliest whose fix alone is the roundest figure is named alone (a slipped digit rarely
+    makes a figure rounder: 2,010,000 is 2,100,000 mistyped, not a 10,000 cap typed as 100,000);
+    roundness never outweighs likelihood (940,000 for 2,940,000 is rounder, but a dropped 1 in
+    147 is likelier than a 2 slipped in front). Fixes that are no keystroke from what was typed
+    cannot be told apart: all are named."""
     best = min(c.rank() for c in found)
     by_cell: dict[tuple[str, int, str], list[Candidate]] = defaultdict(list)
     for candidate in found:
@@ -908,8 +932,10 @@ def _likeliest(found: list[Candidate]) -> list[Candidate]:
     pick = {key: max(values, key=lambda c: (c.likelihood, -c.rounder)) for key, values in by_cell.items()}
     top = max(weight.values())
     close = [pick[key] for key in by_cell if weight[key] * LIKELIER >= top]
-    roundest = min(c.rounder for c in close)
-    return [c for c in close if c.rounder == roundest]
+    roundest = min(close, key=lambda c: (c.rounder, -weight[c.cell.key]))
+    if weight[roundest.cell.key] == top and sum(c.rounder == roundest.rounder for c in close) == 1:
+        return [roundest]  # as likely as any, and rounder: 2,010,000 is 2,100,000 with a 0 moved
+    return close
 
 
 def _typed_like(column: str, current: Any, option: Any) -> Any:
