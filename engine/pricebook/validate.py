@@ -44,7 +44,8 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
     meta_cells: dict[str, tuple[int, int]] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
-    rows: dict[str, list[Row]] = field(default_factory=dict)  # the typed rows, for diffs of drafts
+    # a workbook that does not compile keeps its typed rows and lists, to be diffed all the same
+    rows: dict[str, list[Row]] = field(default_factory=dict)
     lists: dict[str, Domain] = field(default_factory=dict)
     unreadable: bool = False
     seconds: float = 0.0
@@ -223,8 +224,6 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None, examples: Exa
         meta=meta,
         meta_cells=meta_cells,
         row_counts={name: len(rows) for name, rows in ctx.rows.items()},
-        rows=ctx.rows,
-        lists=domains,
     )
     if not collector.has_errors():
         report.pricebook = compile_pricebook(ctx)
@@ -238,6 +237,7 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None, examples: Exa
     report.findings = sort_findings(collector.findings, order)
     if collector.has_errors():
         report.pricebook = None
+        report.rows, report.lists = ctx.rows, domains  # a draft that does not compile is diffed from these
     return report
 
 

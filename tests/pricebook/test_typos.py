@@ -221,3 +221,29 @@ def test_shipped_workbooks_are_untouched_by_the_finder() -> None:
 def test_the_registry_and_column_help_hold_no_template_fields() -> None:
     texts = list(CODES.values()) + [column.help for spec in SHEETS for column in spec.columns]
     assert not [t for t in texts if "{" in t or "}" in t]
+
+
+def test_typos_in_different_tables_are_each_blamed(tmp_path: Path) -> None:
+    book = Book(US_V1)
+    price = book.set("UsageTiers", "VOICE-2", "unit_price_credits", 185)  # 158 with two digits swapped
+    units = book.set("Packages", "PK-MEDIUM-SMS", "included_units", 750)  # 7,500 with a 0 left out
+    report = validated(book, tmp_path)
+    assert {f.location for f in report.errors} >= {price, units}
+    assert {f.location for f in report.errors} <= {
+        price,
+        units,
+        book.address("Packages", "PK-MEDIUM-SMS", "stated_total_credits"),
+    }
+
+
+def test_a_workbook_of_disagreements_is_left_as_reported(tmp_path: Path) -> None:
+    """Every stated total wrong at once is no typo: each table keeps its own finding, at the
+    stated cell, and nothing else is blamed."""
+    book = Book(US_V1)
+    stated = [
+        book.set("UsageTiers", rule, "stated_tier_credits", 1)
+        for rule in ("SMS-1", "SMS-2", "SMS-3", "SMS-4", "SMS-5", "VOICE-1", "VOICE-2", "VOICE-3", "VOICE-4", "VOICE-5")
+    ]
+    report = validated(book, tmp_path)
+    assert {f.location for f in report.errors} == set(stated)
+    assert all(not TYPE_A_NUMBER.search(f.hint) for f in report.errors)

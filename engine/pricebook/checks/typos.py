@@ -106,7 +106,9 @@ TYPO_KINDS = {
 }
 MOST_TIES = 3  # more equally likely cells than this say nothing: the findings stay as reported
 LIKELIER = 30  # a typo this many times likelier than the next explanation is named alone
-BUDGET = 40_000  # candidate judgements per validation: bounded work on any workbook
+BUDGET = 4_000  # candidate judgements per validation: bounded work on any workbook
+MOST_TARGETS = 200  # more disagreeing findings than this are no typo: they are left as reported
+WHOLE_WORKBOOK_ROWS = 20_000  # above this, the Tests are not re-priced nor the workbook re-checked per fix
 
 
 class ExampleChecker(Protocol):
@@ -191,7 +193,7 @@ def typed_text(raw: Any) -> str | None:
     if isinstance(raw, int):
         return str(raw) if raw >= 0 else None
     text = str(raw).strip().replace(",", "")
-    return text if _plain_number(text) else None
+    return text if len(text) <= 20 and _plain_number(text) else None
 
 
 _SCALED = re.compile(r"^(\d{1,15}(?:\.\d{1,15})?)\s?([kKmM])\s?(?:credits?|cr)?\.?$")
@@ -580,7 +582,7 @@ class TypoFinder:
     def run(self) -> None:
         errors = [f for f in self.collector.findings if f.severity is Severity.ERROR]
         targets = [f for f in errors if f.code in CROSS_CHECKS]
-        if not targets:
+        if not targets or len(targets) > MOST_TARGETS:
             return
         tables = _tables(self.ctx)
         at: dict[tuple[str, int], Table] = {(row.sheet, row.row): t for t in tables for row in t.rows}
@@ -617,7 +619,7 @@ class TypoFinder:
 
     def _bench(self) -> Bench | None:
         """The Tests sheet priced on the pricebook as typed, when there is one to price it with."""
-        if self.checker is None or not self.ctx.sheet("Tests"):
+        if self.checker is None or not self.ctx.sheet("Tests") or not self._small():
             return None
         try:
             pricebook, tests = compile_pricebook(self.ctx), compile_tests(self.ctx)
@@ -626,6 +628,10 @@ class TypoFinder:
         bench = Bench(self.checker, pricebook, tests)
         bench.failing = bench.fails(pricebook, tests)
         return bench
+
+    def _small(self) -> bool:
+        """Small enough to compile, price and re-check once per candidate fix."""
+        return sum(len(rows) for rows in self.ctx.rows.values()) <= WHOLE_WORKBOOK_ROWS
 
     def _related(self, tables: list[Table], tests: list[Finding], bench: Bench) -> list[tuple[Table, Row]]:
         """The rows that price the failing examples: the rules they expect, the package their plan
@@ -788,8 +794,9 @@ class TypoFinder:
         that seemed to rise with volume, a package that seemed dearer than pay-as-you-go)."""
         rows = {(row.sheet, row.row) for table in problem.tables for row in table.rows}
         sheets = {table.sheet for table in problem.tables}
-        before = self._recheck(None)
-        remaining = [self._recheck(winner) for winner in winners]
+        warned = any(f.severity is Severity.WARNING for f in self.collector.findings)
+        before = self._recheck(None) if warned else frozenset()
+        remaining = [self._recheck(winner) for winner in winners] if warned else []
         folded: list[Finding] = []
         for finding in self.collector.findings:
             if finding.severity is Severity.ERROR and finding.code in CROSS_CHECKS:
@@ -811,8 +818,8 @@ class TypoFinder:
         """What the workbook's table checks find, with the winner's fix made (None: as typed).
         Findings of the cell reader (a number typed as text, a formula-like note) are not
         theirs, and stay whatever the fix."""
-        if self.recheck is None:
-            return frozenset()
+        if self.recheck is None or not self._small():
+            return frozenset()  # a big workbook keeps its warnings: re-checking it per fix costs seconds
         rows = dict(self.ctx.rows)
         if winner is not None:
             cell = winner.cell
