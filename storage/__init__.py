@@ -1,1 +1,10 @@
-"""The SQL credit ledger (SQLAlchemy + Alembic, SQLite and PostgreSQL): built in a later issue."""
+"""The SQL credit ledger (SQLAlchemy Core + Alembic, on SQLite or PostgreSQL). It knows credits,
+ids and metadata, never prices.
+
+Every balance change goes through one door, `storage.transfers.post`, which writes the transaction,
+the guarded wallet change, the lots and the double-entry legs in one place. The other modules hold
+the rows billing needs around it: accounts (wallets and system accounts), clinics (and the state a
+charge reads under the wallet lock), idempotency keys, lots, payments, promotions, disputes,
+published pricebook versions, read-only reports, and reconcile (every invariant recomputed).
+database.py opens connections, retries what is retryable and maps driver errors to creditbook's.
+"""

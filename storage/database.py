@@ -4,7 +4,7 @@ SQLite (the embedded default): WAL, synchronous=FULL, foreign keys on, a busy ti
 write transaction opened with BEGIN IMMEDIATE — a deferred BEGIN that reads and then writes fails
 at once with SQLITE_BUSY when another writer got in first, and the busy timeout does not cover that
 upgrade (SQLAlchemy's pysqlite "serializable isolation" recipe). PostgreSQL: READ COMMITTED, with
-a row lock on the wallet and guarded updates in storage/ledger.py.
+a row lock on the wallet and the guarded updates of storage/accounts.py.
 
 Serialization failures, deadlocks, busy databases and lost connections are retried with backoff
 and are never reported as anything but "try again": a lost race must never read as "insufficient
@@ -24,12 +24,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from engine.errors import DatabaseBusy
+from engine.errors import DatabaseBusy, StorageError
+from storage.errors import Conflict, ValueRefused
 
 T = TypeVar("T")
+#: An open database transaction, as the ledger's functions take it. Layers above storage name it
+#: through this alias and never import SQLAlchemy themselves.
+__all__ = ["Connection", "Database", "DatabaseBusy", "LostRace", "database_url", "is_retryable"]
 DEFAULT_URL = "sqlite:///creditbook.db"
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -86,6 +90,16 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
     return engine
 
 
+def _mapped(error: DBAPIError | LostRace) -> StorageError:
+    """A driver error as creditbook's own (httpx's map_exceptions): the driver's message goes to the
+    exception's cause, never into the message a caller might show."""
+    if isinstance(error, IntegrityError):
+        return Conflict("the database refused a duplicate or a broken reference")
+    if isinstance(error, DataError):
+        return ValueRefused("the database refused a value")
+    return StorageError(f"the database failed: {type(getattr(error, 'orig', error)).__name__}")
+
+
 class Database:
     """One ledger database. `run(fn)` executes `fn(connection)` in a write transaction, retrying
     what is retryable; `read(fn)` does the same for read-only work (no write lock on SQLite)."""
@@ -128,11 +142,10 @@ class Database:
                     return work(connection)
             except (DBAPIError, LostRace) as error:
                 retryable = isinstance(error, LostRace) or is_retryable(error)
-                if not retryable or attempt == self.attempts:
-                    if retryable:
-                        cause = getattr(error, "orig", error)
-                        raise DatabaseBusy(f"the database stayed busy after {attempt} attempts: {cause}") from error
-                    raise
+                if not retryable:
+                    raise _mapped(error) from error
+                if attempt == self.attempts:
+                    raise DatabaseBusy(f"the database stayed busy after {attempt} attempts") from error
                 self.retries += 1
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.25)

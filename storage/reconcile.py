@@ -5,7 +5,7 @@ trusted while it equals what the append-only rows say. Each check names exactly 
 or transaction that disagrees, so a corruption is found where it is.
 
 (a) every wallet's balance = the sum of its entries (system accounts cache no balance: see
-    ledger.post_legs; their balance is the sum of their entries, and (b) keeps the whole ledger at 0)
+    storage/accounts.py; their balance is the sum of their entries, and (b) keeps the whole ledger at 0)
 (b) every transaction's entries sum to zero (double entry)
 (c) no wallet is further below zero than its overdraft limit
 (d) every lot's remaining = amount − its allocations, within 0..amount, 0 once expired
@@ -17,11 +17,16 @@ or transaction that disagrees, so a corruption is found where it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from storage.ledger import totals
 from storage.schema import accounts, allocations, entries, idempotency_keys, lots, transactions
+
+
+def totals(conn: Connection, query: Any) -> dict[Any, int]:
+    """{key: total} from a two-column grouped query."""
+    return {key: int(total or 0) for key, total in conn.execute(query)}
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Money movements are double-entry: every `transactions` row has `entries` (legs) that sum to zero
 across a clinic's wallet and the system accounts. A wallet's `balance` is a cache of its entries,
-changed only by the guarded statements in storage/ledger.py. Credits live in `lots` (a top-up, a
-bonus, a refund into an expired lot...) whose `remaining` is a cache of the lot's `allocations`
+changed only by the guarded statements of storage/accounts.py, which only the ledger's one door
+(storage/transfers.py) calls. Credits live in `lots` (a top-up, a bonus, a refund into an expired
+lot...) whose `remaining` is a cache of the lot's `allocations`
 (signed: what charges, repayments of an overdraft and expiry took out, what refunds put back).
 Idempotency keys are stored with the hash of their request and their outcome, in the same database
 transaction as the effect.

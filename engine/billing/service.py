@@ -8,38 +8,257 @@
     billing.balance("c-1")
 
 Every operation takes an explicit idempotency key and a time (`at`, default: the injected clock).
-Each runs in one database transaction that claims the key, does the work through the guarded
-ledger statements, and stores the outcome with the key — a retry with the same key and request
-gets the stored outcome (a decline stays declined), the same key with another request is refused.
-Pricing comes from engine.pricing, decisions from rules, money movements from storage: this module
-only composes them. A payment gateway is called between transactions, never inside one.
+Each method only delegates: the operation is a plain function of a small context (database, clock,
+gateway, catalog) in a module named for what it does — engine/billing/clinics.py, purchases.py,
+charges.py, refunds.py, disputes.py, adjustments.py, expiry.py, pricebooks.py, reports.py — and
+every balance change goes through storage's one door (storage/transfers.py). Pricing comes from
+engine.pricing, decisions from rules; this package holds no SQL. A payment gateway is called
+between database transactions, never inside one.
 """
 
 from __future__ import annotations
 
-from engine.billing.base import utc_now
-from engine.billing.charges import ChargeOperations
-from engine.billing.clinics import ClinicOperations
-from engine.billing.disputes import DisputeOperations
-from engine.billing.maintenance import MaintenanceOperations
-from engine.billing.pricebooks import PricebookOperations
-from engine.billing.purchases import PurchaseOperations
-from engine.billing.reports import ReportOperations
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.billing import (
+    adjustments,
+    charges,
+    clinics,
+    disputes,
+    expiry,
+    pricebooks,
+    purchases,
+    refunds,
+    reports,
+)
+from engine.billing.catalog import Catalog
+from engine.billing.context import Context, utc_now
+from engine.billing.gateway import FakeGateway, PaymentGateway
+from engine.billing.results import (
+    AdjustmentResult,
+    BalanceView,
+    ChargeResult,
+    ClinicResult,
+    DisputeResult,
+    DisputeView,
+    ExpiryResult,
+    PublishResult,
+    PurchaseResult,
+    RefundResult,
+    RevenueReport,
+    TransactionPage,
+)
+from engine.pricebook.model import CompiledPricebook, PackageRule
+from engine.pricing.requests import Request, as_request
+from storage.clinics import Clinic
+from storage.database import Database
+from storage.reconcile import Reconciliation, reconcile
 
 
-class Billing(
-    PricebookOperations,
-    ClinicOperations,
-    PurchaseOperations,
-    ChargeOperations,
-    DisputeOperations,
-    MaintenanceOperations,
-    ReportOperations,
-):
-    """Purchases, charges, declines, refunds, disputes, expiry and idempotency on one ledger.
+class Billing:
+    """Purchases, charges, declines, refunds, disputes, expiry and reports on one ledger."""
 
-    Each group of operations lives in its own module (purchases, charges, disputes, ...); they share
-    the plumbing of engine.billing.base: the clock, the database and one idempotent transaction."""
+    def __init__(
+        self,
+        database: Database | str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        gateway: PaymentGateway | None = None,
+        migrate: bool = True,
+    ):
+        db = database if isinstance(database, Database) else Database(database)
+        if migrate:
+            db.upgrade()
+        self.ctx = Context(db=db, clock=clock, gateway=gateway or FakeGateway(), catalog=Catalog())
+
+    @property
+    def db(self) -> Database:
+        return self.ctx.db
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.ctx.clock
+
+    @property
+    def gateway(self) -> PaymentGateway:
+        return self.ctx.gateway
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.ctx.catalog
+
+    # -- pricebooks -------------------------------------------------------------------------------
+    def publish_pricebook(self, path: str | Path, actor: str, key: str, at: datetime | None = None) -> PublishResult:
+        """Publish a workbook as a new immutable version (refused when unchanged or not later)."""
+        return pricebooks.publish(self.ctx, Path(path), actor, key, self.ctx.at(at))
+
+    def pricebook_versions(self, pricebook_id: str) -> list[CompiledPricebook]:
+        return self.ctx.db.read(lambda conn: self.ctx.catalog.versions(conn, pricebook_id))
+
+    def pricebook_in_force(self, market_or_id: str, at: datetime | None = None) -> CompiledPricebook:
+        return pricebooks.in_force(self.ctx, market_or_id, self.ctx.at(at))
+
+    def list_packages(self, market_or_id: str, at: datetime | None = None) -> tuple[PackageRule, ...]:
+        """The monthly packages on sale at `at` (practice note: GET /api/credits/packages/)."""
+        return pricebooks.packages(self.ctx, market_or_id, self.ctx.at(at))
+
+    def pin(  # noqa: PLR0913 (public API: every argument is a field of the pin, passed by name)
+        self,
+        clinic_id: str,
+        pricebook_id: str,
+        version: int,
+        actor: str,
+        reason: str,
+        key: str,
+        at: datetime | None = None,
+        until: datetime | None = None,
+    ) -> ClinicResult:
+        """Lock a clinic to a published version's prices (retention)."""
+        asked = pricebooks.PinRequest(clinic_id, pricebook_id, version, actor, reason, until)
+        return pricebooks.pin(self.ctx, asked, key, self.ctx.at(at))
+
+    # -- clinics ----------------------------------------------------------------------------------
+    def register_clinic(  # noqa: PLR0913 (public API: every argument is a field of the registration)
+        self,
+        clinic_id: str,
+        name: str,
+        market: str,
+        key: str,
+        segment: str = "standard",
+        bundle: bool = False,
+        clinic_size: str | None = None,
+        referred_by: str | None = None,
+        at: datetime | None = None,
+    ) -> ClinicResult:
+        """A clinic and its wallet; its overdraft limit comes from its segment and the pricebook."""
+        asked = clinics.Registration(clinic_id, name, market, segment, bundle, clinic_size, referred_by)
+        return clinics.register(self.ctx, asked, key, self.ctx.at(at))
+
+    def set_segment(
+        self, clinic_id: str, segment: str, actor: str, key: str, at: datetime | None = None
+    ) -> ClinicResult:
+        return clinics.set_segment(self.ctx, clinic_id, segment, actor, key, self.ctx.at(at))
+
+    # -- money in ---------------------------------------------------------------------------------
+    def purchase(  # noqa: PLR0913 (public API: the practice note's purchase request, passed by name)
+        self,
+        clinic_id: str,
+        package_or_amount: str | int,
+        payment_method: str,
+        key: str,
+        promo_code: str | None = None,
+        at: datetime | None = None,
+    ) -> PurchaseResult:
+        """Buy credits: a package code or a number of pay-as-you-go credits (engine/billing/purchases.py)."""
+        asked = purchases.PurchaseRequest(clinic_id, package_or_amount, payment_method, key, promo_code)
+        return purchases.purchase(self.ctx, asked, self.ctx.at(at))
+
+    def confirm_payment(self, payment_id: str, at: datetime | None = None) -> PurchaseResult:
+        """The provider's webhook (or a poll) for a pending payment: credits once, however often."""
+        return purchases.confirm_payment(self.ctx, payment_id, self.ctx.at(at))
+
+    # -- money out --------------------------------------------------------------------------------
+    def charge(
+        self,
+        clinic_id: str,
+        request: Request | dict[str, Any],
+        key: str,
+        at: datetime | None = None,
+        patient_ref: str | None = None,
+    ) -> ChargeResult:
+        """Charge an SMS campaign, voice call records or leads (engine/billing/charges.py)."""
+        when = self.ctx.at(at)
+        asked = charges.ChargeRequest(clinic_id, as_request(request), key, patient_ref)
+        return charges.charge(self.ctx, asked, when)
+
+    def refund(  # noqa: PLR0913 (public API: the refund's fields, passed by name)
+        self,
+        clinic_id: str,
+        charge_id: int,
+        actor: str,
+        reason: str,
+        key: str,
+        credits: int | None = None,
+        at: datetime | None = None,
+    ) -> RefundResult:
+        """An admin refund of a charge, whole or in part; all refunds of a charge never exceed it."""
+        asked = refunds.RefundAsk(charge_id, credits, actor, reason)
+        return refunds.refund(self.ctx, clinic_id, asked, key, self.ctx.at(at))
+
+    def adjust(
+        self, clinic_id: str, credits: int, actor: str, reason: str, key: str, at: datetime | None = None
+    ) -> AdjustmentResult:
+        """An admin correction: an entry with an actor and a reason, never a balance overwrite."""
+        asked = adjustments.Adjustment(clinic_id, credits, actor, reason)
+        return adjustments.adjust(self.ctx, asked, key, self.ctx.at(at))
+
+    # -- disputes ---------------------------------------------------------------------------------
+    def open_dispute(
+        self, clinic_id: str, charge_id: int, reason: str, key: str, at: datetime | None = None
+    ) -> DisputeResult:
+        """A clinic disputes a charge; the pricebook's policy refunds it, sends it to an admin or
+        rejects it."""
+        return disputes.open_dispute(self.ctx, clinic_id, charge_id, reason, key, self.ctx.at(at))
+
+    def approve_dispute(  # noqa: PLR0913 (public API: the admin's decision, passed by name)
+        self, dispute_id: int, actor: str, note: str, key: str, at: datetime | None = None, clinic_id: str | None = None
+    ) -> DisputeResult:
+        """An admin approves: the charge's credits go back to the lots they came from, once."""
+        verdict = disputes.Verdict(dispute_id, True, actor, note, clinic_id)
+        return disputes.decide(self.ctx, verdict, key, self.ctx.at(at))
+
+    def reject_dispute(  # noqa: PLR0913 (public API: the admin's decision, passed by name)
+        self, dispute_id: int, actor: str, note: str, key: str, at: datetime | None = None, clinic_id: str | None = None
+    ) -> DisputeResult:
+        verdict = disputes.Verdict(dispute_id, False, actor, note, clinic_id)
+        return disputes.decide(self.ctx, verdict, key, self.ctx.at(at))
+
+    def disputes(self, status: str | None = "open", clinic_id: str | None = None) -> list[DisputeView]:
+        return disputes.listed(self.ctx, status, clinic_id)
+
+    # -- maintenance ------------------------------------------------------------------------------
+    def expire_lots(self, now: datetime | None = None) -> ExpiryResult:
+        """Expire every lot whose time is up; safe to run twice and alongside charges."""
+        return expiry.expire_lots(self.ctx, self.ctx.at(now))
+
+    def reconcile(self) -> Reconciliation:
+        """Recompute every ledger invariant and report any drift (see storage/reconcile.py)."""
+        return self.ctx.db.read(reconcile)
+
+    # -- reports ----------------------------------------------------------------------------------
+    def balance(self, clinic_id: str, at: datetime | None = None) -> BalanceView:
+        """The clinic dashboard header: balance, used this month, refunds, expiring credits."""
+        return reports.balance(self.ctx, clinic_id, self.ctx.at(at))
+
+    def transactions(  # noqa: PLR0913 (public API: the history's filters, passed by name)
+        self,
+        clinic_id: str,
+        kinds: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> TransactionPage:
+        """The clinic's transactions, newest first (practice note: GET /api/credits/transactions/)."""
+        return reports.transactions(
+            self.ctx, reports.HistoryQuery(clinic_id, kinds, since, until, status, page, page_size)
+        )
+
+    def revenue_report(
+        self, market: str, since: datetime | None = None, until: datetime | None = None, at: datetime | None = None
+    ) -> RevenueReport:
+        """Admin figures: top-up money by month, bonus credits, breakage, liability, open disputes."""
+        return reports.revenue(self.ctx, market, since, until, self.ctx.at(at))
+
+    def clinics(self) -> list[Clinic]:
+        return reports.all_clinics(self.ctx)
+
+    def lots(self, clinic_id: str) -> list[dict[str, Any]]:
+        """A wallet's lots, for the wallet page and for tests."""
+        return reports.lots(self.ctx, clinic_id)
 
 
 __all__ = ["Billing", "utc_now"]

@@ -26,8 +26,11 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
-from engine.billing import charges
-from storage import ledger
+from storage import accounts as accounts_module
+from storage import clinics, idempotency
+from storage import disputes as disputes_module
+from storage import lots as lots_module
+from storage import payments as payments_module
 from storage.schema import accounts, allocations, disputes, lots, payments, transactions
 
 PRESETS = {
@@ -60,12 +63,12 @@ WINDOW = 0.05  # how long a broken transition lingers between its read and its w
 # that racing transactions overlap every time, so the negative control cannot pass by luck
 
 
-def _decide_without_cas(conn: Any, dispute_id: int, status: str, at: Any, actor: str, note: str) -> bool:
+def _decide_without_cas(conn: Any, dispute_id: int, decision: Any) -> bool:
     time.sleep(WINDOW)
     conn.execute(
         update(disputes)
         .where(disputes.c.id == dispute_id)
-        .values(status=status, decided_at=at, decided_by=actor, note=note)
+        .values(status=decision.status.value, decided_at=decision.at, decided_by=decision.actor, note=decision.note)
     )
     return True
 
@@ -100,35 +103,35 @@ def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *dat
     with monkeypatch.context() as patch:
         for defect in defects:
             if defect == "unguarded_debit":
-                patch.setattr(ledger, "debit_wallet", _unguarded_debit)
+                patch.setattr(accounts_module, "debit", _unguarded_debit)
             elif defect == "rmw_debit":
-                patch.setattr(ledger, "debit_wallet", _rmw_debit)
+                patch.setattr(accounts_module, "debit", _rmw_debit)
             elif defect == "unlocked":
                 _unlock(patch, databases)
             elif defect == "no_dispute_cas":
-                patch.setattr(ledger, "decide_dispute", _decide_without_cas)
+                patch.setattr(disputes_module, "decide", _decide_without_cas)
             elif defect == "no_refund_cas":
-                patch.setattr(ledger, "mark_refunded", _refund_without_cas)
+                patch.setattr(lots_module, "mark_refunded", _refund_without_cas)
             elif defect == "no_payment_cas":
-                patch.setattr(ledger, "mark_payment_credited", _credit_without_cas)
+                patch.setattr(payments_module, "mark_credited", _credit_without_cas)
             elif defect == "no_expiry_cas":
-                patch.setattr(ledger, "expire_lot", _expire_without_cas)
+                patch.setattr(lots_module, "expire_lot", _expire_without_cas)
             else:
                 raise ValueError(defect)
         yield
 
 
 def _unlock(patch: pytest.MonkeyPatch, databases: tuple[Any, ...]) -> None:
-    original_state, original_wallet, claim = charges.load_state, ledger.wallet, ledger.claim
-    patch.setattr(charges, "load_state", lambda conn, clinic, at, lock=False: original_state(conn, clinic, at))
-    patch.setattr(ledger, "wallet", lambda conn, clinic, lock=False: original_wallet(conn, clinic))
+    original_state, original_wallet, claim = clinics.load_state, accounts_module.wallet, idempotency.claim
+    patch.setattr(clinics, "load_state", lambda conn, clinic, at, lock=False: original_state(conn, clinic, at))
+    patch.setattr(accounts_module, "wallet", lambda conn, clinic, lock=False: original_wallet(conn, clinic))
 
     def read_first(conn: Any, *args: Any) -> Any:  # a transaction that reads before it writes
         conn.execute(select(accounts.c.balance).where(accounts.c.kind == "wallet")).all()
         time.sleep(0.0005)
         return claim(conn, *args)
 
-    patch.setattr(ledger, "claim", read_first)
+    patch.setattr(idempotency, "claim", read_first)
     for database in databases:
         patch.setattr(database, "write_begin", "BEGIN")  # SQLite: deferred, the lock taken late
         patch.setattr(database, "attempts", 1)  # and no retry to hide what that does

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.billing import DisputeClosed, FakeGateway, RefundExceeded
-from engine.billing.purchases import PurchaseOperations
+from engine.billing import purchases
 from storage.schema import payments, transactions
 from tests.reliability.broken import broken
 from tests.reliability.conftest import Ledger, findings, lead, race
@@ -101,15 +101,15 @@ def test_r15_a_top_up_is_all_or_nothing_and_credited_once_per_payment(
     clinic = ledger.wallet("c", 0)
     billing = ledger.billing
     gateway: FakeGateway = billing.gateway  # type: ignore[assignment]
-    original = PurchaseOperations._credit
+    original = purchases.credit
 
-    def killed(self: Any, *args: Any) -> Any:  # the process dies after the payment row, before the lots
+    def killed(*args: Any) -> Any:  # the process dies after the payment row, before the lots
         raise KeyboardInterrupt("killed between the payment row and the lots")
 
-    monkeypatch.setattr(PurchaseOperations, "_credit", killed)
+    monkeypatch.setattr(purchases, "credit", killed)
     with pytest.raises(KeyboardInterrupt):
         billing.purchase(clinic, 10_000, payment_method="card_ok", key="topup")
-    monkeypatch.setattr(PurchaseOperations, "_credit", original)
+    monkeypatch.setattr(purchases, "credit", original)
     nothing = billing.db.read(lambda conn: conn.execute(select(func.count()).select_from(payments)).scalar_one())
     assert nothing == 0 and billing.balance(clinic).balance == 0  # none of {payment, lot, bonus lot}
     retried = billing.purchase(clinic, 10_000, payment_method="card_ok", key="topup")  # the same payment, found

@@ -163,11 +163,11 @@ def test_r20_isolation_matrix(
     credits, workers, each = scale(150, 1_000), scale(16, 32), scale(20, 500)
     clinic = ledger.wallet("hot", credits)
     billing = ledger.another(isolation=isolation, attempts=500)  # SERIALIZABLE on a hot row retries a lot
-    from engine.billing import charges
+    from storage import clinics
 
-    original = charges.load_state
+    original = clinics.load_state
     if not locked:
-        monkeypatch.setattr(charges, "load_state", lambda conn, c, at, lock=False: original(conn, c, at))
+        monkeypatch.setattr(clinics, "load_state", lambda conn, c, at, lock=False: original(conn, c, at))
     started = time.perf_counter()
     with broken(variant, monkeypatch, billing.db):
         raced = race(

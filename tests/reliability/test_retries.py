@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from engine.billing import DatabaseBusy, IdempotencyConflict
-from storage import ledger as ledger_module
+from storage import idempotency as idempotency_module
 from storage.schema import idempotency_keys, transactions
 from tests.reliability.conftest import Ledger, lead, race
 
@@ -41,7 +41,7 @@ def test_r5_sequential_resends_have_one_effect(ledger: Ledger) -> None:
 def test_r6_concurrent_resends_have_one_effect(ledger: Ledger, variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
     clinic = ledger.wallet("c", 1_000)
     if variant == "check_then_insert":  # broken: look for the key, then insert it under a private name
-        claim = ledger_module.claim
+        claim = idempotency_module.claim
 
         def check_then_insert(conn: Any, scope: str, key: str, *rest: Any) -> Any:
             seen = conn.execute(
@@ -50,7 +50,7 @@ def test_r6_concurrent_resends_have_one_effect(ledger: Ledger, variant: str, mon
             time.sleep(0.05)  # the window between the look and the insert, wide enough to be lost every time
             return claim(conn, scope, key if seen else f"{key}#{uuid.uuid4().hex}", *rest)
 
-        monkeypatch.setattr(ledger_module, "claim", check_then_insert)
+        monkeypatch.setattr(idempotency_module, "claim", check_then_insert)
     raced = race(16, lambda w: [ledger.billing.charge(clinic, lead(7), key="K")])
     outcomes = Counter("replayed" if r.replayed else "original" for r in raced.results)
     print(f"R6 {variant} outcomes: {dict(outcomes)}")
