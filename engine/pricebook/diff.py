@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from engine.money import decimal_text, format_credits, format_money
@@ -28,21 +28,7 @@ from engine.pricebook.cells import INVALID
 from engine.pricebook.checks.offers import last_day
 from engine.pricebook.conditions import Condition
 from engine.pricebook.findings import Finding, Severity
-from engine.pricebook.model import (
-    SHEET_OF_FIELD,
-    AlertRule,
-    BundleRule,
-    CompiledPricebook,
-    DisputeRule,
-    Frozen,
-    LeadPrice,
-    OverdraftRule,
-    PackageRule,
-    PricebookMeta,
-    ProductRule,
-    TopUpPromo,
-    UsageTier,
-)
+from engine.pricebook.model import SHEET_OF_FIELD, CompiledPricebook, Frozen, PricebookMeta
 from engine.pricebook.schema import LISTS, META_BY_NAME, SHEET_BY_NAME, Kind
 from engine.pricebook.validate import Report
 
@@ -58,17 +44,9 @@ _IDENTITY_META = {
 }
 #: Integer columns that count credits (the rest of the *_credits columns say so in their name).
 _CREDIT_COUNTS = {"paid_from", "paid_to", "topup_min_credits"}
-#: The compiled model of each sheet's rows: its fields are what a diff compares.
+#: The compiled model of each sheet's rows (tuple[UsageTier, ...] → UsageTier): its fields are what a diff compares.
 _MODEL_OF_SHEET: dict[str, type[Frozen]] = {
-    "Products": ProductRule,
-    "UsageTiers": UsageTier,
-    "Packages": PackageRule,
-    "Bundles": BundleRule,
-    "LeadPrices": LeadPrice,
-    "TopUpPromos": TopUpPromo,
-    "Overdraft": OverdraftRule,
-    "Disputes": DisputeRule,
-    "Alerts": AlertRule,
+    sheet: get_args(CompiledPricebook.model_fields[name].annotation)[0] for name, sheet in SHEET_OF_FIELD.items()
 }
 
 

@@ -125,8 +125,9 @@ def cell_ref(row: int, col: int) -> str:
 class Collector:
     """Gathers findings during one validation run; the single way findings are created."""
 
-    def __init__(self) -> None:
+    def __init__(self, trial: bool = False) -> None:
         self.findings: list[Finding] = []
+        self.trial = trial  # a trial run of checks (the typo finder's): findings built unvalidated, never shown
 
     def add(
         self,
@@ -144,7 +145,8 @@ class Collector:
     ) -> Finding:
         if code not in CODES:
             raise KeyError(f"unknown finding code {code}")
-        finding = Finding(
+        build = Finding.model_construct if self.trial else Finding
+        finding = build(
             code=code,
             severity=Severity(severity),
             message=message,

@@ -94,45 +94,67 @@ def test_a_tier_bound_that_breaks_the_sequence_is_blamed_with_the_value_that_fit
     assert not report.warnings, "the tiers out of order and the prices that seemed to rise are folded in"
 
 
-def test_a_dropped_digit_in_a_bound_is_named_as_such(tmp_path: Path) -> None:
-    book = Book(US_V1)
-    where = book.set("UsageTiers", "SMS-2", "up_to", 150)
-    (error,) = errors(validated(book, tmp_path))
-    assert error.location == where
-    assert error.hint == "Type 1,500 (150 looks like 1500 with a digit left out)."
+BLAMED = [
+    pytest.param(
+        US_V1,
+        "UsageTiers",
+        "SMS-2",
+        "up_to",
+        150,
+        "Type 1,500 (150 looks like 1500 with a digit left out).",
+        id="bound",
+    ),
+    pytest.param(
+        IN_V2,
+        "LeadPrices",
+        "LP-04",
+        "lead_price_credits",
+        32,
+        "Type 320 (32 looks like 320 with a digit left out).",
+        id="price only the Tests sheet checks",
+    ),
+    pytest.param(
+        US_V1,
+        "UsageTiers",
+        "VOICE-1",
+        "unit_price_credits",
+        60,
+        "Type 160 (60 looks like 160 with a digit left out).",
+        id="price beside its stated total",
+    ),
+    pytest.param(
+        IN_V2,
+        "LeadPrices",
+        "LP-02",
+        "pkg_price_to",
+        100000,
+        "Type 10,000 (100000 looks like 10000 with a digit typed twice).",
+        id="range end overlapping the next ranges",
+    ),
+    pytest.param(
+        IN_V2,
+        "Tests",
+        "T-LEAD-06",
+        "quantity",
+        2,
+        "Type 21 (2 looks like 21 with a digit left out).",
+        id="an example's input, not its expected credits",
+    ),
+]
 
 
-def test_a_price_only_the_tests_sheet_checks_is_blamed_not_the_examples(tmp_path: Path) -> None:
-    book = Book(IN_V2)
-    where = book.set("LeadPrices", "LP-04", "lead_price_credits", 32)
+@pytest.mark.parametrize(("source", "sheet", "rule", "column", "typed", "hint"), BLAMED)
+def test_the_mistyped_cell_is_the_one_error(
+    source: Path, sheet: str, rule: str, column: str, typed: int, hint: str, tmp_path: Path
+) -> None:
+    """One error, at the mistyped cell, whatever check noticed: no finding at the stated totals,
+    the neighbouring ranges or the Tests rows that disagreed because of it."""
+    book = Book(source)
+    where = book.set(sheet, rule, column, typed)
     report = validated(book, tmp_path)
-    assert [(f.code, f.location) for f in report.errors] == [("T13", where)]
-    assert "320 credits (₹320) would make the Tests examples agree" in report.errors[0].message
-    assert not [f for f in report.findings if f.sheet == "Tests"]
-
-
-def test_a_price_with_a_stated_total_is_blamed_not_the_total(tmp_path: Path) -> None:
-    book = Book(US_V1)
-    where = book.set("UsageTiers", "VOICE-1", "unit_price_credits", 60)
-    report = validated(book, tmp_path)
-    assert [(f.code, f.location) for f in report.errors] == [("T13", where)]
-    assert "Type 160 (60 looks like 160 with a digit left out)" in report.errors[0].hint
-
-
-def test_a_range_end_is_blamed_not_the_ranges_it_now_overlaps(tmp_path: Path) -> None:
-    book = Book(IN_V2)
-    where = book.set("LeadPrices", "LP-02", "pkg_price_to", 100000)
-    (error,) = errors(validated(book, tmp_path))
-    assert (error.code, error.location) == ("T13", where)
-    assert "₹10,000 would make" in error.message and "Type 10,000" in error.hint
-
-
-def test_an_example_input_is_blamed_not_its_expected_credits(tmp_path: Path) -> None:
-    book = Book(IN_V2)
-    where = book.set("Tests", "T-LEAD-06", "quantity", 2)
-    (error,) = errors(validated(book, tmp_path))
-    assert (error.code, error.location) == ("T13", where)
-    assert error.hint == "Type 21 (2 looks like 21 with a digit left out)."
+    assert [(f.code, f.location, f.value) for f in report.errors] == [("T13", where, typed)]
+    assert report.errors[0].hint == hint
+    assert not report.warnings
 
 
 def test_a_stated_total_that_is_itself_the_typo_keeps_its_finding(tmp_path: Path) -> None:

@@ -428,31 +428,6 @@ def _falling_lead_prices(ctx: CheckContext, rows: list[Row]) -> int:
 # -- the finder ---------------------------------------------------------------------------------------------
 
 
-class Tally(Collector):
-    """A collector for trial runs of a check: findings are kept unvalidated (thousands of trial
-    runs per typo; their words are never shown)."""
-
-    def add(
-        self,
-        code: str,
-        severity: Severity | str,
-        message: str,
-        hint: str = "",
-        *,
-        sheet: str = "",
-        row: int = 0,
-        col: int = 0,
-        column: str = "",
-        rule_id: str = "",
-        value: Any = None,
-    ) -> Finding:
-        finding = Finding.model_construct(
-            code=code, severity=Severity(severity), message=message, sheet=sheet, row=row, column=column
-        )
-        self.findings.append(finding)
-        return finding
-
-
 @dataclass(frozen=True)
 class Cell:
     table: Table | None  # None for a Tests cell
@@ -553,7 +528,7 @@ class TypoFinder:
     # -- judging ----------------------------------------------------------------------------------------
     def judge(self, table: Table, rows: list[Row]) -> Verdict:
         self.budget -= 1
-        scratch = Tally()
+        scratch = Collector(trial=True)
         sub = CheckContext(
             collector=scratch,
             meta=self.ctx.meta,
@@ -827,7 +802,7 @@ class TypoFinder:
                 replace(r, values={**r.values, cell.column: winner.value}) if r is cell.row else r
                 for r in self.ctx.sheet(cell.row.sheet)
             ]
-        scratch = Tally()
+        scratch = Collector(trial=True)
         self.recheck(
             CheckContext(
                 collector=scratch, meta=self.ctx.meta, domains=self.ctx.domains, rows=rows, money=self.ctx.money
@@ -974,20 +949,15 @@ def _table_name(cell: Cell) -> str:
     return f"example {cell.row.rule_id}"
 
 
+#: What a folded finding says breaks, by sheet and code.
 PHRASES = {
-    ("UsageTiers", "T02"): "the tier sequence",
-    ("UsageTiers", "T04"): "the tier sequence",
-    ("UsageTiers", "T05"): "the tier sequence",
+    **dict.fromkeys((("UsageTiers", c) for c in ("T02", "T04", "T05")), "the tier sequence"),
     ("UsageTiers", "T11"): "the stated tier totals",
     ("Packages", "T11"): "the stated package total",
     ("TopUpPromos", "T11"): "the stated total",
     ("TopUpPromos", "T06"): "the paid range",
-    ("LeadPrices", "T03"): "the package price ranges",
-    ("LeadPrices", "T04"): "the package price ranges",
-    ("LeadPrices", "T06"): "the package price ranges",
-    ("LeadPrices", "T08"): "the package price ranges",
-    ("Tests", "E01"): "the Tests examples",
-    ("Tests", "E02"): "the Tests examples",
+    **dict.fromkeys((("LeadPrices", c) for c in ("T03", "T04", "T06", "T08")), "the package price ranges"),
+    **dict.fromkeys((("Tests", c) for c in ("E01", "E02")), "the Tests examples"),
 }
 
 
