@@ -29,7 +29,7 @@ from engine.pricebook.checks.offers import last_day
 from engine.pricebook.conditions import Condition
 from engine.pricebook.findings import Finding, Severity
 from engine.pricebook.model import SHEET_OF_FIELD, CompiledPricebook, Frozen, PricebookMeta
-from engine.pricebook.schema import LISTS, META_BY_NAME, SHEET_BY_NAME, Kind
+from engine.pricebook.schema import LISTS, SHEET_BY_NAME, amount_kind
 from engine.pricebook.validate import Report
 
 #: Meta settings that name the version rather than price anything.
@@ -42,8 +42,6 @@ _IDENTITY_META = {
     "author",
     "title",
 }
-#: Integer columns that count credits (the rest of the *_credits columns say so in their name).
-_CREDIT_COUNTS = {"paid_from", "paid_to", "topup_min_credits"}
 #: The compiled model of each sheet's rows (tuple[UsageTier, ...] → UsageTier): its fields are what a diff compares.
 _MODEL_OF_SHEET: dict[str, type[Frozen]] = {
     sheet: get_args(CompiledPricebook.model_fields[name].annotation)[0] for name, sheet in SHEET_OF_FIELD.items()
@@ -348,24 +346,15 @@ class _Writer:
         if isinstance(value, tuple):
             return ", ".join(str(v) for v in value)
         if isinstance(value, Decimal | int):
-            kind = _kind(sheet, name)
-            if kind is Kind.PCT:
+            kind = amount_kind(sheet, name)
+            if kind == "percent":
                 return f"{decimal_text(Decimal(value) * 100)}%"
-            if kind is Kind.MONEY or name == "money_per_credit":
+            if kind == "money":
                 return self.money(value)
-            if name.endswith("_credits") or name in _CREDIT_COUNTS:
+            if kind == "credits":
                 return self.credits(value)
             return decimal_text(value, grouping=name not in ("version", "supersedes_version", "schema_version"))
         return str(value)
-
-
-def _kind(sheet: str, name: str) -> Kind | None:
-    if sheet == "Meta":
-        key = META_BY_NAME.get(name)
-        return key.kind if key else None
-    spec = SHEET_BY_NAME.get(sheet)
-    column = next((c for c in spec.columns if c.name == name), None) if spec else None
-    return column.kind if column else None
 
 
 def _plain(value: Any) -> str:

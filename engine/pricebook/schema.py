@@ -773,6 +773,29 @@ LISTS_SHEET = "Lists"
 README_SHEET = "README"
 
 
+#: Whole-number columns that count credits without saying so in their name.
+CREDIT_COUNTS = frozenset({"paid_from", "paid_to", "topup_min_credits"})
+
+
+def amount_kind(sheet: str, name: str) -> str:
+    """How a number in a column is written for people: 'credits' (with their money), 'money',
+    'percent' or 'number'. Meta keys are looked up on sheet 'Meta'."""
+    if sheet == META_SHEET:
+        key = META_BY_NAME.get(name)
+        kind = key.kind if key else None
+    else:
+        spec = SHEET_BY_NAME.get(sheet)
+        column = next((c for c in spec.columns if c.name == name), None) if spec else None
+        kind = column.kind if column else None
+    if kind is Kind.PCT:
+        return "percent"
+    if kind is Kind.MONEY or name == "money_per_credit":
+        return "money"
+    if name.endswith("_credits") or name in CREDIT_COUNTS:
+        return "credits"
+    return "number"
+
+
 def sheets_for_market(market: str) -> tuple[SheetSpec, ...]:
     """The data sheets a template for this market contains, in workbook order."""
     return tuple(spec for spec in SHEETS if market in spec.in_template_for)

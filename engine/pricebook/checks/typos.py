@@ -50,6 +50,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from engine.money import decimal_text
 from engine.pricebook.cells import INVALID
 from engine.pricebook.checks.context import CheckContext, valid
 from engine.pricebook.checks.leads import check_lead_prices
@@ -59,6 +60,7 @@ from engine.pricebook.compile import PricebookTest, compile_pricebook, compile_t
 from engine.pricebook.excel_tables import Row
 from engine.pricebook.findings import Collector, Finding, Severity, cell_ref
 from engine.pricebook.model import SHEET_OF_FIELD, CompiledPricebook
+from engine.pricebook.schema import amount_kind
 from engine.vocabulary import PromoType
 
 #: Errors of cross-checks: what the finder tries to explain.
@@ -82,21 +84,6 @@ BOUNDS = frozenset({"up_to", "pkg_price_from", "pkg_price_to", "paid_from", "pai
 ORDERING = frozenset({"T02", "T03", "T04", "T05", "T06", "T08"})
 #: Columns whose empty cell means "no limit": clearing one can be the fix.
 OPEN_ENDED = frozenset({"up_to", "pkg_price_to", "paid_to"})
-MONEY_COLUMNS = frozenset({"pkg_price_from", "pkg_price_to", "package_price"})
-CREDIT_COLUMNS = frozenset(
-    {
-        "unit_price_credits",
-        "flat_fee_credits",
-        "stated_tier_credits",
-        "stated_total_credits",
-        "lead_price_credits",
-        "paid_from",
-        "paid_to",
-        "bonus_credits",
-        "bonus_cap_credits",
-        "expected_credits",
-    }
-)
 
 TYPO_KINDS = {
     "dropped": "a digit left out",
@@ -830,7 +817,7 @@ class TypoFinder:
         if (winner.priced and sheet != "Tests") or other_examples:
             places.append("the Tests examples")
         agree = f"{_joined(places)} agree" if places else f"{_table_name(cell)} consistent"
-        fix = self._shown(cell.column, winner.value)
+        fix = self._shown(sheet, cell.column, winner.value)
         why = ""
         if winner.typo is not None:
             why = f" ({_typed_display(cell)} looks like {winner.typo} with {TYPO_KINDS[winner.typo.kind]})"
@@ -872,13 +859,16 @@ class TypoFinder:
         """A value as it is typed into the cell ('nothing' for an empty cell)."""
         return "empty" if value is None else self.ctx.count(value)
 
-    def _shown(self, column: str, value: Any) -> str:
+    def _shown(self, sheet: str, column: str, value: Any) -> str:
         if value is None:
             return "an empty cell"
-        if column in MONEY_COLUMNS:
+        kind = amount_kind(sheet, column)
+        if kind == "money":
             return self.ctx.money_text(value)
-        if column in CREDIT_COLUMNS:
+        if kind == "credits":
             return self.ctx.credits(value)
+        if kind == "percent":
+            return f"{decimal_text(value * 100)}%"
         return self.ctx.count(value)
 
 
