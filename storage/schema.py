@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from engine.bounds import ACTOR_MAX, CODE_MAX, ID_MAX, KEY_MAX, LABEL_MAX, NAME_MAX, PATIENT_REF_MAX, REFERENCE_MAX
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -69,6 +71,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def integers(*columns: str) -> CheckConstraint:
+    """SQLite stores whatever it is given: an integer that overflows becomes a float, 575 credits
+    off. This CHECK (SQLite only; PostgreSQL's BIGINT already refuses) keeps every amount an integer."""
+    condition = " and ".join(f"typeof({column}) = 'integer'" for column in columns)
+    return CheckConstraint(condition, name="integers").ddl_if(dialect="sqlite")
+
+
 def _when(name: str, nullable: bool = False) -> Column:
     return Column(name, UTCDateTime(), nullable=nullable)
 
@@ -76,15 +85,15 @@ def _when(name: str, nullable: bool = False) -> Column:
 clinics = Table(
     "clinics",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("name", String(NAME_MAX), nullable=False),
     Column("market", String(2), nullable=False),
-    Column("pricebook_id", String(64), nullable=False),
+    Column("pricebook_id", String(ID_MAX), nullable=False),
     Column("segment", String(16), nullable=False),
     Column("bundle", Boolean, nullable=False, default=False),
-    Column("clinic_size", String(32)),
+    Column("clinic_size", String(LABEL_MAX)),
     Column("timezone", String(64), nullable=False),
-    Column("referred_by", String(64), ForeignKey("clinics.id")),
+    Column("referred_by", String(ID_MAX), ForeignKey("clinics.id")),
     _when("created_at"),
     CheckConstraint("segment in ('standard', 'preferred')", name="segment"),
 )
@@ -97,13 +106,15 @@ accounts = Table(
         "kind", String(24), nullable=False
     ),  # wallet | cash | usage_revenue | promotion_expense | expired | adjustments
     Column("market", String(2), nullable=False),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), unique=True),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), unique=True),
     Column("balance", BigInteger, nullable=False, default=0),
     Column("overdraft_limit", BigInteger, nullable=False, default=0),
     Column("version", BigInteger, nullable=False, default=0),
+    _when("last_at", nullable=True),  # the latest posted operation's time: a clinic's time only moves forward
     # A wallet can never be further below zero than its limit; system accounts have no limit.
     CheckConstraint("kind <> 'wallet' or balance >= -overdraft_limit", name="overdraft"),
     CheckConstraint("overdraft_limit >= 0", name="limit_positive"),
+    integers("balance", "overdraft_limit"),
     # one system account of each kind per market (wallets are unique by clinic_id)
     Index(
         "uq_accounts_system",
@@ -119,28 +130,29 @@ transactions = Table(
     "transactions",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id")),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id")),
     Column("kind", String(16), nullable=False),  # topup | bonus | charge | refund | adjustment | expiry | referral
     Column("status", String(10), nullable=False),  # posted | declined | failed
     Column("credits", BigInteger, nullable=False, default=0),  # the amount moved (or asked, when declined)
     _when("at"),
     Column("product", String(16)),
     Column("units", BigInteger),
-    Column("pricebook_id", String(64)),
+    Column("pricebook_id", String(ID_MAX)),
     Column("pricebook_version", Integer),
     Column("pricebook_hash", String(64)),
     Column("rule_ids", Text),  # JSON list
     Column("quote", Text),  # JSON of the quote that priced it
     Column("reason", Text),  # why declined, or what an adjustment is for
-    Column("actor", String(100)),
+    Column("actor", String(ACTOR_MAX)),
     Column("note", Text),
     Column("related_id", Id, ForeignKey("transactions.id")),  # a refund's charge, a bonus's top-up
-    Column("payment_id", String(100)),
-    Column("patient_ref", String(128)),  # who a lead was for (hashed phone): what makes a duplicate
+    Column("payment_id", String(REFERENCE_MAX)),
+    Column("patient_ref", String(PATIENT_REF_MAX)),  # who a lead was for (hashed phone): what makes a duplicate
     Column("unfunded", BigInteger, nullable=False, default=0),  # overdraft part of a charge not yet repaid
     Column("refunded", BigInteger, nullable=False, default=0),  # what refunds gave back of a charge so far
     CheckConstraint("refunded >= 0 and refunded <= credits", name="refunded"),
     CheckConstraint("unfunded >= 0", name="unfunded"),
+    integers("credits", "unfunded", "refunded"),
     Index("ix_transactions_clinic_at", "clinic_id", "at"),
     Index("ix_transactions_patient", "clinic_id", "patient_ref", "at"),
 )
@@ -152,6 +164,7 @@ entries = Table(
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),
+    integers("amount"),
     Index("ix_entries_account", "account_id"),
     Index("ix_entries_transaction", "transaction_id"),
 )
@@ -171,6 +184,7 @@ lots = Table(
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
     CheckConstraint("remaining >= 0 and remaining <= amount", name="remaining"),
     CheckConstraint("kind in ('paid', 'granted')", name="kind"),
+    integers("amount", "remaining"),
     Index("ix_lots_wallet_open", "wallet_id", "expired", "expires_at"),
 )
 
@@ -183,6 +197,7 @@ allocations = Table(
     Column("charge_id", Id, ForeignKey("transactions.id")),  # repayments: whose overdraft they repaid
     Column("kind", String(8), nullable=False),  # charge | repay | expire | refund | adjust
     Column("amount", BigInteger, nullable=False),  # positive takes from the lot, negative puts back
+    integers("amount"),
     Index("ix_allocations_lot", "lot_id"),
     Index("ix_allocations_transaction", "transaction_id"),
     Index("ix_allocations_charge", "charge_id"),
@@ -204,8 +219,8 @@ idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("scope", String(64), nullable=False),  # the clinic (or "admin" for system operations)
-    Column("key", String(200), nullable=False),
+    Column("scope", String(ID_MAX), nullable=False),  # the clinic (or "admin" for system operations)
+    Column("key", String(KEY_MAX), nullable=False),
     Column("operation", String(32), nullable=False),
     Column("request_hash", String(64), nullable=False),
     Column("outcome", Text),  # JSON of the result, declines included
@@ -217,14 +232,14 @@ idempotency_keys = Table(
 payments = Table(
     "payments",
     metadata,
-    Column("id", String(100), primary_key=True),  # the gateway's payment id: one top-up per payment
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("id", String(REFERENCE_MAX), primary_key=True),  # the gateway's payment id: one top-up per payment
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
     Column("amount", Numeric(18, 4), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("credits", BigInteger, nullable=False),
-    Column("package_code", String(32)),
-    Column("promo_code", String(64)),
-    Column("idempotency_key", String(200), nullable=False),  # the purchase request that made it
+    Column("package_code", String(CODE_MAX)),
+    Column("promo_code", String(CODE_MAX)),
+    Column("idempotency_key", String(KEY_MAX), nullable=False),  # the purchase request that made it
     Column("status", String(12), nullable=False),  # pending | succeeded | failed | credited
     Column("failure", Text),
     _when("created_at"),
@@ -236,15 +251,15 @@ disputes = Table(
     "disputes",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
     Column("charge_id", Id, ForeignKey("transactions.id"), nullable=False),
-    Column("reason", String(32), nullable=False),
+    Column("reason", String(LABEL_MAX), nullable=False),
     Column("status", String(16), nullable=False),  # open | approved | rejected
     Column("decision", String(16)),  # auto_approved | admin_review | rejected
     Column("decision_reason", Text),
     _when("opened_at"),
     _when("decided_at", nullable=True),
-    Column("decided_by", String(100)),
+    Column("decided_by", String(ACTOR_MAX)),
     Column("note", Text),
     Column("refund_id", Id, ForeignKey("transactions.id"), unique=True),  # at most one refund
     UniqueConstraint("charge_id", name="uq_disputes_charge"),
@@ -253,16 +268,16 @@ disputes = Table(
 pricebook_versions = Table(
     "pricebook_versions",
     metadata,
-    Column("pricebook_id", String(64), primary_key=True),
+    Column("pricebook_id", String(ID_MAX), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("semantic_hash", String(64), nullable=False),
     _when("effective_from"),
     Column("canonical_json", Text, nullable=False),
     Column("original", LargeBinary, nullable=False),
     Column("file_sha256", String(64), nullable=False),
-    Column("file_name", String(200), nullable=False),
+    Column("file_name", String(NAME_MAX), nullable=False),
     _when("published_at"),
-    Column("published_by", String(100)),
+    Column("published_by", String(ACTOR_MAX)),
     UniqueConstraint("pricebook_id", "semantic_hash", name="uq_pricebook_versions_hash"),
 )
 
@@ -270,13 +285,13 @@ clinic_pins = Table(
     "clinic_pins",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
-    Column("pricebook_id", String(64), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
+    Column("pricebook_id", String(ID_MAX), nullable=False),
     Column("version", Integer, nullable=False),
     _when("pinned_from"),
     _when("pinned_until", nullable=True),
     Column("reason", Text),
-    Column("actor", String(100)),
+    Column("actor", String(ACTOR_MAX)),
     Index("ix_clinic_pins_clinic", "clinic_id"),
 )
 
@@ -284,12 +299,12 @@ terms = Table(
     "terms",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
     Column("product", String(16), nullable=False),
     _when("starts_at"),
     _when("ends_at"),
     Column("units", BigInteger, nullable=False, default=0),
-    Column("pricebook_id", String(64), nullable=False),
+    Column("pricebook_id", String(ID_MAX), nullable=False),
     Column("version", Integer, nullable=False),
     UniqueConstraint("clinic_id", "product", "starts_at", name="uq_terms_start"),
 )
@@ -298,9 +313,9 @@ holdings = Table(
     "holdings",
     metadata,  # packages a clinic bought: their rate applies while they last
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
     Column("product", String(16), nullable=False),
-    Column("package_code", String(32), nullable=False),
+    Column("package_code", String(CODE_MAX), nullable=False),
     _when("starts_at"),
     _when("ends_at"),
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
@@ -310,17 +325,17 @@ holdings = Table(
 promo_uses = Table(
     "promo_uses",
     metadata,  # how often each promotion was given, per clinic and in total ("*")
-    Column("pricebook_id", String(64), primary_key=True),
-    Column("rule_id", String(64), primary_key=True),
-    Column("clinic_id", String(64), primary_key=True),
+    Column("pricebook_id", String(ID_MAX), primary_key=True),
+    Column("rule_id", String(ID_MAX), primary_key=True),
+    Column("clinic_id", String(ID_MAX), primary_key=True),
     Column("uses", Integer, nullable=False, default=0),
 )
 
 referrals = Table(
     "referrals",
     metadata,
-    Column("referrer_id", String(64), ForeignKey("clinics.id"), primary_key=True),
-    Column("referred_id", String(64), ForeignKey("clinics.id"), primary_key=True),
+    Column("referrer_id", String(ID_MAX), ForeignKey("clinics.id"), primary_key=True),
+    Column("referred_id", String(ID_MAX), ForeignKey("clinics.id"), primary_key=True),
     Column("rewarded_id", Id, ForeignKey("transactions.id"), unique=True),
     _when("rewarded_at", nullable=True),
 )
@@ -329,9 +344,9 @@ perks = Table(
     "perks",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
-    Column("perk", String(64), nullable=False),
-    Column("rule_id", String(64), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
+    Column("perk", String(CODE_MAX), nullable=False),
+    Column("rule_id", String(ID_MAX), nullable=False),
     _when("starts_at"),
     _when("until"),
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),

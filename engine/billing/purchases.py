@@ -142,6 +142,7 @@ def settle(ctx: Context, paid: Payment, order: Order, at: datetime) -> PurchaseR
 
     def transaction(conn: Connection) -> PurchaseResult:
         found = clinic_state.load(conn, order.clinic_id, at, lock=True)
+        posted_at = clinic_state.clinic_time(found, at)
         current = clinic_state.current(ctx.catalog, conn, found, at)
         stored = payments.payment(conn, paid.id)
         if stored is not None and (stored.clinic_id != order.clinic_id or stored.idempotency_key != order.key):
@@ -164,10 +165,10 @@ def settle(ctx: Context, paid: Payment, order: Order, at: datetime) -> PurchaseR
             )
         if paid.status is PaymentStatus.FAILED:
             return _failed(conn, found.wallet, paid, order, at, common)
-        if not payments.mark_credited(conn, paid.id, at):  # another delivery credited it first
+        if not payments.mark_credited(conn, paid.id, posted_at):  # another delivery credited it first
             again = idempotency.stored_outcome(conn, order.clinic_id, order.key) or {}
             return PurchaseResult.model_validate({**again, **common, "status": "credited", "replayed": True})
-        result = credit(conn, found, current, order, paid, at)
+        result = credit(conn, found, current, order, paid, posted_at)
         idempotency.store_outcome_by_key(conn, order.clinic_id, order.key, result.outcome(), result.transaction_ids[0])
         return result
 
@@ -389,6 +390,7 @@ def _referral(
     for bonus in decision.bonuses:
         held = referrer if bonus.beneficiary is Recipient.REFERRER else own
         grant = Grant(TransactionKind.REFERRAL, bonus.rule_id, bonus.credits, bonus.expires_at, topup_id)
-        ids.append(grant_credits(conn, held, grant, current, at))
+        when = max(at, held.last_at or at)  # the other clinic's time only moves forward too
+        ids.append(grant_credits(conn, held, grant, current, when))
     promotions.reward_referral(conn, clinic.referred_by, clinic.id, ids[0], at)
     return ids

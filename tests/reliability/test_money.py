@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine.billing import DisputeClosed, FakeGateway, RefundExceeded
-from engine.billing import purchases
+from engine.billing import DisputeClosed, FakeGateway, RefundExceeded, purchases
 from storage.schema import payments, transactions
 from tests.reliability.broken import broken
 from tests.reliability.conftest import Ledger, findings, lead, race
