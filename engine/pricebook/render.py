@@ -76,9 +76,9 @@ def _validity(start: datetime, end: datetime | None, zone: ZoneInfo) -> str:
     """A promotion's days in the pricebook's zone, the last one included, as the workbook says."""
     first = _day(start.astimezone(zone).replace(tzinfo=None))
     if end is None:
-        return f"from {first}, no end"
+        return f"{first} → open"
     last = last_day(end.astimezone(zone).replace(tzinfo=None))
-    return f"{first} to {_day(last)}" if last is not None else first
+    return f"{first} → {_day(last)}" if last is not None else first
 
 
 def _day(moment: datetime) -> str:

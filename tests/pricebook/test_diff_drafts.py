@@ -114,5 +114,5 @@ def test_the_summary_shows_a_promotions_last_day_and_ranges_in_money() -> None:
     for renderable in summary_renderables(validate_pricebook(IN_V2)):
         console.print(renderable)
     text = console.export_text()
-    assert "2026-01-01 to 2026-12-31" in text and "2027-01-01" not in text
+    assert "2026-01-01 → 2026-12-31" in text and "2027-01-01" not in text
     assert "₹10,000 to under ₹20,000" in text and "dates in Asia/Kolkata" in text
