@@ -135,6 +135,7 @@ def test_reformat_keeps_content_and_hash(source: Path, tmp_path: Path) -> None:
     out = reformat_workbook(source, tmp_path / "reformatted.xlsx")
     before, after = load_pricebook(source), load_pricebook(out)
     assert after.canonical_json() == before.canonical_json()
+
     def decisions(path: Path) -> list[object]:
         """The README's column B without the list of finding codes, which follows the registry."""
         rows = load_workbook(path)["README"].iter_rows(max_col=2, values_only=True)
