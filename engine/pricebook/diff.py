@@ -23,8 +23,9 @@ from enum import Enum
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
-from engine.money import decimal_text, format_credits, format_money
+from engine.money import decimal_text, format_credits, format_money, format_number
 from engine.pricebook.cells import INVALID
+from engine.pricebook.checks.context import percent_text
 from engine.pricebook.checks.offers import last_day
 from engine.pricebook.conditions import Condition
 from engine.pricebook.findings import Finding, Severity
@@ -324,12 +325,12 @@ class _Writer:
 
     def credits(self, value: Decimal | int) -> str:
         if self.currency is None or self.per_credit is None:
-            return f"{decimal_text(value, grouping=True)} credits"
+            return f"{format_number(value)} credits"
         return format_credits(value, self.per_credit, self.currency)
 
     def money(self, value: Decimal | int) -> str:
         if self.currency is None:
-            return decimal_text(value, grouping=True)
+            return format_number(value)
         return format_money(Decimal(value), self.currency, self.per_credit)
 
     def text(self, sheet: str, name: str, value: Any) -> str:
@@ -348,12 +349,14 @@ class _Writer:
         if isinstance(value, Decimal | int):
             kind = amount_kind(sheet, name)
             if kind == "percent":
-                return f"{decimal_text(Decimal(value) * 100)}%"
+                return percent_text(Decimal(value), self.currency)
             if kind == "money":
                 return self.money(value)
             if kind == "credits":
                 return self.credits(value)
-            return decimal_text(value, grouping=name not in ("version", "supersedes_version", "schema_version"))
+            if name in ("version", "supersedes_version", "schema_version"):
+                return decimal_text(value)
+            return format_number(value, self.currency)
         return str(value)
 
 

@@ -11,7 +11,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from engine.money import decimal_text, format_money
+from engine.money import format_money
+from engine.pricebook.checks.context import percent_text
 from engine.pricebook.checks.offers import last_day
 from engine.pricebook.compile import PricebookTest
 from engine.pricebook.findings import Finding, Severity
@@ -158,7 +159,7 @@ def summary_renderables(report: Report) -> list:
         for promo in pb.topup_promos:
             if promo.bonus_pct is not None:
                 cap = f", at most {_credits(pb, promo.bonus_cap_credits)}" if promo.bonus_cap_credits else ""
-                bonus = f"{decimal_text(promo.bonus_pct * 100)}%{cap}"
+                bonus = f"{percent_text(promo.bonus_pct, pb.meta.currency)}{cap}"
             else:
                 bonus = _credits(pb, promo.bonus_credits or 0)
             if promo.perk:

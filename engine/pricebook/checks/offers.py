@@ -74,10 +74,10 @@ def check_packages(ctx: CheckContext) -> None:
                     row,
                     "stated_total_credits",
                     f"The stated package total "
-                    f"{decimal_text(stated, grouping=True)} credits does not match "
-                    f"{decimal_text(units, grouping=True)} {unit} × {decimal_text(price)} credits = "
+                    f"{ctx.count(stated)} credits does not match "
+                    f"{ctx.count(units)} {unit} × {decimal_text(price)} credits = "
                     f"{ctx.credits(total)}.",
-                    f"Type {decimal_text(total, grouping=True)} if the units and rate are right; otherwise fix those.",
+                    "One of included_units, the rate and this total is mistyped: correct that one.",
                 )
             payg = first_tier.get(product, (0, None))[1]
             if payg is not None and price > payg:
@@ -243,8 +243,8 @@ def check_promos(ctx: CheckContext) -> None:
                 "T06",
                 row,
                 "paid_to",
-                f"No top-up qualifies: paid_to ({decimal_text(paid_to, grouping=True)})"
-                f" must be above paid_from ({decimal_text(paid_from, grouping=True)}).",
+                f"No top-up qualifies: paid_to ({ctx.count(paid_to)}) must be above "
+                f"paid_from ({ctx.count(paid_from)}).",
                 "Raise paid_to (it is exclusive) or clear it for no upper limit.",
             )
         start, end = row.get("valid_from"), window_end(row.get("valid_to")) if valid(row.get("valid_to")) else None
@@ -282,10 +282,10 @@ def check_promos(ctx: CheckContext) -> None:
                 "T11",
                 row,
                 "stated_total_credits",
-                f"The stated total {decimal_text(stated, grouping=True)} "
-                f"credits does not match paid {decimal_text(paid_from, grouping=True)} + bonus = "
+                f"The stated total {ctx.count(stated)} "
+                f"credits does not match paid {ctx.count(paid_from)} + bonus = "
                 f"{ctx.credits(expected)}.",
-                f"Type {decimal_text(expected, grouping=True)} if the bonus is right; otherwise fix the bonus.",
+                "One of paid_from, the bonus and this total is mistyped: correct that one.",
             )
     _check_promo_overlaps(ctx, rows)
 

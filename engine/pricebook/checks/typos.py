@@ -50,7 +50,6 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from engine.money import decimal_text
 from engine.pricebook.cells import INVALID
 from engine.pricebook.checks.context import CheckContext, valid
 from engine.pricebook.checks.leads import check_lead_prices
@@ -868,7 +867,7 @@ class TypoFinder:
         if kind == "credits":
             return self.ctx.credits(value)
         if kind == "percent":
-            return f"{decimal_text(value * 100)}%"
+            return self.ctx.percent(value)
         return self.ctx.count(value)
 
 
