@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import app, hostile, ledger, policy, pricebook, quotes, simulator, startup
+from bench import app, hostile, ledger, policy, pricebook, quotes, simulator, startup, typos
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "simulator": simulator.run,
     "startup": startup.run,
     "app": app.run,
+    "typos": typos.run,
 }
 
 

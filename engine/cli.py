@@ -575,21 +575,31 @@ def compile_cmd(
 @pricebook_app.command("diff")
 def diff_cmd(
     old: Annotated[Path, typer.Argument(help="The older workbook.", show_default=False)],
-    new: Annotated[Path, typer.Argument(help="The newer workbook.", show_default=False)],
+    new: Annotated[
+        Path, typer.Argument(help="The newer workbook (a draft with findings is diffed too).", show_default=False)
+    ],
     output: FormatOption = OutputFormat.text,
 ) -> None:
-    """Show what changed between two versions, by sheet and rule_id (cosmetic edits show nothing)."""
+    """Show what changed between two versions, by sheet and rule_id (cosmetic edits show nothing),
+    then each side's findings. Exit code 0: both valid; 1: a side has errors; 2: a side cannot be read."""
     import json
 
     from engine.pricebook.diff import diff_pricebooks
 
-    input_file(new)
-    result = diff_pricebooks(compiled(old), compiled(new))
+    reports = validated(old), validated(new)
+    for report in reports:
+        if report.unreadable:
+            from engine.pricebook.render import report_renderable
+
+            console(stderr=True).print(report_renderable(report))
+            raise typer.Exit(report.exit_code)
+    result = diff_pricebooks(*reports)
     if output is OutputFormat.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         for line in result.lines():
-            print(line)
+            print(_escaped(line))
+    raise typer.Exit(max(report.exit_code for report in reports))
 
 
 @pricebook_app.command("dump")

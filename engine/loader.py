@@ -1,18 +1,17 @@
 """Loading and validating pricebooks: what `engine.load_pricebook` and `engine.validate_pricebook` are.
 
 A workbook is checked cell by cell and compiled by engine.pricebook (which knows nothing of
-pricing), then every worked example of its Tests sheet is priced by engine.pricing
-(engine/pricing/worked_examples.py); a pricebook whose examples fail never loads.
+pricing); every worked example of its Tests sheet is priced by engine.pricing
+(engine/pricing/worked_examples.py), handed to the validator as its example checker so that the
+typo finder can weigh the examples too. A pricebook whose examples fail never loads.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engine.pricebook.findings import Collector, sort_findings
 from engine.pricebook.model import CompiledPricebook
 from engine.pricebook.safety import DEFAULT_LIMITS, Limits
-from engine.pricebook.schema import SHEET_ORDER
 from engine.pricebook.validate import PricebookError, Report, validate_workbook
 from engine.pricing.worked_examples import check_examples
 
@@ -22,16 +21,7 @@ def validate_pricebook(path: str | Path, previous: str | Path | None = None, lim
 
     The report lists every finding by sheet and cell; `report.pricebook` is the compiled
     pricebook when nothing is an error."""
-    report = validate_workbook(path, previous=previous, limits=limits)
-    if report.pricebook is None or not report.tests:
-        return report
-    collector = Collector()
-    check_examples(report.pricebook, report.tests, collector)
-    if collector.findings:
-        report.findings = sort_findings(report.findings + collector.findings, list(SHEET_ORDER))
-        if collector.has_errors():
-            report.pricebook = None
-    return report
+    return validate_workbook(path, previous=previous, limits=limits, examples=check_examples)
 
 
 def load_pricebook(path: str | Path) -> CompiledPricebook:

@@ -7,10 +7,12 @@ PostgreSQL tests skip when the server is unreachable, unless CREDITBOOK_REQUIRE_
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,32 @@ IN_V1 = PRICEBOOKS / "in" / "in-clinic-leads-v1.xlsx"
 IN_V2 = PRICEBOOKS / "in" / "in-clinic-leads-v2.xlsx"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.]*(?:![rsa])?(?::[^{}]*)?\}")
+
+
+@pytest.fixture(autouse=True)
+def findings_have_no_placeholders(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every finding any test produces is scanned for an unfilled template field ('in credits
+    ({credit})'); a brace pair that quotes the cell's own value is the editor's text, not ours."""
+    from engine.pricebook.findings import Collector
+
+    original = Collector.add
+    leftovers: list[str] = []
+
+    def add(self: Collector, *args: Any, **kwargs: Any) -> Any:
+        finding = original(self, *args, **kwargs)
+        typed = "" if finding.value is None else str(finding.value)
+        for text in (finding.message, finding.hint):
+            for match in PLACEHOLDER.finditer(text):
+                if match.group() not in typed:
+                    leftovers.append(f"{finding.code} {finding.location}: {text!r}")
+        return finding
+
+    monkeypatch.setattr(Collector, "add", add)
+    yield
+    assert not leftovers, "findings with an unfilled placeholder:\n" + "\n".join(leftovers)
 
 
 @pytest.fixture

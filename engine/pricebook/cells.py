@@ -30,7 +30,7 @@ from engine.money import decimal_text, format_credits, format_money
 from engine.pricebook.characters import code_problem, describe, identifier_problem, looks_like, text_problem
 from engine.pricebook.conditions import ANY_CONDITION, Condition, ConditionSyntaxError, parse_condition, split_values
 from engine.pricebook.findings import Collector, Severity, shown
-from engine.pricebook.schema import LIST_BY_NAME, Column, Kind
+from engine.pricebook.schema import CREDITS, LIST_BY_NAME, Column, Kind
 
 
 class _Invalid:
@@ -218,14 +218,12 @@ class CellReader:
         self._add(code, Severity.WARNING, loc, message, hint, value)
 
     def help(self, column: Column) -> str:
-        """A column's help text as the editor reads it: '{credit}' says what one credit is worth."""
-        if "{credit}" not in column.help:
+        """A column's help text as the editor reads it, saying what one credit is worth in this workbook
+        (the generic wording while the Meta sheet's money_per_credit is unknown)."""
+        if CREDITS not in column.help_text or self.money is None:
             return column.help
-        worth = "credits"
-        if self.money is not None:
-            one = format_money(self.money.money_per_credit, self.money.currency, self.money.money_per_credit)
-            worth = f"1 credit = {one}"
-        return column.help.replace("{credit}", worth)
+        one = format_money(self.money.money_per_credit, self.money.currency, self.money.money_per_credit)
+        return column.help_text.replace(CREDITS, f"1 credit = {one}")
 
     # -- fast path ------------------------------------------------------------------------------
     def fast(self, column: Column) -> Callable[[Any], Any]:

@@ -63,6 +63,7 @@ CODES: dict[str, str] = {
     "T10": "row that can never apply, or repeats another row",
     "T11": "stated total does not match unit price × quantity",
     "T12": "combined discounts reach 100% or more",
+    "T13": "one cell makes its table's cross-checks disagree (a likely typo)",
     "X01": "unknown reference (product, component, list value)",
     "X02": "same component listed twice",
     "X03": "test case names an unknown rule_id",
@@ -153,11 +154,12 @@ PER_SHEET_AND_CODE_MAX = 1_000
 class Collector:
     """Gathers findings during one validation run; the single way findings are created."""
 
-    def __init__(self) -> None:
+    def __init__(self, trial: bool = False) -> None:
         self.findings: list[Finding] = []
         self._counts: dict[tuple[str, str], int] = {}
         self._left_out: dict[tuple[str, str], tuple[int, Severity]] = {}
         self._errors = 0  # errors added, listed or not
+        self.trial = trial  # a trial run of checks (the typo finder's): findings built unvalidated, never shown
 
     def add(
         self,
@@ -182,7 +184,8 @@ class Collector:
         if count > PER_SHEET_AND_CODE_MAX:
             left, worst = self._left_out.get(key, (0, Severity.INFO))
             self._left_out[key] = (left + 1, level if _RANK[level] < _RANK[worst] else worst)
-        finding = Finding(
+        build = Finding.model_construct if self.trial else Finding
+        finding = build(
             code=code,
             severity=level,
             message=shown(message, TEXT_MAX),

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from engine.money import format_money
+from engine.pricebook.checks.context import percent_text
+from engine.pricebook.checks.offers import last_day
 from engine.pricebook.compile import PricebookTest
 from engine.pricebook.findings import Finding, Severity
 from engine.pricebook.model import CompiledPricebook
@@ -61,16 +66,24 @@ def report_renderable(report: Report) -> Group:
 
 
 def _credits(pb: CompiledPricebook, value: object) -> str:
-    from decimal import Decimal
-
     return pb.format_credits(Decimal(str(value)))
 
 
-def _last_day(end: datetime) -> str:
-    """An offer's exclusive end as the workbook states it: midnight → the day before, inclusive."""
-    if end.time() == time(0, 0):
-        return f"{end - timedelta(days=1):%Y-%m-%d}"
-    return f"{end:%Y-%m-%d %H:%M}"
+def _money(pb: CompiledPricebook, amount: Decimal) -> str:
+    return format_money(amount, pb.meta.currency, pb.meta.money_per_credit)
+
+
+def _validity(start: datetime, end: datetime | None, zone: ZoneInfo) -> str:
+    """A promotion's days in the pricebook's zone, the last one included, as the workbook says."""
+    first = _day(start.astimezone(zone).replace(tzinfo=None))
+    if end is None:
+        return f"{first} → open"
+    last = last_day(end.astimezone(zone).replace(tzinfo=None))
+    return f"{first} → {_day(last)}" if last is not None else first
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d}" if moment.time() == time(0, 0) else f"{moment:%Y-%m-%d %H:%M}"
 
 
 def summary_renderables(report: Report) -> list:
@@ -123,41 +136,43 @@ def summary_renderables(report: Report) -> list:
             )
     if pb.lead_prices:
         table = Table(title="Lead prices (most specific row wins)", title_justify="left")
-        for column in ("rule", "channel", "specialty", "city", "package price", "lead price"):
+        for column in ("rule", "channel", "specialty", "city", "treatment package price", "lead price"):
             table.add_column(column)
         for lead in sorted(pb.lead_prices, key=lambda x: (x.channel, x.specialty, x.city, x.pkg_price_from))[:40]:
-            upper = "∞" if lead.pkg_price_to is None else f"{lead.pkg_price_to:,}"
+            low = _money(pb, lead.pkg_price_from)
+            high = lead.pkg_price_to
+            prices = f"{low} and above" if high is None else f"{low} to under {_money(pb, high)}"
             table.add_row(
                 lead.rule_id,
                 lead.channel,
                 lead.specialty,
                 lead.city,
-                f"[{lead.pkg_price_from:,} – {upper})",
+                prices,
                 _credits(pb, lead.lead_price_credits),
             )
         out.append(table)
     if pb.topup_promos:
-        table = Table(title="Top-up promotions", title_justify="left")
-        for column in ("rule", "code", "type", "paid", "bonus", "valid"):
+        table = Table(title=f"Top-up promotions (dates in {pb.meta.timezone})", title_justify="left")
+        for column in ("rule", "code", "type", "paid", "bonus", "valid (last day included)"):
             table.add_column(column)
-        zone = pb.effective_from_local().tzinfo
+        zone = ZoneInfo(pb.meta.timezone)
         for promo in pb.topup_promos:
-            bonus = (
-                f"{promo.bonus_pct:%}" + (f" (max {promo.bonus_cap_credits:,})" if promo.bonus_cap_credits else "")
-                if promo.bonus_pct is not None
-                else f"{promo.bonus_credits:,} credits"
-            )
+            if promo.bonus_pct is not None:
+                cap = f", at most {_credits(pb, promo.bonus_cap_credits)}" if promo.bonus_cap_credits else ""
+                bonus = f"{percent_text(promo.bonus_pct, pb.meta.currency)}{cap}"
+            else:
+                bonus = _credits(pb, promo.bonus_credits or 0)
             if promo.perk:
                 bonus += f" + {promo.perk} {promo.perk_days} days"
-            paid = f"{promo.paid_from:,}" + (f" – {promo.paid_to:,}" if promo.paid_to else "+")
-            until = "open" if promo.valid_to is None else _last_day(promo.valid_to.astimezone(zone))
+            paid = _credits(pb, promo.paid_from)
+            paid = f"{paid} and above" if promo.paid_to is None else f"{paid} to under {_credits(pb, promo.paid_to)}"
             table.add_row(
                 promo.rule_id,
-                promo.promo_code or "(automatic)",
+                promo.promo_code or "automatic",
                 promo.promo_type,
                 paid,
                 bonus,
-                f"{promo.valid_from.astimezone(zone):%Y-%m-%d} → {until}",
+                _validity(promo.valid_from, promo.valid_to, zone),
             )
         out.append(table)
     limits = ", ".join(f"{o.segment} {_credits(pb, o.max_negative_credits)}" for o in pb.overdraft)

@@ -83,7 +83,7 @@ class Column:
 
     name: str
     kind: Kind
-    help: str
+    help_text: str  # may hold CREDITS, which the template fills with the market's '1 credit = ...'
     required: bool = False
     list_name: str | None = None
     minimum: Decimal | None = None  # inclusive lower bound
@@ -100,6 +100,12 @@ class Column:
     @property
     def is_notes(self) -> bool:
         return self.name == "notes"
+
+    @property
+    def help(self) -> str:
+        """The column's help as findings quote it, naming no market: the template writes the
+        market's own '1 credit = $0.0001' in place of CREDITS instead."""
+        return self.help_text.replace(CREDITS, "1 credit = the Meta sheet's money_per_credit")
 
 
 @dataclass(frozen=True)
@@ -904,6 +910,29 @@ SHEET_ORDER: tuple[str, ...] = ("README", "Meta", "Lists", *(spec.name for spec 
 META_SHEET = "Meta"
 LISTS_SHEET = "Lists"
 README_SHEET = "README"
+
+
+#: Whole-number columns that count credits without saying so in their name.
+CREDIT_COUNTS = frozenset({"paid_from", "paid_to", "topup_min_credits"})
+
+
+def amount_kind(sheet: str, name: str) -> str:
+    """How a number in a column is written for people: 'credits' (with their money), 'money',
+    'percent' or 'number'. Meta keys are looked up on sheet 'Meta'."""
+    if sheet == META_SHEET:
+        key = META_BY_NAME.get(name)
+        kind = key.kind if key else None
+    else:
+        spec = SHEET_BY_NAME.get(sheet)
+        column = next((c for c in spec.columns if c.name == name), None) if spec else None
+        kind = column.kind if column else None
+    if kind is Kind.PCT:
+        return "percent"
+    if kind is Kind.MONEY or name == "money_per_credit":
+        return "money"
+    if name.endswith("_credits") or name in CREDIT_COUNTS:
+        return "credits"
+    return "number"
 
 
 def sheets_for_market(market: str) -> tuple[SheetSpec, ...]:

@@ -28,6 +28,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from engine.pricebook.conditions import Condition
 from engine.pricebook.findings import CODES, column_letter
 from engine.pricebook.schema import (
+    CREDITS,
     LISTS,
     LISTS_SHEET,
     MARKETS,
@@ -91,7 +92,7 @@ def _set_text(cell: Any, value: Any) -> None:
 
 
 def _help(column: Column, credit_phrase: str) -> str:
-    text = column.help.replace("{credit}", credit_phrase)
+    text = column.help_text.replace(CREDITS, credit_phrase)
     need = "Required." if column.required else "Optional."
     lists = ""
     if column.kind in (Kind.ENUM, Kind.ENUM_LIST, Kind.CONDITION) and column.list_name:
@@ -112,7 +113,7 @@ def _list_range(list_index: int) -> str:
 
 
 def _validation(column: Column, letter: str, credit_phrase: str) -> DataValidation | None:
-    prompt = column.help.replace("{credit}", credit_phrase)[:250]
+    prompt = column.help_text.replace(CREDITS, credit_phrase)[:250]
     kind = column.kind
     validation: DataValidation | None = None
     if kind in (Kind.ENUM, Kind.CONDITION, Kind.ENUM_LIST) and column.list_name:
@@ -364,7 +365,7 @@ def _write_readme(
     for spec in specs:
         for column in spec.columns:
             need = "required" if column.required else "optional"
-            line(f"{spec.name} · {column.name}", f"({need}) " + column.help.replace("{credit}", credit_phrase))
+            line(f"{spec.name} · {column.name}", f"({need}) " + column.help_text.replace(CREDITS, credit_phrase))
     row += 1
     line("Finding codes", font=SECTION_FONT)
     for code, text in CODES.items():

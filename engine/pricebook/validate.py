@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.errors import CreditbookError
-from engine.pricebook.cells import INVALID, CellReader, MoneyContext
+from engine.pricebook.cells import INVALID, CellReader, Domain, MoneyContext
 from engine.pricebook.checks.bounds import check_bounds
 from engine.pricebook.checks.context import CheckContext
 from engine.pricebook.checks.leads import check_lead_prices
@@ -23,6 +23,7 @@ from engine.pricebook.checks.offers import check_bundles, check_packages, check_
 from engine.pricebook.checks.policies import check_alerts, check_disputes, check_overdraft
 from engine.pricebook.checks.references import check_tests_sheet, check_unique, check_unused_lists
 from engine.pricebook.checks.tiers import check_products, check_usage_tiers
+from engine.pricebook.checks.typos import ExampleChecker, find_typos
 from engine.pricebook.checks.versions import check_against_previous
 from engine.pricebook.compile import PricebookTest, compile_pricebook, compile_tests
 from engine.pricebook.excel_tables import Row, extract, read_rows
@@ -45,6 +46,9 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)
     meta_cells: dict[str, tuple[int, int]] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
+    # a workbook that does not compile keeps its typed rows and lists, to be diffed all the same
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    lists: dict[str, Domain] = field(default_factory=dict)
     unreadable: bool = False
     seconds: float = 0.0
 
@@ -197,8 +201,11 @@ def run_checks(ctx: CheckContext) -> None:
     check_unused_lists(ctx)
 
 
-def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
-    """Validate an already-read workbook (the property tests mutate RawWorkbooks directly)."""
+def validate_raw(raw: RawWorkbook, previous: Report | None = None, examples: ExampleChecker | None = None) -> Report:
+    """Validate an already-read workbook (the property tests mutate RawWorkbooks directly).
+
+    `examples` prices the Tests sheet (engine.validate_pricebook passes the quote engine's); the
+    typo finder also uses it to tell which of two disagreeing cells is the mistyped one."""
     collector = Collector()
     collector.findings.extend(raw.findings)
     lists_sheet = raw.sheets.get(LISTS_SHEET)
@@ -224,19 +231,29 @@ def validate_raw(raw: RawWorkbook, previous: Report | None = None) -> Report:
     if not collector.has_errors():
         report.pricebook = compile_pricebook(ctx)
         report.tests = compile_tests(ctx)
+        if examples is not None and report.tests:
+            examples(report.pricebook, report.tests, collector)
+    find_typos(ctx, collector, examples, run_checks)
     if previous is not None:
         check_against_previous(collector, meta, meta_cells, report.pricebook, previous.meta, previous.pricebook)
     order = list(raw.sheets) + [n for n in SHEET_ORDER if n not in raw.sheets]
     report.findings = sort_findings(collector.all(), order)
     if collector.has_errors():
         report.pricebook = None
+        report.rows, report.lists = ctx.rows, domains  # a draft that does not compile is diffed from these
     return report
 
 
-def validate_workbook(path: str | Path, previous: str | Path | None = None, limits: Limits = DEFAULT_LIMITS) -> Report:
+def validate_workbook(
+    path: str | Path,
+    previous: str | Path | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    examples: ExampleChecker | None = None,
+) -> Report:
     """Validate a workbook file (and optionally compare it with the previous version's file).
 
-    This checks the workbook itself; engine.validate_pricebook also prices its Tests sheet."""
+    Without `examples` this checks the workbook itself; engine.validate_pricebook passes the
+    quote engine's pricer so that the Tests sheet is priced too."""
     started = time.perf_counter()
     previous_report = validate_workbook(previous, limits=limits) if previous is not None else None
     if previous_report is not None and previous_report.unreadable:
@@ -252,7 +269,7 @@ def validate_workbook(path: str | Path, previous: str | Path | None = None, limi
         raw = read_workbook(path, limits)
     except UnreadableWorkbook as exc:
         return Report(path=str(path), findings=exc.findings, unreadable=True, seconds=time.perf_counter() - started)
-    report = validate_raw(raw, previous_report)
+    report = validate_raw(raw, previous_report, examples)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -39,11 +39,11 @@ def test_price_changes_show_their_percentage(tmp_path: Path) -> None:
         "UsageTiers",
         "VOICE-6",
         "unit_price_credits",
-        "149",
-        "140",
+        Decimal(149),
+        Decimal(140),
     )
     assert field.pct is not None and round(field.pct, 1) == Decimal("-6.0")
-    assert "unit_price_credits: 149 → 140 (-6.0%)" in "\n".join(result.lines())
+    assert "unit_price_credits: 149 credits ($0.0149) → 140 credits ($0.0140) (-6.0%)" in "\n".join(result.lines())
 
 
 def test_cosmetic_edits_make_no_diff(tmp_path: Path) -> None:

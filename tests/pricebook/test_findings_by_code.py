@@ -164,6 +164,8 @@ def _in(
     return Case(name, source, mutate, code, severity, says)
 
 
+PRICE_280 = {"lead_price_credits": 280}
+
 CASES = [
     # formulas and Excel errors
     _us("formula in a price", _formula, "F04", Severity.ERROR, "=80+3", "Paste Special > Values"),
@@ -351,13 +353,23 @@ CASES = [
     _in(
         "overlapping lead ranges",
         lambda b: (
-            b.set("LeadPrices", "LP-02", "pkg_price_to", 12000) and b.address("LeadPrices", "LP-03", "pkg_price_from")
+            b.copy_row("LeadPrices", "LP-03", "LP-03B", pkg_price_from=15000, pkg_price_to=30000, **PRICE_280)
+            and b.address("LeadPrices", "LP-03B", "pkg_price_from")
         ),
         "T04",
         Severity.ERROR,
-        "₹10,000",
-        "LP-02",
+        "₹15,000",
         "LP-03",
+        "LP-03B",
+    ),
+    _in(
+        "a range end mistyped: blamed, not the range it now overlaps",
+        lambda b: b.set("LeadPrices", "LP-02", "pkg_price_to", 12000),
+        "T13",
+        Severity.ERROR,
+        "F3 = 12000",
+        "₹10,000 would make",
+        "Type 10,000",
     ),
     _us(
         "last tier closed",
@@ -430,7 +442,7 @@ CASES = [
     ),
     _in(
         "stated promo total disagrees",
-        lambda b: b.set("TopUpPromos", "IN-BONUS20", "stated_total_credits", 12500),
+        lambda b: b.set("TopUpPromos", "IN-BONUS20", "stated_total_credits", 13000),
         "T11",
         Severity.ERROR,
         "12,000",

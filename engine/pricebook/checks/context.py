@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.money import decimal_text, format_money
+from engine.money import decimal_text, format_money, format_number, format_percent
 from engine.pricebook.cells import INVALID, Domain, MoneyContext
 from engine.pricebook.excel_tables import Row
 from engine.pricebook.findings import Collector, Severity
@@ -71,6 +71,18 @@ class CheckContext:
         self.add(code, Severity.INFO, row, column, message, hint, value, **kw)
 
     # -- formatting in the editor's terms --------------------------------------------------------
+    @property
+    def currency(self) -> str | None:
+        return None if self.money is None else self.money.currency
+
+    def count(self, value: Decimal | int) -> str:
+        """A number of credits or units as the market groups digits (12,34,567 in India), without
+        money: for quantities and for the figure an editor typed."""
+        return format_number(value, self.currency)
+
+    def percent(self, fraction: Decimal) -> str:
+        return percent_text(fraction, self.currency)
+
     def credits(self, amount: Decimal | int) -> str:
         if self.money is None:
             return f"{decimal_text(amount, grouping=True)} credits"
@@ -99,6 +111,13 @@ class CheckContext:
             if isinstance(product, str) and product not in out:
                 out[product] = row
         return out
+
+
+def percent_text(fraction: Decimal, currency: str | None = None) -> str:
+    """A fraction as the percentage it is, with the decimals it has: 0.2 → 20%, 0.125 → 12.5%."""
+    exponent = (Decimal(fraction) * 100).normalize().as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    return format_percent(fraction, currency, places=min(places, 6))
 
 
 def valid(value: Any) -> bool:

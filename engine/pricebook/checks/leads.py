@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.money import decimal_text
 from engine.pricebook.cells import INVALID
 from engine.pricebook.checks.context import CheckContext
 from engine.pricebook.checks.overlap import Clash, Entry, find_clashes
@@ -99,7 +98,9 @@ def check_lead_prices(ctx: CheckContext) -> None:
 
 
 def _report_clash(ctx: CheckContext, clash: Clash, domains: list) -> bool:
-    first, second = clash.first, clash.second
+    """A clash is reported at the lower of its two rows on the sheet: rows are added at the
+    bottom, so that is the likelier newcomer (the typo finder moves it to a mistyped cell)."""
+    first, second = sorted((clash.first, clash.second), key=lambda entry: entry.row.row)
     values, price = clash.witness(domains)
     lead = describe_lead(values, price, ctx)
     if clash.same_output:
@@ -125,7 +126,6 @@ def _report_clash(ctx: CheckContext, clash: Clash, domains: list) -> bool:
         f"{second.row.rule_id} (row {second.row.row}) {ctx.credits(second.output)}: the two rows are equally "
         f"specific and both match {lead}.",
         "Make one of the rows more specific, or change the ranges so they meet without overlapping.",
-        f"{first.row.rule_id} vs {second.row.rule_id}",
     )
     return True
 
@@ -165,9 +165,8 @@ def _check_default(ctx: CheckContext, entries: list[Entry], lead_products: list[
             anchor or ranges[0].row,
             "pkg_price_to",
             f"No default row prices {lead}: the default ranges for {channel} leads stop at {ctx.money_text(gap_at)}.",
-            f"Add a row from {decimal_text(gap_at, grouping=True)} (or extend this one); leave "
-            "pkg_price_to empty on the last range.",
-            gap_at,
+            "Make the ranges meet: each range's pkg_price_from equal to the pkg_price_to of the range below "
+            f"it (a row from {ctx.money_text(gap_at)} is missing), and pkg_price_to empty on the last range.",
         )
 
 

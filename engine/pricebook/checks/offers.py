@@ -24,6 +24,14 @@ def window_end(valid_to: datetime | None) -> datetime | None:
     return valid_to
 
 
+def last_day(end: datetime | None) -> datetime | None:
+    """The inverse of window_end: an offer's end instant as the workbook states it, its last day
+    inclusive (the midnight that ends an offer belongs to the day after its last day)."""
+    if end is None or end.time() != time(0, 0):
+        return end
+    return end - timedelta(days=1)
+
+
 def check_packages(ctx: CheckContext) -> None:
     products = ctx.product_rows()
     first_tier: dict[str, tuple[int, Decimal]] = {}  # product → (up_to, price) of its lowest tier
@@ -66,10 +74,10 @@ def check_packages(ctx: CheckContext) -> None:
                     row,
                     "stated_total_credits",
                     f"The stated package total "
-                    f"{decimal_text(stated, grouping=True)} credits does not match "
-                    f"{decimal_text(units, grouping=True)} {unit} × {decimal_text(price)} credits = "
+                    f"{ctx.count(stated)} credits does not match "
+                    f"{ctx.count(units)} {unit} × {decimal_text(price)} credits = "
                     f"{ctx.credits(total)}.",
-                    f"Type {decimal_text(total, grouping=True)} if the units and rate are right; otherwise fix those.",
+                    "One of included_units, the rate and this total is mistyped: correct that one.",
                 )
             payg = first_tier.get(product, (0, None))[1]
             if payg is not None and price > payg:
@@ -147,7 +155,8 @@ def check_bundles(ctx: CheckContext) -> None:
             )
 
 
-def _stated_promo_total(row: Row) -> Decimal | None:
+def stated_promo_total(row: Row) -> Decimal | None:
+    """What a promotion's stated total should say: paid_from plus its bonus (None when unknown)."""
     paid = row.get("paid_from")
     promo_type = row.get("promo_type")
     if not valid(paid):
@@ -234,8 +243,8 @@ def check_promos(ctx: CheckContext) -> None:
                 "T06",
                 row,
                 "paid_to",
-                f"No top-up qualifies: paid_to ({decimal_text(paid_to, grouping=True)})"
-                f" must be above paid_from ({decimal_text(paid_from, grouping=True)}).",
+                f"No top-up qualifies: paid_to ({ctx.count(paid_to)}) must be above "
+                f"paid_from ({ctx.count(paid_from)}).",
                 "Raise paid_to (it is exclusive) or clear it for no upper limit.",
             )
         start, end = row.get("valid_from"), window_end(row.get("valid_to")) if valid(row.get("valid_to")) else None
@@ -267,16 +276,16 @@ def check_promos(ctx: CheckContext) -> None:
                 "Lower max_per_clinic or raise max_total.",
             )
         stated = row.get("stated_total_credits")
-        expected = _stated_promo_total(row)
+        expected = stated_promo_total(row)
         if valid(stated) and expected is not None and stated != expected:
             ctx.error(
                 "T11",
                 row,
                 "stated_total_credits",
-                f"The stated total {decimal_text(stated, grouping=True)} "
-                f"credits does not match paid {decimal_text(paid_from, grouping=True)} + bonus = "
+                f"The stated total {ctx.count(stated)} "
+                f"credits does not match paid {ctx.count(paid_from)} + bonus = "
                 f"{ctx.credits(expected)}.",
-                f"Type {decimal_text(expected, grouping=True)} if the bonus is right; otherwise fix the bonus.",
+                "One of paid_from, the bonus and this total is mistyped: correct that one.",
             )
     _check_promo_overlaps(ctx, rows)
 

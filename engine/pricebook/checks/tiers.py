@@ -73,13 +73,29 @@ def check_products(ctx: CheckContext) -> None:
                     )
 
 
-def _units(product: str, count: Decimal | int) -> str:
-    return f"{decimal_text(count, grouping=True)} {plural(PRODUCT_UNITS.get(product, 'unit'), count)}"
+def _units(ctx: CheckContext, product: str, count: Decimal | int) -> str:
+    return f"{ctx.count(count)} {plural(PRODUCT_UNITS.get(product, 'unit'), count)}"
+
+
+def tier_tables(ctx: CheckContext) -> dict[tuple[str, ...], list[Row]]:
+    """UsageTiers rows by tier table (product, number_type, direction, time_window), in sheet
+    order; rows whose product or conditions cannot be read, or whose product is not priced by
+    tiers, belong to no table."""
+    products = ctx.product_rows()
+    groups: dict[tuple[str, ...], list[Row]] = defaultdict(list)
+    for row in ctx.sheet("UsageTiers"):
+        product = row.get("product")
+        if not (valid(product) and row.ok(*CONDITION_COLUMNS)) or product not in products:
+            continue
+        pricing = products[product].get("pricing")
+        if valid(pricing) and pricing not in TIER_PRICING:
+            continue
+        groups[(product, *(row.get(c).text for c in CONDITION_COLUMNS))].append(row)
+    return groups
 
 
 def check_usage_tiers(ctx: CheckContext) -> None:
     products = ctx.product_rows()
-    groups: dict[tuple[str, ...], list[Row]] = defaultdict(list)
     for row in ctx.sheet("UsageTiers"):
         product = row.get("product")
         if not (valid(product) and row.ok(*CONDITION_COLUMNS)):
@@ -103,12 +119,10 @@ def check_usage_tiers(ctx: CheckContext) -> None:
                 f"Products prices {product} by {pricing}, so these tiers would never be used.",
                 "Change the pricing on Products, or delete these tiers.",
             )
-            continue
-        key = (product, *(row.get(c).text for c in CONDITION_COLUMNS))
-        groups[key].append(row)
+    groups = tier_tables(ctx)
     for key, rows in groups.items():
         pricing = products[key[0]].get("pricing")
-        _check_group(ctx, key[0], rows, pricing if valid(pricing) else PricingMode.GRADUATED)
+        check_tier_table(ctx, key[0], rows, pricing if valid(pricing) else PricingMode.GRADUATED)
     for product, product_row in products.items():
         if product_row.get("pricing") in TIER_PRICING and not any(
             k[0] == product and all(v == "-" for v in k[1:]) for k in groups
@@ -124,8 +138,17 @@ def check_usage_tiers(ctx: CheckContext) -> None:
     _check_ambiguous_groups(ctx, groups)
 
 
-def _check_group(ctx: CheckContext, product: str, rows: list[Row], pricing: str) -> None:
-    usable = [r for r in rows if r.ok("up_to", "unit_price_credits", "flat_fee_credits")]
+def tier_cost(size: int, price: Decimal, flat: Decimal) -> Decimal:
+    """Credits of a whole tier: its size × unit price, plus its flat fee (what stated totals state)."""
+    return size * price + flat
+
+
+def check_tier_table(ctx: CheckContext, product: str, rows: list[Row], pricing: str) -> None:
+    """One tier table: bounds that rise to one open-ended last tier, and stated totals that add up.
+
+    A row whose up_to cannot be read has its own finding; the sequence around it is then unknown,
+    so neither the last tier nor any stated total is judged (they would blame correct cells).
+    A row whose price cannot be read still holds its place in the sequence."""
     if pricing == "package":
         if len(rows) != 1 or valid(rows[0].get("up_to")):
             ctx.error(
@@ -137,10 +160,46 @@ def _check_group(ctx: CheckContext, product: str, rows: list[Row], pricing: str)
                 "Keep one row and clear up_to.",
             )
         return
+    sequence_known = all(row.ok("up_to") for row in rows)
+    tiers = _tier_sequence(ctx, product, [row for row in rows if row.ok("up_to")])
+    if sequence_known and tiers and tiers[-1][0] is not None:
+        last_up_to, last_row = tiers[-1]
+        ctx.error(
+            "T05",
+            last_row,
+            "up_to",
+            f"Usage of {product} above {_units(ctx, product, last_up_to)} has no price: the last tier ends "
+            f"there, so a term of {_units(ctx, product, last_up_to + 1)} could not be priced.",
+            "Leave up_to empty on the last tier so it covers everything above.",
+        )
+    lower = 0
+    previous_price: Decimal | None = None
+    for up_to, row in tiers:
+        price = row.get("unit_price_credits")
+        if row.ok("unit_price_credits"):
+            if previous_price is not None and price > previous_price:
+                ctx.warn(
+                    "T07",
+                    row,
+                    "unit_price_credits",
+                    f"The unit price of {product} rises from "
+                    f"{ctx.credits(previous_price)} to {ctx.credits(price)} in a higher tier.",
+                    "Check the price: higher volumes usually cost less per unit.",
+                )
+            previous_price = price
+        stated = row.get("stated_tier_credits")
+        if valid(stated) and sequence_known and row.ok("unit_price_credits", "flat_fee_credits"):
+            _check_stated_tier(ctx, product, row, up_to, lower, stated)
+        if up_to is not None:
+            lower = up_to
+
+
+def _tier_sequence(ctx: CheckContext, product: str, rows: list[Row]) -> list[tuple[int | None, Row]]:
+    """The tiers sorted by up_to (the open-ended one last); a repeated bound is reported once."""
     seen: dict[int | None, Row] = {}
     previous: int | None = None
     unsorted_reported = False
-    for row in usable:
+    for row in rows:
         up_to = row.get("up_to")
         if up_to in seen:
             first = seen[up_to]
@@ -158,7 +217,7 @@ def _check_group(ctx: CheckContext, product: str, rows: list[Row], pricing: str)
                     "T04",
                     row,
                     "up_to",
-                    f"Two tiers of {product} end at {_units(product, up_to)} (rows "
+                    f"Two tiers of {product} end at {_units(ctx, product, up_to)} (rows "
                     f"{first.row} and {row.row}): usage up to there is priced twice.",
                     "Change one of the up_to values, or delete the repeated row.",
                 )
@@ -170,71 +229,42 @@ def _check_group(ctx: CheckContext, product: str, rows: list[Row], pricing: str)
                 row,
                 "up_to",
                 f"The tiers of {product} are not in order of up_to (this row ends at "
-                f"{decimal_text(up_to, grouping=True)}, the row above at "
-                f"{decimal_text(previous, grouping=True)}). They are priced in order of up_to anyway.",
+                f"{ctx.count(up_to)}, the row above at {ctx.count(previous)}). They are priced in order of "
+                "up_to anyway.",
                 "Sort the rows by up_to so the sheet reads the way it prices.",
             )
             unsorted_reported = True
         if up_to is not None:
             previous = up_to if previous is None else max(previous, up_to)
-        elif previous is not None:
-            previous = max(previous, 0)
-    tiers = sorted(seen.items(), key=lambda item: (item[0] is None, item[0] or 0))
-    if tiers and tiers[-1][0] is not None:
-        last_up_to, last_row = tiers[-1]
-        ctx.error(
-            "T05",
-            last_row,
-            "up_to",
-            f"Usage of {product} above {_units(product, last_up_to)} has no "
-            f"price: the last tier ends at {decimal_text(last_up_to, grouping=True)} (a {product} term of "
-            f"{_units(product, last_up_to + 1)} could not be priced).",
-            "Leave up_to empty on the last tier so it covers everything above.",
-            last_up_to + 1,
+    return sorted(seen.items(), key=lambda item: (item[0] is None, item[0] or 0))
+
+
+def _check_stated_tier(
+    ctx: CheckContext, product: str, row: Row, up_to: int | None, lower: int, stated: Decimal
+) -> None:
+    if up_to is None:
+        ctx.warn(
+            "T11",
+            row,
+            "stated_tier_credits",
+            "An open-ended tier has no total, so the stated total cannot be checked.",
+            "Leave stated_tier_credits empty on the last tier.",
         )
-    lower = 0
-    previous_price: Decimal | None = None
-    for up_to, row in tiers:
-        price = row.get("unit_price_credits")
-        flat = row.get("flat_fee_credits") or Decimal(0)
-        if previous_price is not None and price > previous_price:
-            ctx.warn(
-                "T07",
-                row,
-                "unit_price_credits",
-                f"The unit price of {product} rises from "
-                f"{ctx.credits(previous_price)} to {ctx.credits(price)} in a higher tier.",
-                "Check the price: higher volumes usually cost less per unit.",
-            )
-        previous_price = price
-        stated = row.get("stated_tier_credits")
-        if valid(stated):
-            if up_to is None:
-                ctx.warn(
-                    "T11",
-                    row,
-                    "stated_tier_credits",
-                    "An open-ended tier has no total, so the stated total cannot be checked.",
-                    "Leave stated_tier_credits empty on the last tier.",
-                )
-            else:
-                size = up_to - lower
-                expected = size * price + flat
-                if stated != expected:
-                    fee = f" + {ctx.credits(flat)} flat fee" if flat else ""
-                    ctx.error(
-                        "T11",
-                        row,
-                        "stated_tier_credits",
-                        f"The stated tier total "
-                        f"{decimal_text(stated, grouping=True)} credits does not match "
-                        f"{_units(product, size)} × {decimal_text(price)} credits{fee} = "
-                        f"{ctx.credits(expected)}.",
-                        f"Type {decimal_text(expected, grouping=True)} if "
-                        "the unit price and up_to are right; otherwise fix those.",
-                    )
-        if up_to is not None:
-            lower = up_to
+        return
+    price, flat = row.get("unit_price_credits"), row.get("flat_fee_credits") or Decimal(0)
+    size = up_to - lower
+    expected = tier_cost(size, price, flat)
+    if stated != expected:
+        fee = f" + {ctx.credits(flat)} flat fee" if flat else ""
+        ctx.error(
+            "T11",
+            row,
+            "stated_tier_credits",
+            f"The stated tier total {ctx.count(stated)} credits does not match "
+            f"{_units(ctx, product, size)} × {decimal_text(price)} credits{fee} = {ctx.credits(expected)}.",
+            "One of the unit price, up_to (this tier's or the one above's) and this total is mistyped: "
+            "correct that one.",
+        )
 
 
 def _check_ambiguous_groups(ctx: CheckContext, groups: dict[tuple[str, ...], list[Row]]) -> None:
