@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from engine.vocabulary import AccountKind, DisputeStatus, PaymentStatus, TransactionStatus
-from storage.schema import accounts, clinics, disputes, entries, lots, payments, transactions
+from storage.schema import accounts, clinics, disputes, entries, lots, transactions
+from storage.schema import payment_attempts as payments
 
 
 def month_totals(

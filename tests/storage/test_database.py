@@ -36,7 +36,7 @@ def test_migrations_build_exactly_the_declared_schema(database: Database) -> Non
 
     assert database.read(differences) == []
     database.upgrade()  # a second upgrade is a no-op
-    assert database.read(lambda conn: conn.execute(text("select version_num from alembic_version")).scalar()) == "0001"
+    assert database.read(lambda conn: conn.execute(text("select version_num from alembic_version")).scalar()) == "0003"
 
 
 def test_sqlite_runs_with_wal_full_sync_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
