@@ -226,7 +226,7 @@ class Billing:
         setting = {
             "method": method, "customer": customer, "threshold": threshold, "amount": amount,
             "target": target, "cap": cap, "enabled": enabled,
-        }  # fmt: skip
+        }
         return autotopup.configure(self.ctx, clinic_id, setting, key, self.ctx.at(at))
 
     def auto_topup(self, clinic_id: str, at: datetime | None = None) -> AutoTopUpView | None:

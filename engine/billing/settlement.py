@@ -85,9 +85,13 @@ def unreached(attempt: Attempt) -> Payment:
     """What to settle an attempt on when its provider has no payment for its reference."""
     request = request_of(attempt)
     return Payment(
-        None, attempt.reference, request.amount_minor, request.currency, PaymentStatus.FAILED,
+        None,
+        attempt.reference,
+        request.amount_minor,
+        request.currency,
+        PaymentStatus.FAILED,
         "the payment never reached the provider",
-    )  # fmt: skip
+    )
 
 
 def ask(gateway: PaymentGateway, attempt: Attempt, at: datetime) -> Payment:

@@ -151,8 +151,15 @@ def test_the_preview_refuses_a_package_the_pricebook_does_not_sell_and_an_unknow
         (NOVEMBER, "EXTRA2K", 4_000, "not_applicable", "at least 5,000 credits"),
     ],
 )
-def test_a_code_that_does_not_apply_is_refused_by_the_preview_and_before_any_money_moves(  # noqa: PLR0913
-    billing: Billing, gateway: FakeGateway, clock: Clock, when: datetime, code: str, credits: int, refusal: str, words: str
+def test_a_code_that_does_not_apply_is_refused_by_the_preview_and_before_any_money_moves(
+    billing: Billing,
+    gateway: FakeGateway,
+    clock: Clock,
+    when: datetime,
+    code: str,
+    credits: int,
+    refusal: str,
+    words: str,
 ) -> None:
     clock.now = when
     billing.register_clinic("c", "Clinic", "IN", key="reg")
@@ -215,7 +222,9 @@ def test_the_last_use_of_a_limited_promotion_goes_to_one_of_two_racing_clinics(b
         from storage.schema import promo_uses
 
         conn.execute(  # type: ignore[attr-defined]
-            insert(promo_uses).values(pricebook_id="in-clinic-leads", rule_id="IN-DOUBLE5K", clinic_id=ALL_CLINICS, uses=999)
+            insert(promo_uses).values(
+                pricebook_id="in-clinic-leads", rule_id="IN-DOUBLE5K", clinic_id=ALL_CLINICS, uses=999
+            )
         )
 
     billing.db.run(give_999)
@@ -224,7 +233,9 @@ def test_the_last_use_of_a_limited_promotion_goes_to_one_of_two_racing_clinics(b
     def buy(clinic: str) -> None:
         barrier.wait()
         try:
-            outcomes.append(billing.purchase(clinic, 5_000, payment_method="upi_ok", key="b", promo_code="DOUBLE5K").status)
+            outcomes.append(
+                billing.purchase(clinic, 5_000, payment_method="upi_ok", key="b", promo_code="DOUBLE5K").status
+            )
         except PromoCodeRefused as refused:
             outcomes.append(refused.detail["refusal"])
 

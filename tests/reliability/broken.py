@@ -7,8 +7,8 @@ defects, each one a real bug seen in ledgers (reference §1):
 - `unguarded_debit`: the debit checks nothing (`balance = balance - :a`); only the schema's CHECK is
   left to object.
 - `rmw_debit`: the debit reads the balance, decides in Python and writes the new value back.
-- `unlocked`: no wallet (or payment attempt) row lock (PostgreSQL); on SQLite a deferred BEGIN in a transaction that reads
-  before it writes, with no retry to hide what happens on the lock upgrade.
+- `unlocked`: no wallet (or payment attempt) row lock (PostgreSQL); on SQLite a deferred BEGIN in a
+  transaction that reads before it writes, with no retry to hide what happens on the lock upgrade.
 - `no_dispute_cas`, `no_refund_cas`, `no_payment_cas`, `no_expiry_cas`: a state transition that
   does not check the state it starts from (approve an approved dispute, refund past the charge,
   credit a payment twice, expire an expired lot).
