@@ -16,16 +16,17 @@ reference no attempt has is kept as `unknown` for review, never dropped.
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.vocabulary import IN_FLIGHT_PAYMENTS, PaymentOrigin, PaymentStatus, WebhookStatus
-from storage.schema import payment_attempts, payment_events
+from storage.schema import payment_attempts, payment_events, payment_namespace
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,19 @@ class NewAttempt:
     promo_code: str | None
     promotion: dict[str, Any]
     created_at: datetime
+
+
+_NAMESPACES: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def namespace(conn: Connection) -> str:
+    """This ledger's payment namespace (random, written by migration 0003; it never changes)."""
+    known = _NAMESPACES.get(conn.engine)
+    if known is None:
+        known = _NAMESPACES.setdefault(
+            conn.engine, str(conn.execute(select(payment_namespace.c.namespace)).scalar_one())
+        )
+    return known
 
 
 def insert_attempt(conn: Connection, new: NewAttempt) -> None:
@@ -306,6 +320,7 @@ __all__ = [
     "insert_attempt",
     "mark_credited",
     "mark_failed",
+    "namespace",
     "note_failure",
     "record_answer",
     "record_event",

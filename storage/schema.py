@@ -246,6 +246,13 @@ payment_attempts = Table(
     Index("ix_payment_attempts_clinic", "clinic_id", "status"),
 )
 
+payment_namespace = Table(
+    "payment_namespace",
+    metadata,  # one row: this ledger's random id, hashed into every payment reference, so that two
+    # ledgers (staging and production, a restored copy) sharing a provider account never share one
+    Column("namespace", String(32), primary_key=True),
+)
+
 payment_events = Table(
     "payment_events",
     metadata,  # the webhook inbox: every verified webhook, kept (an unknown reference for review)

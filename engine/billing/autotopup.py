@@ -220,7 +220,7 @@ def _start(ctx: Context, conn: Connection, clinic_id: str, at: datetime) -> Atte
     credits = credits_to_buy(saved, found.wallet.balance, current)
 
     def reference_of(sequence: int) -> str:
-        return payment_reference(PaymentOrigin.AUTO_TOPUP, clinic_id, str(sequence))
+        return payment_reference(payments.namespace(conn), PaymentOrigin.AUTO_TOPUP, clinic_id, str(sequence))
 
     sequence = autotopups.start(conn, clinic_id, reference_of)
     if sequence is None:

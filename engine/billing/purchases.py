@@ -67,10 +67,10 @@ def purchase(ctx: Context, asked: PurchaseRequest, at: datetime) -> PurchaseResu
     except InvalidInput as error:
         raise InvalidAmount(str(error), field=error.field) from None
     keyed = asked.keyed()
-    reference = payment_reference(PaymentOrigin.PURCHASE, asked.clinic_id, asked.key)
 
     def record(conn: Connection) -> tuple[idempotency.Claim, Attempt | None]:
         found = clinic_state.load(conn, asked.clinic_id, at, lock=True)  # one clinic's promo limits hold
+        reference = payment_reference(payments.namespace(conn), PaymentOrigin.PURCHASE, asked.clinic_id, asked.key)
         claimed = idempotency.claim(conn, keyed.scope, keyed.key, keyed.operation, keyed.digest(), at)
         if claimed.replay:
             return claimed, None

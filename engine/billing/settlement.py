@@ -143,7 +143,7 @@ def settle(ctx: Context, reference: str, payment: Payment, at: datetime) -> Purc
         if attempt.status == Stored.FAILED:
             return _replay(conn, attempt, found.wallet.balance, current)
         if payment.status is PaymentStatus.FAILED:
-            return _fail(conn, found.wallet, current, attempt, payment.failure or "payment failed", at)
+            return _fail(conn, found.wallet, current, attempt, payment, at)
         action = asdict(payment.next_action) if payment.next_action else None
         held = payments.record_answer(conn, reference, payment.id, action, at)
         return _result(
@@ -228,10 +228,13 @@ def _replay(conn: Connection, attempt: Attempt, balance: int, current: CompiledP
 
 
 def _fail(
-    conn: Connection, held: Wallet, current: CompiledPricebook, attempt: Attempt, failure: str, at: datetime
+    conn: Connection, held: Wallet, current: CompiledPricebook, attempt: Attempt, payment: Payment, at: datetime
 ) -> PurchaseResult:
     """A failed payment is recorded (a failed top-up transaction), gives back the promotion uses
     it reserved, and changes no balance."""
+    failure = payment.failure or "payment failed"
+    if payment.id is not None:
+        payments.record_answer(conn, attempt.reference, payment.id, None, at)
     if not payments.mark_failed(conn, attempt.reference, failure, at):
         raise LostRace(f"payment attempt {attempt.reference} was settled by another transaction")
     bonuses, _ = promised(attempt.promotion)
@@ -248,7 +251,13 @@ def _fail(
     )
     transaction_id = transfers.record(conn, failed, TransactionStatus.FAILED)
     result = _result(
-        attempt, current, "failed", held.balance, message=_failed_message(failure), transaction_ids=(transaction_id,)
+        attempt,
+        current,
+        "failed",
+        held.balance,
+        message=_failed_message(failure),
+        payment_id=payment.id,
+        transaction_ids=(transaction_id,),
     )
     if attempt.idempotency_key is not None:
         idempotency.store_outcome_by_key(

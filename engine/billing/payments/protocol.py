@@ -138,12 +138,13 @@ class PaymentGateway(Protocol):
         ...
 
 
-def payment_reference(origin: PaymentOrigin, clinic_id: str, key: str) -> str:
-    """Our reference for a payment attempt: a hash of the origin, the clinic and the key, each
-    length-prefixed, so no two (clinic, key) pairs can ever share one ("ab" + "c:d" and "ab:c" + "d"
-    hash apart). 32 hex digits (128 bits) keep it inside Razorpay's 40-character receipt."""
+def payment_reference(namespace: str, origin: PaymentOrigin, clinic_id: str, key: str) -> str:
+    """Our reference for a payment attempt: a hash of the ledger's namespace, the origin, the clinic
+    and the key, each length-prefixed, so no two (clinic, key) pairs can ever share one ("ab" +
+    "c:d" and "ab:c" + "d" hash apart) and two ledgers sharing a provider account never do either.
+    32 hex digits (128 bits) keep it inside Razorpay's 40-character receipt."""
     digest = hashlib.sha256()
-    for part in (origin.value, clinic_id, key):
+    for part in (namespace, origin.value, clinic_id, key):
         data = part.encode()
         digest.update(len(data).to_bytes(4, "big") + data)
     return REFERENCE_PREFIX + digest.hexdigest()[:32]
