@@ -274,7 +274,12 @@ def test_routes_and_keys_come_from_the_environment(stripe_stub: StripeStub, razo
         "CREDITBOOK_PAYMENT_TIMEOUT": "2",
     }
     settings = PaymentSettings.from_env(env)
-    secrets = (stubs.STRIPE_SECRET, stubs.STRIPE_WEBHOOK_SECRET, stubs.RAZORPAY_KEY_SECRET, stubs.RAZORPAY_WEBHOOK_SECRET)
+    secrets = (
+        stubs.STRIPE_SECRET,
+        stubs.STRIPE_WEBHOOK_SECRET,
+        stubs.RAZORPAY_KEY_SECRET,
+        stubs.RAZORPAY_WEBHOOK_SECRET,
+    )
     assert not any(secret in repr(settings) for secret in secrets)  # keys never reach a log through a repr
     routed = GatewayRouter.from_settings(settings)
     assert (routed.for_currency("usd").provider, routed.for_currency("INR").provider) == ("stripe", "razorpay")
