@@ -17,6 +17,7 @@ from engine.billing.payments.razorpay import RazorpayGateway
 from engine.billing.payments.stripe import StripeGateway
 from tests.payments import stubs
 from tests.payments.stubs import Fault, RazorpayStub, StripeStub
+from tests.reliability.conftest import seed  # noqa: F401 (the battery's seed fixture: printed, replayable)
 
 TIMEOUT = 0.5  # seconds: the SDK gateways' timeout in tests (a slow stub answers after 1.5 s)
 
