@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import ledger, policy, pricebook, quotes, simulator
+from bench import ledger, policy, pricebook, quotes, simulator, startup
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "policy": policy.run,
     "ledger": ledger.run,
     "simulator": simulator.run,
+    "startup": startup.run,
 }
 
 

@@ -55,6 +55,7 @@ PATIENT_REF_MAX: Final = 128  # who a lead was for (a hashed phone)
 CODE_MAX: Final = 64  # promo codes, package codes, payment methods
 REFERENCE_MAX: Final = 100  # payment ids and references from a provider
 NOTE_MAX: Final = 2_000  # reasons and notes people type
+LABEL_MAX: Final = 32  # a short word from a list: a clinic size, a dispute reason
 
 #: identifiers (clinic ids, rule ids): ASCII letters and digits, then also . _ -; no look-alikes,
 #: no separators a composite reference could confuse (':' '/' '|'), nothing a URL must escape
@@ -169,6 +170,7 @@ __all__ = [
     "ID_MAX",
     "INT64_MAX",
     "KEY_MAX",
+    "LABEL_MAX",
     "MONEY_MAX",
     "NAME_MAX",
     "NOTE_MAX",

@@ -18,6 +18,7 @@ derive its errors from it without importing another layer.
 | `PolicyError` | `policy_facts_invalid` | 422 | facts the policy rules cannot decide on (rules) |
 | `IdempotencyConflict` | `idempotency_conflict` | 409 | a key reused for another request |
 | `DatabaseBusy` | `database_busy` | 503 | the database stayed busy through every retry |
+| `OutOfOrder` | `out_of_order` | 409 | an operation dated before the clinic's latest posted one |
 | `StorageError` | `storage_error` | 500 | the database refused what it should accept (a bug, a damaged ledger) |
 | billing errors | see engine/billing/errors.py | | |
 """
@@ -85,6 +86,13 @@ class DatabaseBusy(CreditbookError):
     status = 503
 
 
+class OutOfOrder(CreditbookError):
+    """An operation dated before the clinic's latest posted operation: a clinic's time only moves forward."""
+
+    code = "out_of_order"
+    status = 409
+
+
 class StorageError(CreditbookError):
     """The database refused an operation it should have accepted (a bug or a damaged ledger)."""
 
@@ -92,4 +100,4 @@ class StorageError(CreditbookError):
     status = 500
 
 
-__all__ = ["CreditbookError", "DatabaseBusy", "IdempotencyConflict", "InvalidInput", "StorageError"]
+__all__ = ["CreditbookError", "DatabaseBusy", "IdempotencyConflict", "InvalidInput", "OutOfOrder", "StorageError"]

@@ -100,7 +100,7 @@ class TimeWindow(StrEnum):
 
 
 class CallOutcome(StrEnum):
-    """How a call ended (telecom reference §6): only completed calls and voicemail drops bill."""
+    """How a call ended (docs/telecom.md §6): only completed calls and voicemail drops bill."""
 
     COMPLETED = "completed"
     VOICEMAIL = "voicemail"
@@ -128,7 +128,7 @@ class Segment(StrEnum):
 
 
 class Rounding(StrEnum):
-    """How a charge line is rounded to whole credits (DOMAIN §1). The workbook offers the first
+    """How a charge line is rounded to whole credits (docs/domain.md §1). The workbook offers the first
     four; ceiling and floor exist for callers that need them."""
 
     HALF_UP = "half_up"

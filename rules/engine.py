@@ -1,4 +1,4 @@
-"""PolicyEngine: the pricebook's policies as decisions (DOMAIN §6–8).
+"""PolicyEngine: the pricebook's policies as decisions (docs/domain.md §6–8).
 
     policy = PolicyEngine(compiled_pricebook)
     policy.topup(TopUpFacts(...))          -> TopUpDecision   (bonuses, perks, why a code did not apply)

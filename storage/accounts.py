@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,7 @@ class Wallet:
     market: str
     balance: int
     overdraft_limit: int
+    last_at: datetime | None = None  # the time of the latest posted operation
 
 
 _SYSTEM_IDS: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], int]] = weakref.WeakKeyDictionary()
@@ -87,14 +89,19 @@ def wallet(conn: Connection, clinic_id: str, lock: bool = False) -> Wallet | Non
     """The clinic's wallet; with `lock`, its row is locked until the transaction ends (PostgreSQL:
     FOR UPDATE; SQLite's BEGIN IMMEDIATE already holds the database's write lock)."""
     query = select(
-        accounts.c.id, accounts.c.clinic_id, accounts.c.market, accounts.c.balance, accounts.c.overdraft_limit
-    ).where(accounts.c.clinic_id == clinic_id, accounts.c.kind == AccountKind.WALLET)
+        accounts.c.id,
+        accounts.c.clinic_id,
+        accounts.c.market,
+        accounts.c.balance,
+        accounts.c.overdraft_limit,
+        accounts.c.last_at,
+    ).where(accounts.c.clinic_id == clinic_id, accounts.c.kind == AccountKind.WALLET.value)
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update(key_share=False)
     row = conn.execute(query).first()
     if row is None:
         return None
-    return Wallet(int(row.id), row.clinic_id, row.market, int(row.balance), int(row.overdraft_limit))
+    return Wallet(int(row.id), row.clinic_id, row.market, int(row.balance), int(row.overdraft_limit), row.last_at)
 
 
 def balance_of(conn: Connection, wallet_id: int) -> int:
@@ -121,30 +128,38 @@ _DEBIT = Statement(
     update(accounts)
     .where(
         accounts.c.id == B("b_wallet"),
-        accounts.c.kind == AccountKind.WALLET,
+        accounts.c.kind == AccountKind.WALLET.value,
         accounts.c.balance - B("b_amount") >= -accounts.c.overdraft_limit,
     )
-    .values(balance=accounts.c.balance - B("b_amount"), version=accounts.c.version + 1)
+    .values(balance=accounts.c.balance - B("b_amount"), version=accounts.c.version + 1, last_at=B("b_at"))
     .returning(accounts.c.balance)
 )
 _CREDIT = Statement(
     update(accounts)
     .where(
         accounts.c.id == B("b_wallet"),
-        accounts.c.kind == AccountKind.WALLET,
+        accounts.c.kind == AccountKind.WALLET.value,
         accounts.c.balance <= BALANCE_MAX - B("b_amount"),
     )
-    .values(balance=accounts.c.balance + B("b_amount"), version=accounts.c.version + 1)
+    .values(balance=accounts.c.balance + B("b_amount"), version=accounts.c.version + 1, last_at=B("b_at"))
     .returning(accounts.c.balance)
 )
 
 
-def debit(conn: Connection, wallet_id: int, amount: int) -> int | None:
+_TOUCH = Statement(update(accounts).where(accounts.c.id == B("b_wallet")).values(last_at=B("b_at")))
+
+
+def debit(conn: Connection, wallet_id: int, amount: int, at: datetime) -> int | None:
     """THE guarded statement: take `amount` unless that would put the wallet further below zero
     than its own overdraft limit. Returns the new balance, or None: declined, nothing changed."""
-    return _DEBIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount}).scalar()  # type: ignore[no-any-return]
+    return _DEBIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount, "b_at": at}).scalar()  # type: ignore[no-any-return]
 
 
-def credit(conn: Connection, wallet_id: int, amount: int) -> int | None:
+def credit(conn: Connection, wallet_id: int, amount: int, at: datetime) -> int | None:
     """Add credits; None (nothing changed) when the balance would pass BALANCE_MAX."""
-    return _CREDIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount}).scalar()  # type: ignore[no-any-return]
+    return _CREDIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount, "b_at": at}).scalar()  # type: ignore[no-any-return]
+
+
+def touch(conn: Connection, wallet_id: int, at: datetime) -> None:
+    """Record a posted operation that moved no credits (a free charge, an empty expiry)."""
+    _TOUCH.run(conn, {"b_wallet": wallet_id, "b_at": at})

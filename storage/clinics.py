@@ -123,6 +123,7 @@ _CLINIC = (
         accounts.c.id.label("wallet_id"),
         accounts.c.balance,
         accounts.c.overdraft_limit,
+        accounts.c.last_at,
         _IN_FORCE.label("in_force"),
         _PINNED.label("pinned"),
         _CHARGED.label("charged_30d"),
@@ -163,7 +164,7 @@ def load_state(conn: Connection, clinic_id: str, at: datetime, lock: bool = Fals
     row = (_CLINIC_LOCKED if locked else _CLINIC_READ).run(conn, params).first()
     if row is None:
         return None
-    wallet = Wallet(int(row.wallet_id), row.id, row.market, int(row.balance), int(row.overdraft_limit))
+    wallet = Wallet(int(row.wallet_id), row.id, row.market, int(row.balance), int(row.overdraft_limit), row.last_at)
     listed = _LISTS.run(conn, params).all()
     held = sorted((r for r in listed if r.tag == "holding"), key=lambda r: r.until, reverse=True)
     return ClinicState(

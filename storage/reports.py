@@ -8,11 +8,45 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from engine.vocabulary import AccountKind, DisputeStatus, PaymentStatus, TransactionStatus
-from storage.schema import accounts, clinics, disputes, entries, lots, transactions
+from storage.lots import Lot
+from storage.schema import accounts, allocations, clinics, disputes, entries, lots, transactions
 from storage.schema import payment_attempts as payments
+
+
+def balance_at(conn: Connection, wallet_id: int, at: datetime) -> int:
+    """What a wallet held at `at`: the sum of its legs in transactions dated up to then (a
+    historical read; the current balance is the wallet's cached one)."""
+    found = conn.execute(
+        select(func.coalesce(func.sum(entries.c.amount), 0))
+        .select_from(entries.join(transactions, transactions.c.id == entries.c.transaction_id))
+        .where(entries.c.account_id == wallet_id, transactions.c.at <= at)
+    ).scalar_one()
+    return int(found)
+
+
+def lots_at(conn: Connection, wallet_id: int, at: datetime) -> list[Lot]:
+    """The wallet's lots as they stood at `at`: created by then, not yet expired by then, holding
+    their amount less what transactions dated up to then took out (or put back)."""
+    moved = (
+        select(allocations.c.lot_id, func.sum(allocations.c.amount).label("out"))
+        .select_from(allocations.join(transactions, transactions.c.id == allocations.c.transaction_id))
+        .where(transactions.c.at <= at)
+        .group_by(allocations.c.lot_id)
+        .subquery()
+    )
+    query = (
+        select(lots.c.id, lots.c.kind, (lots.c.amount - func.coalesce(moved.c.out, 0)).label("left"), lots.c.expires_at)
+        .select_from(lots.outerjoin(moved, moved.c.lot_id == lots.c.id))
+        .where(lots.c.wallet_id == wallet_id, lots.c.created_at <= at)
+    )
+    return [
+        Lot(int(row.id), row.kind, int(row.left), row.expires_at)
+        for row in conn.execute(query)
+        if int(row.left) > 0 and (row.expires_at is None or row.expires_at > at)
+    ]
 
 
 def month_totals(
@@ -45,11 +79,14 @@ class HistoryFilter:
     since: datetime | None = None
     until: datetime | None = None
     status: str | None = None
+    after: tuple[datetime, int] | None = None  # keyset: only rows before this (at, id), newest first
 
 
-def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -> tuple[int, list[Any]]:
-    """(total rows, the page's rows newest first) of a clinic's transactions, each with what it did
-    to the wallet (`signed`) and its dispute, if any."""
+def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -> tuple[int | None, list[Any]]:
+    """(total rows or None, the page's rows newest first) of a clinic's transactions, each with what
+    it did to the wallet (`signed`) and its dispute, if any. With `where.after` the page starts
+    right after that row (a keyset: its cost does not grow with how far back it is) and the total
+    is not counted."""
     conditions = [transactions.c.clinic_id == where.clinic_id]
     if where.kinds:
         conditions.append(transactions.c.kind.in_(list(where.kinds)))
@@ -59,7 +96,12 @@ def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -
         conditions.append(transactions.c.at < where.until)
     if where.status is not None:
         conditions.append(transactions.c.status == where.status)
-    total = conn.execute(select(func.count()).select_from(transactions).where(*conditions)).scalar_one()
+    total = None
+    if where.after is None:
+        total = int(conn.execute(select(func.count()).select_from(transactions).where(*conditions)).scalar_one())
+    else:
+        at, row_id = where.after
+        conditions.append(or_(transactions.c.at < at, and_(transactions.c.at == at, transactions.c.id < row_id)))
     signed = (
         select(func.coalesce(func.sum(entries.c.amount), 0))
         .where(entries.c.transaction_id == transactions.c.id, entries.c.account_id == where.wallet_id)
@@ -76,9 +118,9 @@ def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -
         .where(*conditions)
         .order_by(transactions.c.at.desc(), transactions.c.id.desc())
         .limit(page_size)
-        .offset((page - 1) * page_size)
+        .offset((page - 1) * page_size if where.after is None else 0)
     )
-    return int(total), list(conn.execute(query))
+    return total, list(conn.execute(query))
 
 
 @dataclass(frozen=True)

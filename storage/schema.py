@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from engine.bounds import ACTOR_MAX, CODE_MAX, ID_MAX, KEY_MAX, LABEL_MAX, NAME_MAX, PATIENT_REF_MAX, REFERENCE_MAX
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -69,6 +71,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def integers(*columns: str) -> CheckConstraint:
+    """SQLite stores whatever it is given: an integer that overflows becomes a float, 575 credits
+    off. This CHECK (SQLite only; PostgreSQL's BIGINT already refuses) keeps every amount an integer."""
+    condition = " and ".join(f"typeof({column}) = 'integer'" for column in columns)
+    return CheckConstraint(condition, name="integers").ddl_if(dialect="sqlite")
+
+
 def _when(name: str, nullable: bool = False) -> Column:
     return Column(name, UTCDateTime(), nullable=nullable)
 
@@ -76,15 +85,15 @@ def _when(name: str, nullable: bool = False) -> Column:
 clinics = Table(
     "clinics",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
+    Column("id", String(ID_MAX), primary_key=True),
+    Column("name", String(NAME_MAX), nullable=False),
     Column("market", String(2), nullable=False),
-    Column("pricebook_id", String(64), nullable=False),
+    Column("pricebook_id", String(ID_MAX), nullable=False),
     Column("segment", String(16), nullable=False),
     Column("bundle", Boolean, nullable=False, default=False),
-    Column("clinic_size", String(32)),
+    Column("clinic_size", String(LABEL_MAX)),
     Column("timezone", String(64), nullable=False),
-    Column("referred_by", String(64), ForeignKey("clinics.id")),
+    Column("referred_by", String(ID_MAX), ForeignKey("clinics.id")),
     _when("created_at"),
     CheckConstraint("segment in ('standard', 'preferred')", name="segment"),
 )
@@ -97,13 +106,15 @@ accounts = Table(
         "kind", String(24), nullable=False
     ),  # wallet | cash | usage_revenue | promotion_expense | expired | adjustments
     Column("market", String(2), nullable=False),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), unique=True),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), unique=True),
     Column("balance", BigInteger, nullable=False, default=0),
     Column("overdraft_limit", BigInteger, nullable=False, default=0),
     Column("version", BigInteger, nullable=False, default=0),
+    _when("last_at", nullable=True),  # the latest posted operation's time: a clinic's time only moves forward
     # A wallet can never be further below zero than its limit; system accounts have no limit.
     CheckConstraint("kind <> 'wallet' or balance >= -overdraft_limit", name="overdraft"),
     CheckConstraint("overdraft_limit >= 0", name="limit_positive"),
+    integers("balance", "overdraft_limit"),
     # one system account of each kind per market (wallets are unique by clinic_id)
     Index(
         "uq_accounts_system",
@@ -119,28 +130,29 @@ transactions = Table(
     "transactions",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id")),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id")),
     Column("kind", String(16), nullable=False),  # topup | bonus | charge | refund | adjustment | expiry | referral
     Column("status", String(10), nullable=False),  # posted | declined | failed
     Column("credits", BigInteger, nullable=False, default=0),  # the amount moved (or asked, when declined)
     _when("at"),
     Column("product", String(16)),
     Column("units", BigInteger),
-    Column("pricebook_id", String(64)),
+    Column("pricebook_id", String(ID_MAX)),
     Column("pricebook_version", Integer),
     Column("pricebook_hash", String(64)),
     Column("rule_ids", Text),  # JSON list
     Column("quote", Text),  # JSON of the quote that priced it
     Column("reason", Text),  # why declined, or what an adjustment is for
-    Column("actor", String(100)),
+    Column("actor", String(ACTOR_MAX)),
     Column("note", Text),
     Column("related_id", Id, ForeignKey("transactions.id")),  # a refund's charge, a bonus's top-up
-    Column("payment_id", String(100)),
-    Column("patient_ref", String(128)),  # who a lead was for (hashed phone): what makes a duplicate
+    Column("payment_id", String(REFERENCE_MAX)),
+    Column("patient_ref", String(PATIENT_REF_MAX)),  # who a lead was for (hashed phone): what makes a duplicate
     Column("unfunded", BigInteger, nullable=False, default=0),  # overdraft part of a charge not yet repaid
     Column("refunded", BigInteger, nullable=False, default=0),  # what refunds gave back of a charge so far
     CheckConstraint("refunded >= 0 and refunded <= credits", name="refunded"),
     CheckConstraint("unfunded >= 0", name="unfunded"),
+    integers("credits", "unfunded", "refunded"),
     Index("ix_transactions_clinic_at", "clinic_id", "at"),
     Index("ix_transactions_patient", "clinic_id", "patient_ref", "at"),
 )
@@ -152,6 +164,7 @@ entries = Table(
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),
+    integers("amount"),
     Index("ix_entries_account", "account_id"),
     Index("ix_entries_transaction", "transaction_id"),
 )
@@ -171,6 +184,7 @@ lots = Table(
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
     CheckConstraint("remaining >= 0 and remaining <= amount", name="remaining"),
     CheckConstraint("kind in ('paid', 'granted')", name="kind"),
+    integers("amount", "remaining"),
     Index("ix_lots_wallet_open", "wallet_id", "expired", "expires_at"),
 )
 
@@ -183,6 +197,7 @@ allocations = Table(
     Column("charge_id", Id, ForeignKey("transactions.id")),  # repayments: whose overdraft they repaid
     Column("kind", String(8), nullable=False),  # charge | repay | expire | refund | adjust
     Column("amount", BigInteger, nullable=False),  # positive takes from the lot, negative puts back
+    integers("amount"),
     Index("ix_allocations_lot", "lot_id"),
     Index("ix_allocations_transaction", "transaction_id"),
     Index("ix_allocations_charge", "charge_id"),
@@ -204,8 +219,8 @@ idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("scope", String(64), nullable=False),  # the clinic (or "admin" for system operations)
-    Column("key", String(200), nullable=False),
+    Column("scope", String(ID_MAX), nullable=False),  # the clinic (or "admin" for system operations)
+    Column("key", String(KEY_MAX), nullable=False),
     Column("operation", String(32), nullable=False),
     Column("request_hash", String(64), nullable=False),
     Column("outcome", Text),  # JSON of the result, declines included
@@ -214,22 +229,24 @@ idempotency_keys = Table(
     UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),
 )
 
+PAYMENT_REFERENCE = 40  # creditbook's payment references: "cb_" + 32 hex digits, within Razorpay's receipt
+
 payment_attempts = Table(
     "payment_attempts",
     metadata,  # one row per attempt to take money, recorded (committed) before the provider is called
-    Column("reference", String(40), primary_key=True),  # ours: a hash of origin, clinic and key
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("reference", String(PAYMENT_REFERENCE), primary_key=True),  # ours: a hash of origin, clinic, key
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
     Column("origin", String(16), nullable=False),  # purchase | auto_topup
-    Column("idempotency_key", String(200)),  # the purchase request's key (None for an auto top-up)
+    Column("idempotency_key", String(KEY_MAX)),  # the purchase request's key (None for an auto top-up)
     Column("provider", String(16), nullable=False),  # fake | stripe | razorpay
-    Column("provider_id", String(100)),  # the provider's payment (pi_..., order_...), once it answered
-    Column("method", String(64), nullable=False),  # the payment method the payer gave (a token, never a card)
-    Column("customer", String(100)),  # a saved method's customer (off-session auto top-up)
+    Column("provider_id", String(REFERENCE_MAX)),  # the provider's payment (pi_..., order_...), once it answered
+    Column("method", String(CODE_MAX), nullable=False),  # the payment method the payer gave (a token, never a card)
+    Column("customer", String(REFERENCE_MAX)),  # a saved method's customer (off-session auto top-up)
     Column("credits", BigInteger, nullable=False),  # paid credits
     Column("amount", Numeric(18, 4), nullable=False),  # whole minor units of the currency
     Column("currency", String(3), nullable=False),
-    Column("package_code", String(32)),
-    Column("promo_code", String(64)),
+    Column("package_code", String(CODE_MAX)),
+    Column("promo_code", String(CODE_MAX)),
     Column("promotion", Text),  # JSON: the bonuses and perks promised (their uses reserved), the version
     Column("status", String(12), nullable=False),  # created | pending | credited | failed
     Column("failure", Text),
@@ -239,6 +256,7 @@ payment_attempts = Table(
     _when("settled_at", nullable=True),
     Column("topup_id", Id, ForeignKey("transactions.id"), unique=True),  # the one top-up it credited
     CheckConstraint("credits > 0 and amount > 0", name="positive"),
+    integers("credits"),
     CheckConstraint("status in ('created', 'pending', 'credited', 'failed')", name="status"),
     CheckConstraint("status <> 'credited' or topup_id is not null", name="credited_has_topup"),
     UniqueConstraint("provider", "provider_id", name="uq_payment_attempts_provider_id"),
@@ -258,10 +276,10 @@ payment_events = Table(
     metadata,  # the webhook inbox: every verified webhook, kept (an unknown reference for review)
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("provider", String(16), nullable=False),
-    Column("event_id", String(100), nullable=False),
+    Column("event_id", String(REFERENCE_MAX), nullable=False),
     Column("kind", String(64), nullable=False),
-    Column("reference", String(40)),
-    Column("provider_id", String(100)),
+    Column("reference", String(PAYMENT_REFERENCE)),
+    Column("provider_id", String(REFERENCE_MAX)),
     Column("status", String(12), nullable=False),  # received | settled | unknown | ignored
     Column("body", Text, nullable=False),  # the raw body, as verified
     Column("note", Text),
@@ -274,37 +292,38 @@ payment_events = Table(
 auto_topups = Table(
     "auto_topups",
     metadata,  # a clinic's opt-in: buy credits with a saved method when a charge leaves it below a threshold
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), primary_key=True),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), primary_key=True),
     Column("enabled", Boolean, nullable=False),
-    Column("method", String(64), nullable=False),
-    Column("customer", String(100)),
+    Column("method", String(CODE_MAX), nullable=False),
+    Column("customer", String(REFERENCE_MAX)),
     Column("threshold", BigInteger, nullable=False),
     Column("mode", String(8), nullable=False),  # fixed | target
     Column("amount", BigInteger, nullable=False),  # fixed: credits per multiple; target: the target balance
     Column("cap", BigInteger),  # the most credits one auto top-up buys
     Column("sequence", BigInteger, nullable=False, default=0),  # auto top-ups started so far
-    Column("in_flight", String(40)),  # the reference of the one attempt in flight, if any
+    Column("in_flight", String(PAYMENT_REFERENCE)),  # the reference of the one attempt in flight, if any
     Column("paused", Boolean, nullable=False, default=False),  # after a failure, until saved again
     Column("last_failure", Text),
     _when("last_failure_at", nullable=True),
     _when("updated_at"),
     CheckConstraint("threshold >= 0 and amount > 0 and (cap is null or cap > 0)", name="amounts"),
     CheckConstraint("mode in ('fixed', 'target')", name="mode"),
+    integers("threshold", "amount", "sequence"),
 )
 
 disputes = Table(
     "disputes",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
     Column("charge_id", Id, ForeignKey("transactions.id"), nullable=False),
-    Column("reason", String(32), nullable=False),
+    Column("reason", String(LABEL_MAX), nullable=False),
     Column("status", String(16), nullable=False),  # open | approved | rejected
     Column("decision", String(16)),  # auto_approved | admin_review | rejected
     Column("decision_reason", Text),
     _when("opened_at"),
     _when("decided_at", nullable=True),
-    Column("decided_by", String(100)),
+    Column("decided_by", String(ACTOR_MAX)),
     Column("note", Text),
     Column("refund_id", Id, ForeignKey("transactions.id"), unique=True),  # at most one refund
     UniqueConstraint("charge_id", name="uq_disputes_charge"),
@@ -313,16 +332,16 @@ disputes = Table(
 pricebook_versions = Table(
     "pricebook_versions",
     metadata,
-    Column("pricebook_id", String(64), primary_key=True),
+    Column("pricebook_id", String(ID_MAX), primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("semantic_hash", String(64), nullable=False),
     _when("effective_from"),
     Column("canonical_json", Text, nullable=False),
     Column("original", LargeBinary, nullable=False),
     Column("file_sha256", String(64), nullable=False),
-    Column("file_name", String(200), nullable=False),
+    Column("file_name", String(NAME_MAX), nullable=False),
     _when("published_at"),
-    Column("published_by", String(100)),
+    Column("published_by", String(ACTOR_MAX)),
     UniqueConstraint("pricebook_id", "semantic_hash", name="uq_pricebook_versions_hash"),
 )
 
@@ -330,13 +349,13 @@ clinic_pins = Table(
     "clinic_pins",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
-    Column("pricebook_id", String(64), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
+    Column("pricebook_id", String(ID_MAX), nullable=False),
     Column("version", Integer, nullable=False),
     _when("pinned_from"),
     _when("pinned_until", nullable=True),
     Column("reason", Text),
-    Column("actor", String(100)),
+    Column("actor", String(ACTOR_MAX)),
     Index("ix_clinic_pins_clinic", "clinic_id"),
 )
 
@@ -344,12 +363,12 @@ terms = Table(
     "terms",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
     Column("product", String(16), nullable=False),
     _when("starts_at"),
     _when("ends_at"),
     Column("units", BigInteger, nullable=False, default=0),
-    Column("pricebook_id", String(64), nullable=False),
+    Column("pricebook_id", String(ID_MAX), nullable=False),
     Column("version", Integer, nullable=False),
     UniqueConstraint("clinic_id", "product", "starts_at", name="uq_terms_start"),
 )
@@ -358,9 +377,9 @@ holdings = Table(
     "holdings",
     metadata,  # packages a clinic bought: their rate applies while they last
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
     Column("product", String(16), nullable=False),
-    Column("package_code", String(32), nullable=False),
+    Column("package_code", String(CODE_MAX), nullable=False),
     _when("starts_at"),
     _when("ends_at"),
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
@@ -370,17 +389,17 @@ holdings = Table(
 promo_uses = Table(
     "promo_uses",
     metadata,  # how often each promotion was given, per clinic and in total ("*")
-    Column("pricebook_id", String(64), primary_key=True),
-    Column("rule_id", String(64), primary_key=True),
-    Column("clinic_id", String(64), primary_key=True),
+    Column("pricebook_id", String(ID_MAX), primary_key=True),
+    Column("rule_id", String(ID_MAX), primary_key=True),
+    Column("clinic_id", String(ID_MAX), primary_key=True),
     Column("uses", Integer, nullable=False, default=0),
 )
 
 referrals = Table(
     "referrals",
     metadata,
-    Column("referrer_id", String(64), ForeignKey("clinics.id"), primary_key=True),
-    Column("referred_id", String(64), ForeignKey("clinics.id"), primary_key=True),
+    Column("referrer_id", String(ID_MAX), ForeignKey("clinics.id"), primary_key=True),
+    Column("referred_id", String(ID_MAX), ForeignKey("clinics.id"), primary_key=True),
     Column("rewarded_id", Id, ForeignKey("transactions.id"), unique=True),
     _when("rewarded_at", nullable=True),
 )
@@ -389,9 +408,9 @@ perks = Table(
     "perks",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("clinic_id", String(64), ForeignKey("clinics.id"), nullable=False),
-    Column("perk", String(64), nullable=False),
-    Column("rule_id", String(64), nullable=False),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
+    Column("perk", String(CODE_MAX), nullable=False),
+    Column("rule_id", String(ID_MAX), nullable=False),
     _when("starts_at"),
     _when("until"),
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, update
 
 from engine.bounds import BALANCE_MAX
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, OutOfOrder
 from engine.vocabulary import AccountKind, AllocationKind, TransactionKind, TransactionStatus
 from storage import accounts, lots
 from storage.accounts import Wallet
@@ -155,6 +155,13 @@ def post(conn: Connection, transfer: Transfer) -> Posted | Declined:
         raise ValueError(f"a transfer moves a positive number of credits, not {transfer.credits}")
     if transfer.counter is AccountKind.WALLET:
         raise ValueError("the other side of a transfer is a system account")
+    last = transfer.wallet.last_at
+    if last is not None and transfer.at < last:
+        raise OutOfOrder(
+            f"clinic {transfer.wallet.clinic_id}'s latest operation is dated {last.isoformat()}; "
+            f"an operation dated {transfer.at.isoformat()} would go back in time",
+            clinic_id=transfer.wallet.clinic_id,
+        )
     effect = transfer.effect
     if isinstance(effect, Spend):
         return _spend(conn, transfer, effect)
@@ -221,8 +228,9 @@ def _spend(conn: Connection, transfer: Transfer, effect: Spend) -> Posted | Decl
     wallet = transfer.wallet
     if transfer.credits == 0:  # a free charge: recorded, nothing moves
         transaction_id = _insert(conn, transfer, TransactionStatus.POSTED)
+        accounts.touch(conn, wallet.id, transfer.at)
         return Posted(transaction_id, wallet.balance, 0, Taken(kind=effect.allocation))
-    balance = accounts.debit(conn, wallet.id, transfer.credits)
+    balance = accounts.debit(conn, wallet.id, transfer.credits, transfer.at)
     if balance is None:
         refusal = effect.why()
         if effect.on_decline is OnDecline.REFUSE:
@@ -252,7 +260,7 @@ def _spend(conn: Connection, transfer: Transfer, effect: Spend) -> Posted | Decl
 def _fund(conn: Connection, transfer: Transfer, effect: Fund) -> Posted:
     wallet = transfer.wallet
     transaction_id = _insert(conn, transfer, TransactionStatus.POSTED)
-    balance = accounts.credit(conn, wallet.id, transfer.credits)
+    balance = accounts.credit(conn, wallet.id, transfer.credits, transfer.at)
     if balance is None:
         raise InvalidInput("credits", f"the wallet would hold more than {BALANCE_MAX:,} credits")
     debt = max(-(balance - transfer.credits), 0)
@@ -269,7 +277,7 @@ def _restore(conn: Connection, transfer: Transfer, effect: Restore) -> Posted | 
     transaction_id = _insert(conn, transfer, TransactionStatus.POSTED)
     entry = Entry(wallet.id, wallet.clinic_id, transaction_id, transfer.at)
     lots.restore(conn, entry, effect.charge_id, transfer.credits, effect.grace)
-    balance = accounts.credit(conn, wallet.id, transfer.credits)
+    balance = accounts.credit(conn, wallet.id, transfer.credits, transfer.at)
     if balance is None:
         raise InvalidInput("credits", f"the wallet would hold more than {BALANCE_MAX:,} credits")
     _legs(conn, transfer, transaction_id, transfer.credits)
@@ -281,8 +289,10 @@ def _expire(conn: Connection, transfer: Transfer, effect: Expire) -> Posted:
     transaction_id = _insert(conn, transfer, TransactionStatus.POSTED)
     total = sum(lots.expire_lot(conn, lot.id, transaction_id) for lot in effect.due)
     balance = wallet.balance
-    if total:
-        found = accounts.debit(conn, wallet.id, total)
+    if not total:
+        accounts.touch(conn, wallet.id, transfer.at)
+    else:
+        found = accounts.debit(conn, wallet.id, total, transfer.at)
         if found is None:
             raise LedgerError(f"expiring {total} credits would break wallet {wallet.id}'s limit")
         balance = found

@@ -33,12 +33,8 @@ def adjust(ctx: Context, asked: Adjustment, key: str, at: datetime) -> Adjustmen
     if not asked.actor or not asked.reason:
         raise InvalidAmount("an adjustment needs an actor and a reason")
 
-    def work(conn: Connection, at: datetime) -> Done:
-        found = (
-            wallet.locked(conn, asked.clinic_id, at)
-            if asked.credits < 0
-            else clinic_state.load(conn, asked.clinic_id, at, lock=True)
-        )
+    def work(conn: Connection, asked_at: datetime) -> Done:
+        found, at = wallet.locked(conn, asked.clinic_id, asked_at)
         if asked.credits > 0:
             effect: transfers.Effect = transfers.Fund(NewLot(LotKind.GRANTED, LotSource.ADJUSTMENT, None))
         else:

@@ -38,8 +38,8 @@ class ChargeRequest:
 def charge(ctx: Context, asked: ChargeRequest, at: datetime) -> ChargeResult:
     """Charge one request (see the module docstring)."""
 
-    def work(conn: Connection, at: datetime) -> Done:
-        found = wallet.locked(conn, asked.clinic_id, at)
+    def work(conn: Connection, asked_at: datetime) -> Done:
+        found, at = wallet.locked(conn, asked.clinic_id, asked_at)
         current = clinic_state.current(ctx.catalog, conn, found, at)
         product = asked.request.product
         on_package = clinic_state.packages_cover(found, product, current)

@@ -3,7 +3,10 @@ priced and posted through Billing exactly like production traffic.
 
 The history is generated as a list of dated events (top-ups, reminder campaigns, voicemail drops,
 leads, disputes, admin decisions, expiry sweeps), sorted by time and replayed through the facade with
-deterministic idempotency keys, so seeding the same database twice changes nothing. Sizes and usage
+deterministic idempotency keys, so seeding the same database twice changes nothing. It is a function
+of its arguments alone: the same seed, months and end (`DEMO_UNTIL` unless one is given) make the
+same ledger, row for row, on any day it is run; every operation is dated by the history itself
+(`seed_demo` is given a Billing whose clock refuses to be read by the command line). Sizes and usage
 follow the practice note (solo 40–50 % of clinics with ~400 appointments a year, small 30–35 % with
 ~1,000, medium 15–20 % with ~2,000, large 5–10 % with ~4,000); lead volumes and package prices follow
 the lead note's tiers.
@@ -15,7 +18,7 @@ import contextlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from engine.billing.service import Billing
 from engine.pricing.requests import CallRecord, LeadRequest, SmsCampaign, VoiceCampaign
 
 SHIPPED = Path(__file__).resolve().parents[2] / "pricebooks"
+DEMO_UNTIL = datetime(2026, 12, 1, tzinfo=UTC)  # the history's end (exclusive): it runs to 2026-11-30
 US_SIZES = (  # size, share of clinics, appointments a year, unique clients a year
     ("solo", 0.45, 400, 200),
     ("small", 0.32, 1_000, 500),
@@ -96,7 +100,7 @@ class DemoBuilder:
         self.charged: dict[str, Any] = {}  # lead charges by key, once run: what later disputes refer to
 
     def add(self, at: datetime, label: str, action: Callable[[Billing, datetime], Any], always: bool = False) -> None:
-        if always or self.start <= at <= self.until:
+        if always or self.start <= at < self.until:
             self.events.append(Event(at, len(self.events), action, label))
 
     def days(self, zone: str) -> Iterator[datetime]:
@@ -105,7 +109,7 @@ class DemoBuilder:
         day = self.start.astimezone(local).date()
         while True:
             morning = datetime.combine(day, time(9, 0), local)
-            if morning > self.until:
+            if morning >= self.until:
                 return
             if morning >= self.start:
                 yield morning
@@ -115,9 +119,26 @@ class DemoBuilder:
         return at + timedelta(seconds=self.random.randrange(int(hours * 3600)))
 
 
-def _us_clinic(builder: DemoBuilder, number: int) -> None:
+def size_mix(clinics: int, rng: random.Random) -> list[tuple[str, float, int, int]]:
+    """The practice note's size shares as whole clinics (largest remainder), every size at least
+    once from four clinics up, in a seeded order: a small demo still shows every size."""
+    exact = [share * clinics for _size, share, _appointments, _clients in US_SIZES]
+    counts = [int(x) for x in exact]
+    if clinics >= len(US_SIZES):
+        counts = [max(1, c) for c in counts]
+    by_remainder = sorted(range(len(US_SIZES)), key=lambda i: counts[i] - exact[i])
+    while sum(counts) != clinics:
+        step = 1 if sum(counts) < clinics else -1
+        i = by_remainder[0] if step > 0 else max(range(len(US_SIZES)), key=lambda k: counts[k])
+        counts[i] += step
+        by_remainder = by_remainder[1:] + by_remainder[:1]
+    mix = [size for size, count in zip(US_SIZES, counts, strict=True) for _ in range(count)]
+    return rng.sample(mix, len(mix))
+
+
+def _us_clinic(builder: DemoBuilder, number: int, profile: tuple[str, float, int, int]) -> None:
     rng = builder.random
-    size, _share, appointments, clients = rng.choices(US_SIZES, weights=[s[1] for s in US_SIZES])[0]
+    size, _share, appointments, clients = profile
     clinic = f"us-{size}-{number:02d}"
     name = f"{US_NAMES[number % len(US_NAMES)]} Hearing ({size})"
     preferred = rng.random() < 0.2
@@ -331,25 +352,62 @@ def _decide(b: Billing, at: datetime, week: int) -> None:
         decide(dispute.id, actor="ops@demo", note=note, key=f"demo:decide:{dispute.id}", at=at)
 
 
+class DemoWindowError(ValueError):
+    """The history would start before a shipped pricebook takes effect (or is otherwise impossible)."""
+
+
+def history_start(until: datetime, months: int) -> datetime:
+    """`months` calendar months before `until` (the day clamped to the shorter month's end)."""
+    if months < 1:
+        raise DemoWindowError(f"months must be at least 1, not {months}")
+    index = until.year * 12 + until.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    days_in_month = (datetime(year + month // 12, month % 12 + 1, 1) - datetime(year, month, 1)).days
+    return until.replace(year=year, month=month, day=min(until.day, days_in_month))
+
+
+def check_window(until: datetime, months: int) -> datetime:
+    """The history's start, or DemoWindowError when a market's first shipped pricebook is not yet
+    in force then (its clinics could not be registered). Reads the workbooks; writes nothing."""
+    from engine.loader import load_pricebook
+
+    if until.tzinfo is None:
+        raise DemoWindowError("the end of the history needs a time zone")
+    start = history_start(until, months)
+    first: dict[str, datetime] = {}
+    for path in sorted(SHIPPED.glob("*/*.xlsx")):
+        meta = load_pricebook(path).meta
+        first[meta.pricebook_id] = min(first.get(meta.pricebook_id, meta.effective_from), meta.effective_from)
+    pricebook_id, latest = max(first.items(), key=lambda item: item[1])
+    if start < latest:
+        raise DemoWindowError(
+            f"the history would start on {start:%Y-%m-%d}, before {pricebook_id} takes effect "
+            f"({latest:%Y-%m-%d %H:%M} UTC): end it later or make it shorter"
+        )
+    return start
+
+
 def seed_demo(
     billing: Billing,
-    until: datetime,
+    until: datetime = DEMO_UNTIL,
     months: int = 3,
     us_clinics: int = 24,
     in_clinics: int = 16,
     seed: int = 7,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoSummary:
-    """Publish the shipped pricebooks and replay `months` of history up to `until`. Idempotent."""
-    start = until - timedelta(days=30 * months)
+    """Publish the shipped pricebooks and replay `months` calendar months of history up to `until`
+    (exclusive). Idempotent; the same arguments make the same ledger."""
+    start = check_window(until, months)
     summary = DemoSummary(start=start, until=until)
     published = min(start, datetime(2025, 6, 1, tzinfo=until.tzinfo)) - timedelta(days=1)
     for path in sorted(SHIPPED.glob("*/*.xlsx")):
         with contextlib.suppress(BillingError):  # already published: the catalogue is what it is
             billing.publish_pricebook(path, actor="demo", key=f"demo:publish:{path.name}", at=published)
     builder = DemoBuilder(start, until, seed)
-    for number in range(1, us_clinics + 1):
-        _us_clinic(builder, number)
+    for number, profile in enumerate(size_mix(us_clinics, builder.random), 1):
+        _us_clinic(builder, number, profile)
     referrer = None
     for number in range(1, in_clinics + 1):
         clinic = _in_clinic(builder, number, referrer if number % 5 == 0 else None)
@@ -367,9 +425,9 @@ def seed_demo(
             summary.declined += 1
         if progress is not None:
             progress(done, len(events))
-    for clinic in billing.clinics():
-        summary.clinics[clinic.market] = summary.clinics.get(clinic.market, 0) + 1
+    for registered in billing.clinics():
+        summary.clinics[registered.market] = summary.clinics.get(registered.market, 0) + 1
     return summary
 
 
-__all__ = ["DemoSummary", "seed_demo"]
+__all__ = ["DEMO_UNTIL", "DemoSummary", "DemoWindowError", "check_window", "history_start", "seed_demo"]

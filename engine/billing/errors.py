@@ -34,11 +34,15 @@ class ClinicExists(BillingError):
     status = 409
 
 
-class InvalidAmount(BillingError):
+class InvalidAmount(BillingError, InvalidInput):
     """A negative, zero or out-of-range number of credits or units, or an invalid argument."""
 
     code = "invalid_amount"
     status = 422
+
+    def __init__(self, message: str, field: str = "credits", **detail: object) -> None:
+        CreditbookError.__init__(self, message, field=field, **detail)
+        self.field = field
 
 
 class InvalidKey(BillingError):

@@ -25,8 +25,9 @@ def expire_lots(ctx: Context, at: datetime) -> ExpiryResult:
 
         def sweep(conn: Connection, wallet_id: int = wallet_id) -> tuple[int, int, int] | None:
             found = clinic_state.load(conn, accounts.clinic_of(conn, wallet_id), at, lock=True)
-            due = lots.due_lots(conn, at, wallet_id)
-            posted = wallet.expire_due(conn, found, at, sweep=True)
+            swept_at = max(at, found.wallet.last_at or at)  # a sweep that lags a clinic's time sweeps at it
+            due = lots.due_lots(conn, swept_at, wallet_id)
+            posted = wallet.expire_due(conn, found, swept_at, sweep=True)
             return None if posted is None else (posted.transaction_id, len(due), posted.credits)
 
         done = ctx.db.run(sweep)

@@ -31,8 +31,7 @@ from engine.billing.context import Context, Keyed, check_key
 from engine.billing.errors import InvalidAmount, PaymentGatewayError, PromoCodeRefused, UnknownCharge
 from engine.billing.payments.protocol import GatewayUnavailable, payment_reference
 from engine.billing.results import PurchaseResult
-from engine.bounds import BALANCE_MAX, CODE_MAX, ID_MAX, check_text
-from engine.errors import InvalidInput
+from engine.bounds import BALANCE_MAX
 from engine.vocabulary import PaymentOrigin
 from rules import PolicyEngine, normalise_code
 from storage import idempotency, payments, promotions
@@ -60,12 +59,7 @@ class PurchaseRequest:
 
 def purchase(ctx: Context, asked: PurchaseRequest, at: datetime) -> PurchaseResult:
     """Buy credits: a package code or a number of pay-as-you-go credits (see the module docstring)."""
-    check_key(asked.key)
-    try:
-        check_text("clinic_id", asked.clinic_id, ID_MAX)
-        check_text("payment_method", asked.payment_method, CODE_MAX)
-    except InvalidInput as error:
-        raise InvalidAmount(str(error), field=error.field) from None
+    check_key(asked.key)  # every other argument was checked by the facade (engine/billing/arguments.py)
     keyed = asked.keyed()
 
     def record(conn: Connection) -> tuple[idempotency.Claim, Attempt | None]:
@@ -110,10 +104,7 @@ def purchase(ctx: Context, asked: PurchaseRequest, at: datetime) -> PurchaseResu
         )
         return claimed, payments.attempt(conn, reference)
 
-    try:
-        claimed, attempt = ctx.db.run(record)
-    except InvalidInput as error:
-        raise InvalidAmount(str(error), field=error.field) from None
+    claimed, attempt = ctx.db.run(record)
     if attempt is None:
         return PurchaseResult.model_validate({**(claimed.outcome or {}), "replayed": True})
     return settlement.pay(ctx, attempt, at)

@@ -45,6 +45,7 @@ class RefundAsk:
 def refund_charge(conn: Connection, ctx: Context, clinic_id: str, ask: RefundAsk, at: datetime) -> tuple[int, int, int]:
     """Give back `ask.credits` (default: all that is left) of a charge: (refund id, credits, balance)."""
     found = clinic_state.load(conn, clinic_id, at, lock=True)
+    at = clinic_state.clinic_time(found, at)
     charge = posted_charge(conn, ask.charge_id, clinic_id)
     left = lots.refundable(conn, ask.charge_id)
     amount = left if ask.credits is None else ask.credits

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from engine.billing import wallet
 from engine.billing.context import Context
 from engine.billing.errors import InvalidAmount
 from engine.billing.results import BalanceView, RevenueReport, RevenueRow, TransactionPage, TransactionView
+from engine.billing.state import ClinicState
 from engine.vocabulary import GRANT_KINDS, Product, TransactionKind, TransactionStatus
 from rules import PolicyEngine
 from storage import clinics, reports
@@ -33,7 +35,7 @@ def balance(ctx: Context, clinic_id: str, at: datetime) -> BalanceView:
     soon, leads and messages this month ("this month" in the pricebook's time zone)."""
 
     def read(conn: Connection) -> BalanceView:
-        found = clinic_state.load(conn, clinic_id, at)
+        found = as_of(conn, clinic_state.load(conn, clinic_id, at), at)
         current = clinic_state.current(ctx.catalog, conn, found, at)
         start = month_start(at, current.meta.timezone)
         window = PolicyEngine.of(current).expiring_window_days
@@ -73,23 +75,49 @@ class HistoryQuery:
     status: str | None = None
     page: int = 1
     page_size: int = 50
+    cursor: str | None = None
+
+
+def encode_cursor(at: datetime, row_id: int) -> str:
+    """An opaque cursor for the row (at, id): where the next page starts."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_text, id_text = text.split("|")
+        at, row_id = datetime.fromisoformat(at_text), int(id_text)
+        if at.tzinfo is None or row_id < 1:
+            raise ValueError(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidAmount("cursor is not one this ledger gave out", field="cursor") from error
+    return at, row_id
 
 
 def transactions(ctx: Context, asked: HistoryQuery) -> TransactionPage:
     """The clinic's transactions, newest first (practice note: GET /api/credits/transactions/)."""
-    if asked.page < 1 or not 1 <= asked.page_size <= 1000:
-        raise InvalidAmount("page starts at 1 and page_size is 1..1000")
+    numbers = (asked.page, asked.page_size)
+    if any(isinstance(n, bool) or not isinstance(n, int) for n in numbers) or not (
+        1 <= asked.page <= 1_000_000 and 1 <= asked.page_size <= 1000
+    ):
+        raise InvalidAmount("page is 1..1,000,000 and page_size is 1..1000", field="page")
 
     def read(conn: Connection) -> TransactionPage:
         held = clinic_state.wallet_of(conn, asked.clinic_id)
-        where = reports.HistoryFilter(asked.clinic_id, held.id, asked.kinds, asked.since, asked.until, asked.status)
+        after = None if asked.cursor is None else decode_cursor(asked.cursor)
+        where = reports.HistoryFilter(
+            asked.clinic_id, held.id, asked.kinds, asked.since, asked.until, asked.status, after
+        )
         total, rows = reports.history(conn, where, asked.page, asked.page_size)
+        last = rows[-1] if len(rows) == asked.page_size else None
         return TransactionPage(
             clinic_id=asked.clinic_id,
             total=total,
             page=asked.page,
             page_size=asked.page_size,
             rows=tuple(_view(row) for row in rows),
+            next_cursor=None if last is None else encode_cursor(last.at, int(last.id)),
         )
 
     return ctx.db.read(read)
@@ -118,6 +146,19 @@ def _view(r: Any) -> TransactionView:
         and r.status == TransactionStatus.POSTED
         and r.dispute_id is None
         and r.credits > 0,
+    )
+
+
+def as_of(conn: Connection, found: ClinicState, at: datetime) -> ClinicState:
+    """The clinic's state as it stood at `at`: the wallet's cached balance and open lots when `at`
+    is at or after its latest operation, otherwise recomputed from the rows dated up to `at` (so that
+    every figure of a dashboard for an earlier date is that date's)."""
+    last = found.wallet.last_at
+    if last is None or at >= last:
+        return found
+    balance = reports.balance_at(conn, found.wallet.id, at)
+    return replace(
+        found, wallet=replace(found.wallet, balance=balance), lots=reports.lots_at(conn, found.wallet.id, at)
     )
 
 

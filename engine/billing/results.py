@@ -164,11 +164,15 @@ class TransactionView(_Result):
 
 
 class TransactionPage(_Result):
+    """One page of a clinic's history, newest first. `next_cursor` continues after its last row
+    (stable while new rows arrive); `total` is counted on the first page only (None after)."""
+
     clinic_id: str
-    total: int
+    total: int | None
     page: int
     page_size: int
     rows: tuple[TransactionView, ...]
+    next_cursor: str | None = None
 
 
 class DisputeView(_Result):

@@ -25,6 +25,7 @@ from typing import Any
 
 from engine.billing import (
     adjustments,
+    arguments,
     autotopup,
     charges,
     clinics,
@@ -107,17 +108,18 @@ class Billing:
     # -- pricebooks -------------------------------------------------------------------------------
     def publish_pricebook(self, path: str | Path, actor: str, key: str, at: datetime | None = None) -> PublishResult:
         """Publish a workbook as a new immutable version (refused when unchanged or not later)."""
-        return pricebooks.publish(self.ctx, Path(path), actor, key, self.ctx.at(at))
+        return pricebooks.publish(self.ctx, Path(path), arguments.actor(actor), key, self.ctx.at(at))
 
     def pricebook_versions(self, pricebook_id: str) -> list[CompiledPricebook]:
+        arguments.code("pricebook_id", pricebook_id)
         return self.ctx.db.read(lambda conn: self.ctx.catalog.versions(conn, pricebook_id))
 
     def pricebook_in_force(self, market_or_id: str, at: datetime | None = None) -> CompiledPricebook:
-        return pricebooks.in_force(self.ctx, market_or_id, self.ctx.at(at))
+        return pricebooks.in_force(self.ctx, arguments.code("market", market_or_id), self.ctx.at(at))
 
     def list_packages(self, market_or_id: str, at: datetime | None = None) -> tuple[PackageRule, ...]:
         """The monthly packages on sale at `at` (practice note: GET /api/credits/packages/)."""
-        return pricebooks.packages(self.ctx, market_or_id, self.ctx.at(at))
+        return pricebooks.packages(self.ctx, arguments.code("market", market_or_id), self.ctx.at(at))
 
     def pin(  # noqa: PLR0913 (public API: every argument is a field of the pin, passed by name)
         self,
@@ -131,7 +133,14 @@ class Billing:
         until: datetime | None = None,
     ) -> ClinicResult:
         """Lock a clinic to a published version's prices (retention)."""
-        asked = pricebooks.PinRequest(clinic_id, pricebook_id, version, actor, reason, until)
+        asked = pricebooks.PinRequest(
+            arguments.clinic_id(clinic_id),
+            arguments.code("pricebook_id", pricebook_id),
+            arguments.row_id("version", version),
+            arguments.actor(actor),
+            arguments.note("reason", reason, required=False),
+            arguments.optional_time("until", until),
+        )
         return pricebooks.pin(self.ctx, asked, key, self.ctx.at(at))
 
     # -- clinics ----------------------------------------------------------------------------------
@@ -148,13 +157,28 @@ class Billing:
         at: datetime | None = None,
     ) -> ClinicResult:
         """A clinic and its wallet; its overdraft limit comes from its segment and the pricebook."""
-        asked = clinics.Registration(clinic_id, name, market, segment, bundle, clinic_size, referred_by)
+        asked = clinics.Registration(
+            arguments.new_clinic_id(clinic_id),
+            arguments.name(name),
+            arguments.label("market", market),
+            arguments.label("segment", segment),
+            bool(bundle),
+            arguments.optional_label("clinic_size", clinic_size),
+            arguments.optional_clinic_id(referred_by, "referred_by"),
+        )
         return clinics.register(self.ctx, asked, key, self.ctx.at(at))
 
     def set_segment(
         self, clinic_id: str, segment: str, actor: str, key: str, at: datetime | None = None
     ) -> ClinicResult:
-        return clinics.set_segment(self.ctx, clinic_id, segment, actor, key, self.ctx.at(at))
+        return clinics.set_segment(
+            self.ctx,
+            arguments.clinic_id(clinic_id),
+            arguments.label("segment", segment),
+            arguments.actor(actor),
+            key,
+            self.ctx.at(at),
+        )
 
     # -- money in ---------------------------------------------------------------------------------
     def purchase(  # noqa: PLR0913 (public API: the practice note's purchase request, passed by name)
@@ -167,12 +191,18 @@ class Billing:
         at: datetime | None = None,
     ) -> PurchaseResult:
         """Buy credits: a package code or a number of pay-as-you-go credits (engine/billing/purchases.py)."""
-        asked = purchases.PurchaseRequest(clinic_id, package_or_amount, payment_method, key, promo_code)
+        asked = purchases.PurchaseRequest(
+            arguments.clinic_id(clinic_id),
+            arguments.purchase_amount(package_or_amount),
+            arguments.code("payment_method", payment_method),
+            key,
+            arguments.optional_code("promo_code", promo_code),
+        )
         return purchases.purchase(self.ctx, asked, self.ctx.at(at))
 
     def confirm_payment(self, payment_id: str, at: datetime | None = None) -> PurchaseResult:
         """The payer's browser (or a poll) reports a pending payment: read back and settled, once."""
-        return purchases.confirm_payment(self.ctx, payment_id, self.ctx.at(at))
+        return purchases.confirm_payment(self.ctx, arguments.reference("payment_id", payment_id), self.ctx.at(at))
 
     def quote_topup(
         self,
@@ -184,17 +214,27 @@ class Billing:
     ) -> TopUpQuote:
         """What a top-up costs and earns before any money moves, or why its promo code does not
         apply (engine/billing/topups.py)."""
-        return topups.quote_topup(self.ctx, clinic_id, package_or_amount, promo_code, payment_method, self.ctx.at(at))
+        return topups.quote_topup(
+            self.ctx,
+            arguments.clinic_id(clinic_id),
+            arguments.purchase_amount(package_or_amount),
+            arguments.optional_code("promo_code", promo_code),
+            arguments.optional_code("payment_method", payment_method),
+            self.ctx.at(at),
+        )
 
     def confirm_checkout(self, provider: str, fields: Mapping[str, str], at: datetime | None = None) -> PurchaseResult:
         """A Checkout callback (Razorpay's signed order and payment ids): verified, read back, settled."""
-        return purchases.confirm_checkout(self.ctx, provider, fields, self.ctx.at(at))
+        return purchases.confirm_checkout(
+            self.ctx, arguments.label("provider", provider), webhooks.checked_form("fields", fields), self.ctx.at(at)
+        )
 
     def payment_webhook(
         self, provider: str, body: bytes, headers: Mapping[str, str], at: datetime | None = None
     ) -> WebhookResult:
         """A provider's webhook, as received (raw body and headers): verified, recorded, read back,
         settled once (engine/billing/webhooks.py)."""
+        provider, headers = arguments.label("provider", provider), webhooks.checked_form("headers", headers)
         return webhooks.payment_webhook(self.ctx, provider, body, headers, self.ctx.at(at))
 
     def sweep_payments(
@@ -224,14 +264,19 @@ class Billing:
     ) -> AutoTopUpView:
         """Opt in to (or out of) auto top-up with a saved payment method (engine/billing/autotopup.py)."""
         setting = {
-            "method": method, "customer": customer, "threshold": threshold, "amount": amount,
-            "target": target, "cap": cap, "enabled": enabled,
+            "method": arguments.code("method", method),
+            "customer": None if customer is None else arguments.reference("customer", customer),
+            "threshold": threshold,
+            "amount": amount,
+            "target": target,
+            "cap": cap,
+            "enabled": bool(enabled),
         }
-        return autotopup.configure(self.ctx, clinic_id, setting, key, self.ctx.at(at))
+        return autotopup.configure(self.ctx, arguments.clinic_id(clinic_id), setting, key, self.ctx.at(at))
 
     def auto_topup(self, clinic_id: str, at: datetime | None = None) -> AutoTopUpView | None:
         """The clinic's auto top-up setting and state (a failure it is paused on), if it has one."""
-        return autotopup.setting_of(self.ctx, clinic_id, self.ctx.at(at))
+        return autotopup.setting_of(self.ctx, arguments.clinic_id(clinic_id), self.ctx.at(at))
 
     # -- money out --------------------------------------------------------------------------------
     def charge(
@@ -244,7 +289,9 @@ class Billing:
     ) -> ChargeResult:
         """Charge an SMS campaign, voice call records or leads (engine/billing/charges.py)."""
         when = self.ctx.at(at)
-        asked = charges.ChargeRequest(clinic_id, as_request(request), key, patient_ref)
+        asked = charges.ChargeRequest(
+            arguments.clinic_id(clinic_id), as_request(request), key, arguments.patient_ref(patient_ref)
+        )
         return autotopup.after_charge(self.ctx, charges.charge(self.ctx, asked, when), when)  # after it committed
 
     def refund(  # noqa: PLR0913 (public API: the refund's fields, passed by name)
@@ -258,14 +305,24 @@ class Billing:
         at: datetime | None = None,
     ) -> RefundResult:
         """An admin refund of a charge, whole or in part; all refunds of a charge never exceed it."""
-        asked = refunds.RefundAsk(charge_id, credits, actor, reason)
-        return refunds.refund(self.ctx, clinic_id, asked, key, self.ctx.at(at))
+        asked = refunds.RefundAsk(
+            arguments.row_id("charge_id", charge_id),
+            arguments.optional_credits("credits", credits),
+            arguments.actor(actor),
+            arguments.note("reason", reason, required=False),
+        )
+        return refunds.refund(self.ctx, arguments.clinic_id(clinic_id), asked, key, self.ctx.at(at))
 
     def adjust(
         self, clinic_id: str, credits: int, actor: str, reason: str, key: str, at: datetime | None = None
     ) -> AdjustmentResult:
         """An admin correction: an entry with an actor and a reason, never a balance overwrite."""
-        asked = adjustments.Adjustment(clinic_id, credits, actor, reason)
+        asked = adjustments.Adjustment(
+            arguments.clinic_id(clinic_id),
+            arguments.credits("credits", credits, signed=True),
+            arguments.actor(actor, required=False),
+            arguments.note("reason", reason, required=False),
+        )
         return adjustments.adjust(self.ctx, asked, key, self.ctx.at(at))
 
     # -- disputes ---------------------------------------------------------------------------------
@@ -274,23 +331,42 @@ class Billing:
     ) -> DisputeResult:
         """A clinic disputes a charge; the pricebook's policy refunds it, sends it to an admin or
         rejects it."""
-        return disputes.open_dispute(self.ctx, clinic_id, charge_id, reason, key, self.ctx.at(at))
+        return disputes.open_dispute(
+            self.ctx,
+            arguments.clinic_id(clinic_id),
+            arguments.row_id("charge_id", charge_id),
+            arguments.label("reason", reason),
+            key,
+            self.ctx.at(at),
+        )
 
     def approve_dispute(  # noqa: PLR0913 (public API: the admin's decision, passed by name)
         self, dispute_id: int, actor: str, note: str, key: str, at: datetime | None = None, clinic_id: str | None = None
     ) -> DisputeResult:
         """An admin approves: the charge's credits go back to the lots they came from, once."""
-        verdict = disputes.Verdict(dispute_id, True, actor, note, clinic_id)
+        verdict = self._verdict(dispute_id, True, actor, note, clinic_id)
         return disputes.decide(self.ctx, verdict, key, self.ctx.at(at))
 
     def reject_dispute(  # noqa: PLR0913 (public API: the admin's decision, passed by name)
         self, dispute_id: int, actor: str, note: str, key: str, at: datetime | None = None, clinic_id: str | None = None
     ) -> DisputeResult:
-        verdict = disputes.Verdict(dispute_id, False, actor, note, clinic_id)
+        verdict = self._verdict(dispute_id, False, actor, note, clinic_id)
         return disputes.decide(self.ctx, verdict, key, self.ctx.at(at))
 
+    @staticmethod
+    def _verdict(dispute_id: int, approve: bool, actor: str, note: str, clinic_id: str | None) -> disputes.Verdict:
+        return disputes.Verdict(
+            arguments.row_id("dispute_id", dispute_id),
+            approve,
+            arguments.actor(actor),
+            arguments.note("note", note, required=False),
+            arguments.optional_clinic_id(clinic_id, "clinic_id"),
+        )
+
     def disputes(self, status: str | None = "open", clinic_id: str | None = None) -> list[DisputeView]:
-        return disputes.listed(self.ctx, status, clinic_id)
+        return disputes.listed(
+            self.ctx, arguments.optional_label("status", status), arguments.optional_clinic_id(clinic_id, "clinic_id")
+        )
 
     # -- maintenance ------------------------------------------------------------------------------
     def expire_lots(self, now: datetime | None = None) -> ExpiryResult:
@@ -305,7 +381,7 @@ class Billing:
     # -- reports ----------------------------------------------------------------------------------
     def balance(self, clinic_id: str, at: datetime | None = None) -> BalanceView:
         """The clinic dashboard header: balance, used this month, refunds, expiring credits."""
-        return reports.balance(self.ctx, clinic_id, self.ctx.at(at))
+        return reports.balance(self.ctx, arguments.clinic_id(clinic_id), self.ctx.at(at))
 
     def transactions(  # noqa: PLR0913 (public API: the history's filters, passed by name)
         self,
@@ -316,24 +392,39 @@ class Billing:
         status: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        cursor: str | None = None,
     ) -> TransactionPage:
         """The clinic's transactions, newest first (practice note: GET /api/credits/transactions/)."""
-        return reports.transactions(
-            self.ctx, reports.HistoryQuery(clinic_id, kinds, since, until, status, page, page_size)
+        asked = reports.HistoryQuery(
+            arguments.clinic_id(clinic_id),
+            arguments.optional_labels("kinds", kinds),
+            arguments.optional_time("since", since),
+            arguments.optional_time("until", until),
+            arguments.optional_label("status", status),
+            page,
+            page_size,
+            None if cursor is None else arguments.reference("cursor", cursor),
         )
+        return reports.transactions(self.ctx, asked)
 
     def revenue_report(
         self, market: str, since: datetime | None = None, until: datetime | None = None, at: datetime | None = None
     ) -> RevenueReport:
         """Admin figures: top-up money by month, bonus credits, breakage, liability, open disputes."""
-        return reports.revenue(self.ctx, market, since, until, self.ctx.at(at))
+        return reports.revenue(
+            self.ctx,
+            arguments.label("market", market),
+            arguments.optional_time("since", since),
+            arguments.optional_time("until", until),
+            self.ctx.at(at),
+        )
 
     def clinics(self) -> list[Clinic]:
         return reports.all_clinics(self.ctx)
 
     def lots(self, clinic_id: str) -> list[dict[str, Any]]:
         """A wallet's lots, for the wallet page and for tests."""
-        return reports.lots(self.ctx, clinic_id)
+        return reports.lots(self.ctx, arguments.clinic_id(clinic_id))
 
 
 __all__ = ["Billing", "utc_now"]

@@ -130,6 +130,7 @@ def settle(ctx: Context, reference: str, payment: Payment, at: datetime) -> Purc
         if head is None:
             raise PaymentGatewayError(f"no payment attempt {reference!r}", reference=reference)
         found = clinic_state.load(conn, head.clinic_id, at, lock=True)
+        posted_at = clinic_state.clinic_time(found, at)  # a clinic's time only moves forward
         attempt = payments.attempt(conn, reference, lock=True)
         assert attempt is not None
         problem = _mismatch(attempt, payment)
@@ -139,11 +140,11 @@ def settle(ctx: Context, reference: str, payment: Payment, at: datetime) -> Purc
         if attempt.status == Stored.CREDITED:
             return _replay(conn, attempt, found.wallet.balance, current)
         if payment.status is PaymentStatus.SUCCEEDED:
-            return _credit(conn, found, current, attempt, payment, at)
+            return _credit(conn, found, current, attempt, payment, posted_at)
         if attempt.status == Stored.FAILED:
             return _replay(conn, attempt, found.wallet.balance, current)
         if payment.status is PaymentStatus.FAILED:
-            return _fail(conn, found.wallet, current, attempt, payment, at)
+            return _fail(conn, found.wallet, current, attempt, payment, posted_at)
         action = asdict(payment.next_action) if payment.next_action else None
         held = payments.record_answer(conn, reference, payment.id, action, at)
         return _result(
@@ -432,6 +433,7 @@ def _referral(
     for bonus in decision.bonuses:
         held = referrer if bonus.beneficiary is Recipient.REFERRER else own
         grant = Grant(TransactionKind.REFERRAL, bonus.rule_id, bonus.credits, bonus.expires_at, topup_id)
-        ids.append(grant_credits(conn, held, grant, current, at))
+        when = max(at, held.last_at or at)  # the other clinic's time only moves forward too
+        ids.append(grant_credits(conn, held, grant, current, when))
     promotions.reward_referral(conn, clinic.referred_by, clinic.id, ids[0], at)
     return ids

@@ -9,9 +9,11 @@ a purchase and the dashboard reach them the same way.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Final
 
 from engine.billing.catalog import Catalog
 from engine.billing.errors import NoPricebook, UnknownClinic
+from engine.errors import OutOfOrder
 from engine.pricebook.model import CompiledPricebook
 from engine.vocabulary import Plan
 from storage import accounts, clinics
@@ -20,8 +22,10 @@ from storage.clinics import ClinicState, NewTerm, Term
 from storage.database import Connection
 
 __all__ = [
+    "CLOCK_SKEW",
     "ClinicState",
     "Term",
+    "clinic_time",
     "current",
     "load",
     "packages_cover",
@@ -30,6 +34,28 @@ __all__ = [
     "start_term",
     "wallet_of",
 ]
+
+
+#: how far an operation may be dated before the clinic's latest one and still be posted (at that
+#: latest time): the clocks of the servers that call creditbook differ by this much at most
+CLOCK_SKEW: Final = timedelta(seconds=5)
+
+
+def clinic_time(found: ClinicState, at: datetime) -> datetime:
+    """The time an operation is posted at: a clinic's time only moves forward. An operation dated
+    before the clinic's latest posted one is posted at that time when it is at most CLOCK_SKEW
+    earlier (two servers' clocks), and refused otherwise: a charge cannot be dated before the
+    purchase that funds it, nor a second pay-as-you-go term start inside the first."""
+    last = found.wallet.last_at
+    if last is None or at >= last:
+        return at
+    if last - at <= CLOCK_SKEW:
+        return last
+    raise OutOfOrder(
+        f"clinic {found.clinic.id}'s latest operation is dated {last.isoformat()}; an operation dated "
+        f"{at.isoformat()} would go back in time",
+        clinic_id=found.clinic.id,
+    )
 
 
 def load(conn: Connection, clinic_id: str, at: datetime, lock: bool = False) -> ClinicState:

@@ -26,8 +26,7 @@ from engine.billing.context import Context
 from engine.billing.errors import InvalidAmount, UnknownPackage
 from engine.billing.payments.amounts import payable_credits, to_minor
 from engine.billing.results import TopUpQuote
-from engine.bounds import CODE_MAX, MONEY_MAX, OPERATION_CREDITS_MAX, check_optional_text
-from engine.errors import InvalidInput
+from engine.bounds import MONEY_MAX, OPERATION_CREDITS_MAX
 from engine.money import format_money
 from engine.pricebook.model import CompiledPricebook, PackageRule
 from engine.vocabulary import PromoRefusal
@@ -99,8 +98,7 @@ def what_is_bought(current: CompiledPricebook, package_or_amount: object) -> tup
     """A package code's package and credits, or a number of pay-as-you-go credits (at least the
     pricebook's minimum top-up, at most what one operation may move)."""
     if isinstance(package_or_amount, str):
-        code = check_optional_text("package", package_or_amount, CODE_MAX) or ""
-        code = code.strip().upper()
+        code = package_or_amount.strip().upper()
         package = next((p for p in current.packages if p.package_code == code), None)
         if package is None:
             known = ", ".join(p.package_code for p in current.packages) or "none"
@@ -148,7 +146,7 @@ def plan(
 ) -> TopUpPlan:
     """The terms of a top-up (see the module docstring). `promotions_apply` is False for an auto
     top-up: the pricebook has no way yet to say that a promotion applies to one."""
-    code = normalise_code(check_optional_text("promo_code", promo_code, CODE_MAX))
+    code = normalise_code(promo_code)
     package, credits = what_is_bought(current, package_or_amount)
     meta = current.meta
     below, above = payable_credits(credits, meta.money_per_credit, meta.currency)
@@ -243,8 +241,8 @@ def quote_topup(
     payment_method: str | None,
     at: datetime,
 ) -> TopUpQuote:
-    """The preview: what a top-up costs and earns, before any money moves (module docstring)."""
-    check_optional_text("payment_method", payment_method, CODE_MAX)
+    """The preview: what a top-up costs and earns, before any money moves (module docstring). The
+    payment method, when given, is only checked (by the facade): the provider is the currency's."""
 
     def read(conn: Connection) -> TopUpPlan:
         found = clinic_state.load(conn, clinic_id, at)
@@ -259,10 +257,7 @@ def quote_topup(
             round_up=True,
         )
 
-    try:
-        terms = ctx.db.read(read)
-    except InvalidInput as error:
-        raise InvalidAmount(str(error), field=error.field) from None
+    terms = ctx.db.read(read)
     return quote_of(terms, clinic_id, ctx.gateway.for_currency(terms.currency).provider)
 
 

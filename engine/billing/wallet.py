@@ -25,13 +25,15 @@ from storage.database import Connection
 from storage.lots import Lot, Taken
 
 
-def locked(conn: Connection, clinic_id: str, at: datetime) -> ClinicState:
-    """The clinic's state under its wallet lock, with the lots whose time is up expired first (a lot
-    is usable iff now < expires_at, so nothing may be spent from one that is due)."""
+def locked(conn: Connection, clinic_id: str, at: datetime) -> tuple[ClinicState, datetime]:
+    """The clinic's state under its wallet lock at the time the operation is posted at (a clinic's
+    time only moves forward: engine/billing/state.py clinic_time), with the lots whose time is up
+    expired first (a lot is usable iff now < expires_at, so nothing may be spent from one that is due)."""
     found = clinic_state.load(conn, clinic_id, at, lock=True)
-    if expire_due(conn, found, at) is None:
-        return found
-    return clinic_state.load(conn, clinic_id, at)
+    posted_at = clinic_state.clinic_time(found, at)
+    if expire_due(conn, found, posted_at) is None and posted_at == at:
+        return found, at
+    return clinic_state.load(conn, clinic_id, posted_at), posted_at
 
 
 def due(found: ClinicState, at: datetime) -> list[Lot]:

@@ -21,6 +21,7 @@ from engine.billing.context import Context
 from engine.billing.errors import PaymentGatewayError, WebhookRejected
 from engine.billing.payments.protocol import GatewayUnavailable, PaymentGateway, WebhookEvent
 from engine.billing.results import WebhookResult
+from engine.errors import InvalidInput
 from engine.vocabulary import WebhookStatus
 from storage import payments
 from storage.database import Connection
@@ -28,6 +29,26 @@ from storage.payments import Attempt, NewEvent
 
 #: providers' webhook bodies are a few kilobytes; anything far larger is not theirs
 BODY_MAX = 256 * 1024
+
+
+FORM_FIELDS = 64  # headers of a webhook request, fields of a Checkout callback
+FORM_VALUE_MAX = 8_192
+
+
+def checked_form(field: str, form: object) -> dict[str, str]:
+    """Request headers or a callback's fields as they arrive from a web framework: a mapping of at
+    most FORM_FIELDS text entries (values of at most FORM_VALUE_MAX characters). Their content is
+    the provider adapter's to verify; this only keeps hostile structure out."""
+    if not isinstance(form, Mapping) or len(form) > FORM_FIELDS:
+        raise InvalidInput(field, f"must be a mapping of at most {FORM_FIELDS} text entries")
+    checked = {}
+    for name, value in form.items():
+        if not isinstance(name, str) or not isinstance(value, str) or len(name) > 256 or len(value) > FORM_VALUE_MAX:
+            raise InvalidInput(
+                field, f"entries are text, names of at most 256 and values of at most {FORM_VALUE_MAX:,} characters"
+            )
+        checked[name] = value
+    return checked
 
 
 def payment_webhook(
@@ -90,4 +111,4 @@ def _attempt_of(ctx: Context, gateway: PaymentGateway, event: WebhookEvent) -> A
     return look(reported.reference, None)
 
 
-__all__ = ["BODY_MAX", "payment_webhook"]
+__all__ = ["BODY_MAX", "checked_form", "payment_webhook"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, time, timedelta
 
 from rich.console import Group
 from rich.table import Table
@@ -63,6 +64,13 @@ def _credits(pb: CompiledPricebook, value: object) -> str:
     from decimal import Decimal
 
     return pb.format_credits(Decimal(str(value)))
+
+
+def _last_day(end: datetime) -> str:
+    """An offer's exclusive end as the workbook states it: midnight → the day before, inclusive."""
+    if end.time() == time(0, 0):
+        return f"{end - timedelta(days=1):%Y-%m-%d}"
+    return f"{end:%Y-%m-%d %H:%M}"
 
 
 def summary_renderables(report: Report) -> list:
@@ -142,7 +150,7 @@ def summary_renderables(report: Report) -> list:
             if promo.perk:
                 bonus += f" + {promo.perk} {promo.perk_days} days"
             paid = f"{promo.paid_from:,}" + (f" – {promo.paid_to:,}" if promo.paid_to else "+")
-            until = "open" if promo.valid_to is None else f"{promo.valid_to.astimezone(zone):%Y-%m-%d %H:%M}"
+            until = "open" if promo.valid_to is None else _last_day(promo.valid_to.astimezone(zone))
             table.add_row(
                 promo.rule_id,
                 promo.promo_code or "(automatic)",

@@ -1,4 +1,4 @@
-"""Lead prices: the most specific matching row of the LeadPrices table (DOMAIN §4).
+"""Lead prices: the most specific matching row of the LeadPrices table (docs/domain.md §4).
 
 Rows are indexed once per pricebook. A row that names single values (or `-`) in channel,
 specialty and city goes into a bucket keyed by those three (None for `-`); a lead is matched by

@@ -1,4 +1,4 @@
-"""SMS segments (DOMAIN §2, reference telecom.md §1).
+"""SMS segments (docs/domain.md §2, docs/telecom.md §1).
 
 GSM-7 when every character is in the GSM 03.38 default alphabet or its extension table, else the
 whole message is UCS-2. One segment holds 160 GSM-7 septets or 70 UTF-16 code units; a longer

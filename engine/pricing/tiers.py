@@ -1,4 +1,4 @@
-"""Tier tables: graduated, volume and package pricing, exact in Decimal (DOMAIN §3).
+"""Tier tables: graduated, volume and package pricing, exact in Decimal (docs/domain.md §3).
 
 One storage convention: tiers sorted by `up_to`, an inclusive upper bound on cumulative units; the
 last tier's `up_to` is None (unbounded); tier k starts right after tier k-1's `up_to`. A tier's flat
@@ -10,7 +10,7 @@ fee is charged once the tier is entered, and tier 1 is entered at 0 units.
 
 `cost` is exact and never rounded. `charge` is what a term's next usage costs in whole credits:
 round(cost(after)) - round(cost(before)), so the charges of a term add up to the rounded cost of
-its total, with no drift (DOMAIN §1). The first charge of a term pays tier 1's flat fee.
+its total, with no drift (docs/domain.md §1). The first charge of a term pays tier 1's flat fee.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class TierTable:
 
     # -- charges over a term ----------------------------------------------------------------------
     def charge(self, used_before: Decimal | int, units: Decimal | int, rounding: str = "half_up") -> int:
-        """Whole credits for `units` more after `used_before` in the same term (DOMAIN §1)."""
+        """Whole credits for `units` more after `used_before` in the same term (docs/domain.md §1)."""
         if Decimal(units) < 0 or Decimal(used_before) < 0:
             raise ValueError("units cannot be negative")
         if self.mode == PricingMode.VOLUME and used_before:

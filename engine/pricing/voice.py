@@ -1,8 +1,8 @@
-"""Voice minutes (DOMAIN §2, reference telecom.md §3).
+"""Voice minutes (docs/domain.md §2, docs/telecom.md §3).
 
 Each completed call is rounded up to the billing increment (60 s by default), with a minimum of one
 increment; busy, no-answer, failed and cancelled calls cost nothing, and so does a call the carrier
-reports at exactly 0 s (nothing was connected: telecom.md §6 "0 s or unanswered -> 0 min"), while
+reports at exactly 0 s (nothing was connected: docs/telecom.md §6 "0 s or unanswered -> 0 min"), while
 a completed call under one second bills one increment. Rounding is per call, never on
 a campaign total: 1,000 calls of 20 s bill 1,000 minutes, not 334.
 """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.billing import AdjustmentRefused, Billing, PricebookRejected, RefundExceeded
+from engine.billing import AdjustmentRefused, Billing, InvalidAmount, PricebookRejected, RefundExceeded
 from engine.pricing.requests import LeadRequest, Usage
 from tests.billing.conftest import Clock, us_version_2
 from tests.billing.helpers import allocations_of, rows
@@ -216,3 +216,22 @@ def test_a_new_version_that_changes_an_overdraft_limit_reaches_every_wallet_of_t
     assert rows(billing, "accounts", clinic_id="p")[0].overdraft_limit == 600_000
     refused = billing.charge("p", Usage(product="voice", units=700), key="v4")  # 109,200 more: past -600,000
     assert not refused.approved and "600,000" in (refused.decline_reason or "")
+
+
+def test_history_cursors_are_stable_while_new_rows_arrive(billing: Billing, clock: Clock) -> None:
+    billing.register_clinic("c", "Clinic", "US", key="reg")
+    billing.purchase("c", 1_000_000, payment_method="card_ok", key="buy")
+    for n in range(7):
+        clock.advance(minutes=1)
+        billing.charge("c", Usage(product="sms", units=1), key=f"sms-{n}")
+    first = billing.transactions("c", kinds=["charge"], page_size=3)
+    assert first.total == 7 and first.next_cursor is not None
+    clock.advance(minutes=1)
+    billing.charge("c", Usage(product="sms", units=1), key="new")  # arrives between two pages
+    second = billing.transactions("c", kinds=["charge"], page_size=3, cursor=first.next_cursor)
+    third = billing.transactions("c", kinds=["charge"], page_size=3, cursor=second.next_cursor)
+    seen = [r.id for page in (first, second, third) for r in page.rows]
+    assert len(seen) == len(set(seen)) == 7  # none twice, none skipped, the newcomer not mixed in
+    assert second.total is None and third.next_cursor is None
+    with pytest.raises(InvalidAmount, match="cursor"):
+        billing.transactions("c", cursor="bm90LWEtY3Vyc29y")

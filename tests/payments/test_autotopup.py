@@ -14,6 +14,7 @@ import pytest
 from engine.billing import AutoTopUpRefused, Billing, FakeGateway, GatewayRouter, IdempotencyConflict
 from engine.billing.autotopup import ENABLED
 from engine.billing.payments import PaymentRequest
+from engine.errors import InvalidInput
 from engine.billing.payments.razorpay import RazorpayGateway
 from engine.pricing.requests import LeadRequest, Usage
 from storage.database import Database
@@ -119,7 +120,6 @@ def test_settings_are_checked_and_saved_idempotently(billing: Billing) -> None:
         ({"amount": 1_000_000, "target": 2_000_000}, "either a fixed amount or a target"),
         ({}, "either a fixed amount or a target"),
         ({"target": 100}, "above the threshold"),
-        ({"amount": 1_000_000, "method": "card\x00ok"}, "control character"),
         ({"amount": 1_000_000, "threshold": -1}, "between 0"),
         ({"amount": True}, "whole number"),
     ]
@@ -127,6 +127,8 @@ def test_settings_are_checked_and_saved_idempotently(billing: Billing) -> None:
         asked = {"method": "card_ok", "threshold": 500_000, **change}
         with pytest.raises(AutoTopUpRefused, match=words):
             billing.set_auto_topup("us", key=f"bad-{words}", **asked)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="control character"):  # text is checked by the facade
+        billing.set_auto_topup("us", method="card\x00ok", threshold=1, amount=1_000_000, key="bad-text")
     assert billing.auto_topup("us") is None
     first = billing.set_auto_topup("us", method="card_ok", threshold=500_000, amount=1_000_000, key="auto")
     assert billing.set_auto_topup("us", method="card_ok", threshold=500_000, amount=1_000_000, key="auto").replayed

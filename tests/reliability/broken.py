@@ -41,7 +41,7 @@ PRESETS = {
 VARIANTS = tuple(PRESETS)
 
 
-def _unguarded_debit(conn: Any, wallet_id: int, amount: int) -> int | None:
+def _unguarded_debit(conn: Any, wallet_id: int, amount: int, at: Any) -> int | None:
     return conn.execute(
         update(accounts)
         .where(accounts.c.id == wallet_id)
@@ -50,7 +50,7 @@ def _unguarded_debit(conn: Any, wallet_id: int, amount: int) -> int | None:
     ).scalar()
 
 
-def _rmw_debit(conn: Any, wallet_id: int, amount: int) -> int | None:
+def _rmw_debit(conn: Any, wallet_id: int, amount: int, at: Any) -> int | None:
     row = conn.execute(select(accounts.c.balance, accounts.c.overdraft_limit).where(accounts.c.id == wallet_id)).one()
     if row.balance - amount < -row.overdraft_limit:
         return None

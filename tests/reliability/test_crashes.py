@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, func, select, text
 from engine.billing import Billing
 from storage.database import Database
 from storage.schema import entries, idempotency_keys, payment_attempts, transactions
+from tests.conftest import START, Clock
 from tests.reliability.broken import broken
 from tests.reliability.conftest import PUBLISHED, Ledger, findings, scale
 from tests.reliability.workers import charging_loop, contended_charges
@@ -189,7 +190,7 @@ def test_r11_postgres_clients_killed_and_server_stopped_immediately(
             conn.execute(text("CREATE DATABASE ledger"))
         admin.dispose()
         url = cluster.url("ledger")
-        billing = Billing(Database(url))
+        billing = Billing(Database(url), clock=Clock(START))
         billing.publish_pricebook(reliability_pricebook, actor="reliability", key="publish", at=PUBLISHED)
         clinics = []
         for n in range(8):

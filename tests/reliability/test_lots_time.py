@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.billing import Billing
+from engine.errors import OutOfOrder
 from storage.schema import allocations, lots, transactions
 from tests.conftest import START
 from tests.reliability.broken import broken
@@ -168,10 +169,13 @@ def test_r19_clock_anomalies(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) ->
     clinic = ledger.wallet("c", 100, at=START)
     expires = START + timedelta(days=10)
     assert billing.expire_lots(expires).credits == 100
-    # the clock jumps back 5 minutes: the expired lot stays expired, nothing is usable again
-    back = billing.charge(clinic, lead(1), key="back", at=expires - timedelta(minutes=5))
-    assert not back.approved
-    assert billing.expire_lots(expires - timedelta(minutes=5)).lots == 0  # and it never expires twice
+    # the clock jumps back 5 minutes: a clinic's time only moves forward, so the charge is refused
+    # (nothing is usable again), and a sweep dated back never expires a lot twice
+    with pytest.raises(OutOfOrder):
+        billing.charge(clinic, lead(1), key="back", at=expires - timedelta(minutes=5))
+    skewed = billing.charge(clinic, lead(1), key="skewed", at=expires - timedelta(seconds=2))
+    assert not skewed.approved  # two servers' clocks apart: posted at the clinic's latest time, declined
+    assert billing.expire_lots(expires - timedelta(minutes=5)).lots == 0
     # a long transaction holding the wallet while a later-dated charge waits: order is the sequence
     billing.purchase(clinic, 100, payment_method="upi_ok", key="again", at=expires)
     slow_started = threading.Event()
@@ -193,12 +197,17 @@ def test_r19_clock_anomalies(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) ->
     )
     first.start()
     slow_started.wait(5)
-    results["fast"] = billing.charge(clinic, lead(40), key="fast", at=later)  # earlier clock, later in sequence
+    try:  # an earlier clock, later in sequence: refused if the later-dated charge posted first
+        results["fast"] = billing.charge(clinic, lead(40), key="fast", at=later)
+    except OutOfOrder as refused:
+        results["fast"] = refused
     first.join()
     billing.db.fault = original_fault
-    assert results["slow"].approved and results["fast"].approved
-    if billing.db.dialect == "sqlite" or results["slow"].transaction_id < results["fast"].transaction_id:
-        assert results["slow"].balance == 60 and results["fast"].balance == 20  # the sequence decides
+    assert results["slow"].approved
+    if billing.db.dialect == "sqlite" or isinstance(results["fast"], OutOfOrder):
+        assert isinstance(results["fast"], OutOfOrder) and results["slow"].balance == 60  # never back in time
+    else:  # PostgreSQL let the earlier-dated charge take the wallet first: both post, in time order
+        assert results["fast"].approved and results["fast"].transaction_id < results["slow"].transaction_id
     # all times are stored in UTC and read back aware
     stamps = billing.db.read(lambda conn: conn.execute(select(transactions.c.at)).scalars().all())
     assert all(stamp.utcoffset() == timedelta(0) for stamp in stamps)

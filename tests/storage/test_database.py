@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from storage.database import Database, DatabaseBusy, is_retryable
+from storage.database import MIGRATIONS, Database, DatabaseBusy, is_retryable
 from storage.schema import metadata
 
 
@@ -36,7 +37,8 @@ def test_migrations_build_exactly_the_declared_schema(database: Database) -> Non
 
     assert database.read(differences) == []
     database.upgrade()  # a second upgrade is a no-op
-    assert database.read(lambda conn: conn.execute(text("select version_num from alembic_version")).scalar()) == "0003"
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert database.read(lambda conn: conn.execute(text("select version_num from alembic_version")).scalar()) == head
 
 
 def test_sqlite_runs_with_wal_full_sync_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
@@ -119,3 +121,24 @@ def test_a_postgres_serialization_failure_is_retried_not_reported(postgres_datab
     level = db.read(lambda conn: conn.execute(text("show transaction_isolation")).scalar())
     assert level == "read committed"
     db.dispose()
+
+
+def test_sqlite_refuses_an_amount_that_is_not_an_integer(tmp_path: Path) -> None:
+    """An integer that overflows SQLite's arithmetic becomes a float: the schema's CHECK refuses it
+    (PostgreSQL's BIGINT refuses it on its own), and the error reaches the caller as a Conflict."""
+    from storage.errors import Conflict
+
+    db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    db.upgrade()
+
+    def overflow(conn: Connection) -> None:
+        conn.execute(
+            text(
+                "insert into accounts (kind, market, balance, overdraft_limit, version) values ('cash', 'IN', 0, 0, 0)"
+            )
+        )
+        conn.execute(text("update accounts set balance = 9223372036854775807 + 1"))
+
+    with pytest.raises(Conflict):
+        db.run(overflow)
+    assert db.read(lambda conn: conn.execute(text("select count(*) from accounts")).scalar()) == 0
