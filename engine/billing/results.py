@@ -260,10 +260,23 @@ class InFlightView(_Result):
     age_seconds: int
 
 
+class SweptAttempt(_Result):
+    """One attempt a sweep settled (or left pending), with what it was worth."""
+
+    reference: str
+    clinic_id: str
+    settled_as: Literal["credited", "failed", "pending"]
+    credits: int
+    money: Decimal
+    currency: str
+    shown: str  # "1,000,000 credits ($100.00)"
+
+
 class SweepResult(_Result):
     """What one sweep of the payment attempts in flight did."""
 
     examined: int = 0
+    attempts: tuple[SweptAttempt, ...] = ()
     credited: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     pending: tuple[str, ...] = ()

@@ -22,7 +22,8 @@ from engine.billing import settlement
 from engine.billing.context import Context
 from engine.billing.errors import BillingError
 from engine.billing.payments.protocol import GatewayUnavailable, PaymentStatus
-from engine.billing.results import SweepResult
+from engine.billing.results import SweepResult, SweptAttempt
+from engine.money import format_money
 from storage import payments
 
 OLDER_THAN = timedelta(minutes=15)
@@ -41,6 +42,7 @@ def sweep(
         raise ValueError("sweep: older_than must be >= 0 and abandon_after >= older_than")
     due = ctx.db.read(lambda conn: payments.in_flight(conn, at - older_than, limit))
     outcome: dict[str, list[str]] = {"credited": [], "failed": [], "pending": [], "errors": []}
+    swept: list[SweptAttempt] = []
     for attempt in due:
         try:
             gateway = ctx.gateway.for_provider(attempt.provider)
@@ -55,8 +57,21 @@ def sweep(
             outcome["errors"].append(f"{attempt.reference}: {exc}")
             continue
         outcome[settled.status].append(attempt.reference)
+        money = format_money(attempt.amount, attempt.currency)
+        swept.append(
+            SweptAttempt(
+                reference=attempt.reference,
+                clinic_id=attempt.clinic_id,
+                settled_as=settled.status,
+                credits=attempt.credits,
+                money=attempt.amount,
+                currency=attempt.currency,
+                shown=f"{attempt.credits:,} credits ({money})",
+            )
+        )
     return SweepResult(
         examined=len(due),
+        attempts=tuple(swept),
         credited=tuple(outcome["credited"]),
         failed=tuple(outcome["failed"]),
         pending=tuple(outcome["pending"]),

@@ -14,8 +14,8 @@ import pytest
 from engine.billing import AutoTopUpRefused, Billing, FakeGateway, GatewayRouter, IdempotencyConflict
 from engine.billing.autotopup import ENABLED
 from engine.billing.payments import PaymentRequest
-from engine.errors import InvalidInput
 from engine.billing.payments.razorpay import RazorpayGateway
+from engine.errors import InvalidInput
 from engine.pricing.requests import LeadRequest, Usage
 from storage.database import Database
 from tests.billing.helpers import rows
