@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from bench import ledger, policy, pricebook, quotes, simulator, startup
+from bench import ledger, payments, policy, pricebook, quotes, simulator, startup
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
     "quotes": quotes.run,
     "policy": policy.run,
     "ledger": ledger.run,
+    "payments": payments.run,
     "simulator": simulator.run,
     "startup": startup.run,
 }

@@ -16,6 +16,7 @@ reference no attempt has is kept as `unknown` for review, never dropped.
 from __future__ import annotations
 
 import json
+import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,15 +104,23 @@ class NewAttempt:
 
 
 _NAMESPACES: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+_CREATE_NAMESPACE = {
+    name: dialect.insert(payment_namespace).on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def namespace(conn: Connection) -> str:
-    """This ledger's payment namespace (random, written by migration 0003; it never changes)."""
+    """This ledger's payment namespace: random, written once (by whichever transaction needs it
+    first) and never changed."""
     known = _NAMESPACES.get(conn.engine)
     if known is None:
-        known = _NAMESPACES.setdefault(
-            conn.engine, str(conn.execute(select(payment_namespace.c.namespace)).scalar_one())
-        )
+        query = select(payment_namespace.c.namespace).where(payment_namespace.c.id == 1)
+        found = conn.execute(query).scalar()
+        if found is None:
+            conn.execute(_CREATE_NAMESPACE[conn.dialect.name].values(id=1, namespace=uuid.uuid4().hex))
+            found = conn.execute(query).scalar_one()
+        known = _NAMESPACES.setdefault(conn.engine, str(found))
     return known
 
 
@@ -125,6 +134,16 @@ def attempt(conn: Connection, reference: str, lock: bool = False) -> Attempt | N
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = conn.execute(query).first()
+    return None if row is None else _attempt(row)
+
+
+def for_key(conn: Connection, clinic_id: str, key: str) -> Attempt | None:
+    """The attempt a purchase key made, if any (one per key: a unique constraint says so)."""
+    row = conn.execute(
+        select(payment_attempts).where(
+            payment_attempts.c.clinic_id == clinic_id, payment_attempts.c.idempotency_key == key
+        )
+    ).first()
     return None if row is None else _attempt(row)
 
 
@@ -316,6 +335,7 @@ __all__ = [
     "event_processed",
     "events",
     "find",
+    "for_key",
     "in_flight",
     "insert_attempt",
     "mark_credited",

@@ -22,6 +22,7 @@ age (`in_flight`), for the sweeper and for a person to look at.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -79,8 +80,9 @@ class Reconciliation:
         return not self.drifts
 
 
-def reconcile(conn: Connection, at: datetime | None = None) -> Reconciliation:
-    """Every check above; `at` dates the ages of the payment attempts in flight (none: not listed)."""
+def reconcile(conn: Connection, clock: Callable[[], datetime] | None = None) -> Reconciliation:
+    """Every check above. `clock` dates the ages of the payment attempts in flight; it is read only
+    when there are some (None: they are not listed)."""
     report = Reconciliation()
     sums = totals(conn, select(entries.c.account_id, func.sum(entries.c.amount)).group_by(entries.c.account_id))
     wallet_names = {}
@@ -135,7 +137,7 @@ def reconcile(conn: Connection, at: datetime | None = None) -> Reconciliation:
     )
     for row in shared:
         report.drifts.append(Drift("g", f"transaction {row.transaction_id}", "1 idempotency key", int(row.keys)))
-    _payments(conn, report, at)
+    _payments(conn, report, clock)
     if conn.dialect.name == "sqlite":
         verdict = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
         if verdict != "ok":
@@ -146,7 +148,7 @@ def reconcile(conn: Connection, at: datetime | None = None) -> Reconciliation:
     return report
 
 
-def _payments(conn: Connection, report: Reconciliation, at: datetime | None) -> None:
+def _payments(conn: Connection, report: Reconciliation, clock: Callable[[], datetime] | None) -> None:
     """(h) and (i), and the attempts in flight."""
     topups: dict[str, list[tuple[int, int]]] = {}
     posted = select(transactions.c.id, transactions.c.payment_id, transactions.c.credits).where(
@@ -173,10 +175,12 @@ def _payments(conn: Connection, report: Reconciliation, at: datetime | None) -> 
             for transaction_id, credits in found:
                 subject = f"transaction {transaction_id} ({credits:,} credits)"
                 report.drifts.append(Drift("i", subject, "a credited payment", f"no payment {reference or '(none)'}"))
-    if at is not None:
+    waiting = payments.in_flight(conn) if clock is not None else []
+    if waiting and clock is not None:
+        at = clock()
         report.in_flight = [
             InFlight(
                 a.reference, a.clinic_id, a.status, a.provider, a.credits, int((at - a.created_at).total_seconds())
             )
-            for a in payments.in_flight(conn)
+            for a in waiting
         ]

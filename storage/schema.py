@@ -260,15 +260,19 @@ payment_attempts = Table(
     CheckConstraint("status in ('created', 'pending', 'credited', 'failed')", name="status"),
     CheckConstraint("status <> 'credited' or topup_id is not null", name="credited_has_topup"),
     UniqueConstraint("provider", "provider_id", name="uq_payment_attempts_provider_id"),
+    UniqueConstraint("clinic_id", "idempotency_key", name="uq_payment_attempts_key"),  # one per purchase key
     Index("ix_payment_attempts_in_flight", "status", "created_at"),
     Index("ix_payment_attempts_clinic", "clinic_id", "status"),
 )
 
 payment_namespace = Table(
     "payment_namespace",
-    metadata,  # one row: this ledger's random id, hashed into every payment reference, so that two
-    # ledgers (staging and production, a restored copy) sharing a provider account never share one
-    Column("namespace", String(32), primary_key=True),
+    metadata,  # one row, written with this ledger's first payment through a real provider: a random
+    # id hashed into its payment references, so that two ledgers (staging and production, a restored
+    # copy) sharing a provider account never share a reference
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("namespace", String(32), nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )
 
 payment_events = Table(

@@ -32,12 +32,11 @@ import weakref
 from datetime import datetime
 from typing import Final
 
-from engine.billing import settlement, topups
+from engine.billing import purchases, settlement, topups
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import AutoTopUpRefused, PaymentGatewayError
 from engine.billing.payments.amounts import credits_step, payable_credits
-from engine.billing.payments.protocol import payment_reference
 from engine.billing.results import AutoTopUpView, ChargeResult, PurchaseResult
 from engine.bounds import CODE_MAX, OPERATION_CREDITS_MAX, REFERENCE_MAX, check_credits, check_optional_text, check_text
 from engine.errors import InvalidInput
@@ -219,8 +218,10 @@ def _start(ctx: Context, conn: Connection, clinic_id: str, at: datetime) -> Atte
     current = clinic_state.current(ctx.catalog, conn, found, at)
     credits = credits_to_buy(saved, found.wallet.balance, current)
 
+    provider = ctx.gateway.for_currency(current.meta.currency).provider
+
     def reference_of(sequence: int) -> str:
-        return payment_reference(payments.namespace(conn), PaymentOrigin.AUTO_TOPUP, clinic_id, str(sequence))
+        return purchases.new_reference(conn, provider, PaymentOrigin.AUTO_TOPUP, clinic_id, str(sequence))
 
     sequence = autotopups.start(conn, clinic_id, reference_of)
     if sequence is None:
@@ -235,7 +236,7 @@ def _start(ctx: Context, conn: Connection, clinic_id: str, at: datetime) -> Atte
             clinic_id=clinic_id,
             origin=PaymentOrigin.AUTO_TOPUP,
             idempotency_key=None,
-            provider=ctx.gateway.for_currency(terms.currency).provider,
+            provider=provider,
             method=saved.method,
             customer=saved.customer,
             credits=terms.credits,

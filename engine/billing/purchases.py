@@ -32,7 +32,7 @@ from engine.billing.errors import InvalidAmount, PaymentGatewayError, PromoCodeR
 from engine.billing.payments.protocol import GatewayUnavailable, payment_reference
 from engine.billing.results import PurchaseResult
 from engine.bounds import BALANCE_MAX
-from engine.vocabulary import PaymentOrigin
+from engine.vocabulary import PaymentOrigin, PaymentProvider
 from rules import PolicyEngine, normalise_code
 from storage import idempotency, payments, promotions
 from storage.database import Connection
@@ -64,11 +64,10 @@ def purchase(ctx: Context, asked: PurchaseRequest, at: datetime) -> PurchaseResu
 
     def record(conn: Connection) -> tuple[idempotency.Claim, Attempt | None]:
         found = clinic_state.load(conn, asked.clinic_id, at, lock=True)  # one clinic's promo limits hold
-        reference = payment_reference(payments.namespace(conn), PaymentOrigin.PURCHASE, asked.clinic_id, asked.key)
         claimed = idempotency.claim(conn, keyed.scope, keyed.key, keyed.operation, keyed.digest(), at)
         if claimed.replay:
             return claimed, None
-        existing = payments.attempt(conn, reference)
+        existing = payments.for_key(conn, asked.clinic_id, asked.key)
         if existing is not None:  # an attempt in flight under this key: resume it
             return claimed, existing
         current = clinic_state.current(ctx.catalog, conn, found, at)
@@ -83,6 +82,8 @@ def purchase(ctx: Context, asked: PurchaseRequest, at: datetime) -> PurchaseResu
         if found.wallet.balance + terms.credits + terms.bonus_credits > BALANCE_MAX:
             raise InvalidAmount(f"the wallet would hold more than {BALANCE_MAX:,} credits; nothing was charged")
         reserve(conn, terms, asked.clinic_id)
+        provider = ctx.gateway.for_currency(terms.currency).provider
+        reference = new_reference(conn, provider, PaymentOrigin.PURCHASE, asked.clinic_id, asked.key)
         payments.insert_attempt(
             conn,
             NewAttempt(
@@ -90,7 +91,7 @@ def purchase(ctx: Context, asked: PurchaseRequest, at: datetime) -> PurchaseResu
                 clinic_id=asked.clinic_id,
                 origin=PaymentOrigin.PURCHASE,
                 idempotency_key=asked.key,
-                provider=ctx.gateway.for_currency(terms.currency).provider,
+                provider=provider,
                 method=asked.payment_method,
                 customer=None,
                 credits=terms.credits,
@@ -108,6 +109,15 @@ def purchase(ctx: Context, asked: PurchaseRequest, at: datetime) -> PurchaseResu
     if attempt is None:
         return PurchaseResult.model_validate({**(claimed.outcome or {}), "replayed": True})
     return settlement.pay(ctx, attempt, at)
+
+
+def new_reference(conn: Connection, provider: str, origin: PaymentOrigin, clinic_id: str, key: str) -> str:
+    """The reference of a new payment attempt (engine/billing/payments/protocol.py). A real
+    provider's references hash in this ledger's namespace, so that ledgers sharing a provider
+    account never collide; the fake's do not (it is in-memory, and a demo ledger seeded twice from
+    one seed stays the same ledger, row for row)."""
+    namespace = "" if provider == PaymentProvider.FAKE else payments.namespace(conn)
+    return payment_reference(namespace, origin, clinic_id, key)
 
 
 def reserve(conn: Connection, terms: topups.TopUpPlan, clinic_id: str) -> None:

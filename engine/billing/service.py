@@ -375,8 +375,7 @@ class Billing:
 
     def reconcile(self) -> Reconciliation:
         """Recompute every ledger invariant and report any drift (see storage/reconcile.py)."""
-        at = self.ctx.clock()
-        return self.ctx.db.read(lambda conn: reconcile(conn, at))  # and the payments in flight, with their age
+        return self.ctx.db.read(lambda conn: reconcile(conn, self.ctx.clock))  # and payments in flight, by age
 
     # -- reports ----------------------------------------------------------------------------------
     def balance(self, clinic_id: str, at: datetime | None = None) -> BalanceView:

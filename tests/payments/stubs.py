@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -56,6 +57,10 @@ class Stub:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()  # headers and body go out in two writes: without this, Nagle's
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # algorithm adds 40 ms
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -8,14 +8,13 @@ Revises: 0002
   pending) attempt of the fake provider (the only one there was), its id kept as its reference so
   that its top-up's payment_id still names it. (An old payment still pending settles without a
   bonus: the old code decided bonuses at settlement, the new one records them with the attempt.)
-- payment_namespace: this ledger's random id, hashed into every payment reference.
+- payment_namespace: this ledger's random id, hashed into the references of payments through a real
+  provider (written with the first of them).
 - payment_events: the webhook inbox; auto_topups: the clinics' auto top-up settings.
 Create Date: 2026-12-01 07:06:35.757522
 """
 
 from __future__ import annotations
-
-import uuid
 
 import sqlalchemy as sa
 from alembic import op
@@ -57,12 +56,13 @@ def upgrade() -> None:
     with op.batch_alter_table("payment_events", schema=None) as batch_op:
         batch_op.create_index("ix_payment_events_status", ["status", "received_at"], unique=False)
 
-    namespace = op.create_table(
+    op.create_table(
         "payment_namespace",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("namespace", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("namespace", name=op.f("pk_payment_namespace")),
+        sa.CheckConstraint("id = 1", name=op.f("ck_payment_namespace_one_row")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_namespace")),
     )
-    op.bulk_insert(namespace, [{"namespace": uuid.uuid4().hex}])
     op.create_table(
         "auto_topups",
         sa.Column("clinic_id", sa.String(length=64), nullable=False),
@@ -123,6 +123,7 @@ def upgrade() -> None:
             ["topup_id"], ["transactions.id"], name=op.f("fk_payment_attempts_topup_id_transactions")
         ),
         sa.PrimaryKeyConstraint("reference", name=op.f("pk_payment_attempts")),
+        sa.UniqueConstraint("clinic_id", "idempotency_key", name="uq_payment_attempts_key"),
         sa.UniqueConstraint("provider", "provider_id", name="uq_payment_attempts_provider_id"),
         sa.UniqueConstraint("topup_id", name=op.f("uq_payment_attempts_topup_id")),
     )
