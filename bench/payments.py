@@ -29,7 +29,7 @@ PURCHASES = 200
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _rate(run: Callable[[int], None], count: int, repeat: int = 3) -> tuple[float, float]:
+def _rate(run: Callable[[int], object], count: int, repeat: int = 3) -> tuple[float, float]:
     """(operations per second, p50 latency in ms), median of `repeat` runs of `count` operations."""
     rates, latencies = [], []
     for attempt in range(repeat):
@@ -46,7 +46,7 @@ def run() -> None:
     import requests
 
     from engine.billing import Billing, GatewayRouter
-    from engine.billing.payments import FakeGateway, PaymentRequest, RazorpayKeys, StripeKeys
+    from engine.billing.payments import FakeGateway, PaymentGateway, PaymentRequest, RazorpayKeys, StripeKeys
     from engine.billing.payments.razorpay import RazorpayGateway
     from engine.billing.payments.stripe import StripeGateway
     from tests.payments import stubs
@@ -78,8 +78,7 @@ def run() -> None:
         rows.append([label, f"{rate:,.0f}", f"{p50:.2f}", f"{rate / bare:.2f}×"])
 
     def billing_for(name: str, routes: dict[str, str]) -> Billing:
-        fake = FakeGateway()
-        gateways = {"fake": fake, "stripe": stripe, "razorpay": razorpay}
+        gateways: dict[str, PaymentGateway] = {"fake": FakeGateway(), "stripe": stripe, "razorpay": razorpay}
         clock = _Clock()
         billing = Billing(f"sqlite:///{folder / name}.db", clock=clock, gateway=GatewayRouter(gateways, routes, "fake"))
         for path in ("us/us-audiology-v1.xlsx", "in/in-clinic-leads-v1.xlsx", "in/in-clinic-leads-v2.xlsx"):

@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.vocabulary import IN_FLIGHT_PAYMENTS, PaymentOrigin, PaymentStatus, WebhookStatus
@@ -129,41 +129,45 @@ def insert_attempt(conn: Connection, new: NewAttempt) -> None:
     conn.execute(insert(payment_attempts).values(**values, status=PaymentStatus.CREATED.value))
 
 
-def attempt(conn: Connection, reference: str, lock: bool = False) -> Attempt | None:
-    query = select(payment_attempts).where(payment_attempts.c.reference == reference)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+B = bindparam
+_ATTEMPTS = select(payment_attempts)  # the statements below are built once: a purchase runs several
+_BY_REFERENCE = _ATTEMPTS.where(payment_attempts.c.reference == B("b_reference"))
+_BY_REFERENCE_LOCKED = _BY_REFERENCE.with_for_update()
+_BY_KEY = _ATTEMPTS.where(
+    payment_attempts.c.clinic_id == B("b_clinic"), payment_attempts.c.idempotency_key == B("b_key")
+)
+_BY_PROVIDER_ID = _ATTEMPTS.where(
+    payment_attempts.c.provider == B("b_provider"), payment_attempts.c.provider_id == B("b_provider_id")
+)
+_BY_EITHER = _ATTEMPTS.where(
+    (payment_attempts.c.reference == B("b_id")) | (payment_attempts.c.provider_id == B("b_id"))
+)
+
+
+def _one(conn: Connection, query: Any, params: dict[str, Any]) -> Attempt | None:
+    row = conn.execute(query, params).first()
     return None if row is None else _attempt(row)
+
+
+def attempt(conn: Connection, reference: str, lock: bool = False) -> Attempt | None:
+    """An attempt by our reference; with `lock`, its row is locked until the transaction ends
+    (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock)."""
+    query = _BY_REFERENCE_LOCKED if lock and conn.dialect.name == "postgresql" else _BY_REFERENCE
+    return _one(conn, query, {"b_reference": reference})
 
 
 def for_key(conn: Connection, clinic_id: str, key: str) -> Attempt | None:
     """The attempt a purchase key made, if any (one per key: a unique constraint says so)."""
-    row = conn.execute(
-        select(payment_attempts).where(
-            payment_attempts.c.clinic_id == clinic_id, payment_attempts.c.idempotency_key == key
-        )
-    ).first()
-    return None if row is None else _attempt(row)
+    return _one(conn, _BY_KEY, {"b_clinic": clinic_id, "b_key": key})
 
 
 def by_provider_id(conn: Connection, provider: str, provider_id: str) -> Attempt | None:
-    row = conn.execute(
-        select(payment_attempts).where(
-            payment_attempts.c.provider == provider, payment_attempts.c.provider_id == provider_id
-        )
-    ).first()
-    return None if row is None else _attempt(row)
+    return _one(conn, _BY_PROVIDER_ID, {"b_provider": provider, "b_provider_id": provider_id})
 
 
 def find(conn: Connection, payment_id: str) -> Attempt | None:
     """An attempt by our reference or by its provider's payment id (whichever a caller holds)."""
-    row = conn.execute(
-        select(payment_attempts).where(
-            (payment_attempts.c.reference == payment_id) | (payment_attempts.c.provider_id == payment_id)
-        )
-    ).first()
-    return None if row is None else _attempt(row)
+    return _one(conn, _BY_EITHER, {"b_id": payment_id})
 
 
 def record_answer(

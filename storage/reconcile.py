@@ -154,8 +154,8 @@ def _payments(conn: Connection, report: Reconciliation, clock: Callable[[], date
     posted = select(transactions.c.id, transactions.c.payment_id, transactions.c.credits).where(
         transactions.c.kind == TransactionKind.TOPUP.value, transactions.c.status == TransactionStatus.POSTED.value
     )
-    for row in conn.execute(posted):
-        topups.setdefault(row.payment_id or "", []).append((int(row.id), int(row.credits)))
+    for topup in conn.execute(posted):
+        topups.setdefault(topup.payment_id or "", []).append((int(topup.id), int(topup.credits)))
     attempts = select(
         payment_attempts.c.reference, payment_attempts.c.status, payment_attempts.c.credits, payment_attempts.c.topup_id
     )

@@ -114,7 +114,7 @@ def pay(ctx: Context, attempt: Attempt, at: datetime) -> PurchaseResult:
             "settled by a retry with the same key, the provider's webhook or the sweeper",
             reference=attempt.reference,
         ) from exc
-    return settle(ctx, attempt.reference, payment, at)
+    return settle(ctx, attempt, payment, at)
 
 
 @dataclass(frozen=True)
@@ -122,17 +122,17 @@ class _Mismatch:
     problem: str
 
 
-def settle(ctx: Context, reference: str, payment: Payment, at: datetime) -> PurchaseResult:
-    """Record the provider's answer for one attempt (see the module docstring)."""
+def settle(ctx: Context, recorded: Attempt, payment: Payment, at: datetime) -> PurchaseResult:
+    """Record the provider's answer for one attempt (see the module docstring); `recorded` is the
+    attempt as read before the provider was asked (it is read again under the wallet lock)."""
+    reference, clinic_id = recorded.reference, recorded.clinic_id
 
     def transaction(conn: Connection) -> PurchaseResult | _Mismatch:
-        head = payments.attempt(conn, reference)
-        if head is None:
-            raise PaymentGatewayError(f"no payment attempt {reference!r}", reference=reference)
-        found = clinic_state.load(conn, head.clinic_id, at, lock=True)
+        found = clinic_state.load(conn, clinic_id, at, lock=True)
         posted_at = clinic_state.clinic_time(found, at)  # a clinic's time only moves forward
         attempt = payments.attempt(conn, reference, lock=True)
-        assert attempt is not None
+        if attempt is None:
+            raise PaymentGatewayError(f"no payment attempt {reference!r}", reference=reference)
         problem = _mismatch(attempt, payment)
         if problem is not None:
             return _Mismatch(problem)

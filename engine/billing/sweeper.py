@@ -52,7 +52,7 @@ def sweep(
                 payment = gateway.find_payment(attempt.reference) or settlement.unreached(attempt)
             if payment.status is PaymentStatus.PENDING and at - attempt.created_at >= abandon_after:
                 payment = gateway.abandon(payment)
-            settled = settlement.settle(ctx, attempt.reference, payment, at)
+            settled = settlement.settle(ctx, attempt, payment, at)
         except (GatewayUnavailable, BillingError) as exc:
             outcome["errors"].append(f"{attempt.reference}: {exc}")
             continue

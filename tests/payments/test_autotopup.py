@@ -17,6 +17,7 @@ from engine.billing.payments import PaymentRequest
 from engine.billing.payments.razorpay import RazorpayGateway
 from engine.errors import InvalidInput
 from engine.pricing.requests import LeadRequest, Usage
+from engine.vocabulary import Product
 from storage.database import Database
 from tests.billing.helpers import rows
 from tests.conftest import IN_V1, IN_V2, US_V1, Clock
@@ -47,7 +48,7 @@ def billing(ledger_url: str, gateway: FakeGateway) -> Iterator[Billing]:
 
 def sms(units: int) -> Usage:
     """SMS usage the US pricebook prices at 85 credits a segment (the first tier)."""
-    return Usage(product="sms", units=units)
+    return Usage(product=Product.SMS, units=units)
 
 
 def test_a_charge_below_the_threshold_buys_as_many_fixed_multiples_as_it_needs_up_to_the_cap(billing: Billing) -> None:
@@ -113,7 +114,7 @@ def test_the_provider_not_answering_leaves_the_charge_committed_and_one_attempt_
 
 
 def test_settings_are_checked_and_saved_idempotently(billing: Billing) -> None:
-    bad = [
+    bad: list[tuple[dict[str, object], str]] = [
         ({"amount": 100_001}, "not a whole amount"),  # $10.0001
         ({"amount": 50_000}, "between 100,000"),  # below the minimum top-up
         ({"amount": 1_000_000, "cap": 500_000}, "below one top-up"),
@@ -185,7 +186,7 @@ def test_a_charge_storm_starts_exactly_one_auto_top_up_and_never_two_in_flight(
     def storm(worker: int) -> None:
         barrier.wait()
         for n in range(4):
-            lead = LeadRequest(product="lead_chat", package_price=Decimal(15_000))  # 250 credits
+            lead = LeadRequest(product=Product.LEAD_CHAT, package_price=Decimal(15_000))  # 250 credits
             results.append(billing.charge("in", lead, key=f"w{worker}-{n}"))
             with lock:
                 if held["in_flight"]:

@@ -184,15 +184,11 @@ class RazorpayGateway:
                 raise GatewayUnavailable(f"Razorpay did not capture payment {payment['id']}: {exc}") from exc
 
     def _from_order(self, order: dict[str, Any], payments: list[dict[str, Any]]) -> Payment:
-        base = {
-            "id": str(order["id"]),
-            "reference": str(order.get("receipt") or ""),
-            "amount_minor": int(order["amount"]),
-            "currency": str(order["currency"]).upper(),
-        }
+        order_id, reference = str(order["id"]), str(order.get("receipt") or "")
+        amount, currency = int(order["amount"]), str(order["currency"]).upper()
         if order.get("status") == "paid" or any(p.get("status") == "captured" for p in payments):
-            return Payment(**base, status=PaymentStatus.SUCCEEDED)
+            return Payment(order_id, reference, amount, currency, PaymentStatus.SUCCEEDED)
         failed = [p for p in payments if p.get("status") == "failed"]
         failure = (failed[-1].get("error_description") or "a payment failed") if failed else None
-        action = NextAction(kind="razorpay_checkout", order_id=base["id"], key_id=self.keys.key_id)
-        return Payment(**base, status=PaymentStatus.PENDING, failure=failure, next_action=action)
+        action = NextAction(kind="razorpay_checkout", order_id=order_id, key_id=self.keys.key_id)
+        return Payment(order_id, reference, amount, currency, PaymentStatus.PENDING, failure, action)
