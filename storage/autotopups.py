@@ -19,7 +19,9 @@ from storage.schema import auto_topups
 
 
 @dataclass(frozen=True)
-class AutoTopUp:
+class Choice:
+    """What a clinic chose (saved with `save`)."""
+
     clinic_id: str
     enabled: bool
     method: str
@@ -28,12 +30,19 @@ class AutoTopUp:
     mode: str
     amount: int
     cap: int | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AutoTopUp(Choice):
+    """A clinic's choice and its state: how many auto top-ups it started, the one in flight, and
+    the failure it is paused on."""
+
     sequence: int
     in_flight: str | None
     paused: bool
     last_failure: str | None
     last_failure_at: datetime | None
-    updated_at: datetime
 
 
 def _row(row: Any) -> AutoTopUp:
@@ -48,21 +57,6 @@ def settings(conn: Connection, clinic_id: str) -> AutoTopUp | None:
 def enabled_clinics(conn: Connection) -> list[str]:
     """The clinics whose auto top-up is on (paused or not)."""
     return list(conn.execute(select(auto_topups.c.clinic_id).where(auto_topups.c.enabled.is_(True))).scalars())
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What a clinic chose (saved with `save`)."""
-
-    clinic_id: str
-    enabled: bool
-    method: str
-    customer: str | None
-    threshold: int
-    mode: str
-    amount: int
-    cap: int | None
-    updated_at: datetime
 
 
 def save(conn: Connection, choice: Choice) -> None:

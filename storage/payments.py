@@ -31,62 +31,9 @@ from storage.schema import payment_attempts, payment_events, payment_namespace
 
 
 @dataclass(frozen=True)
-class Attempt:
-    reference: str
-    clinic_id: str
-    origin: str
-    idempotency_key: str | None
-    provider: str
-    provider_id: str | None
-    method: str
-    customer: str | None
-    credits: int
-    amount: Decimal
-    currency: str
-    package_code: str | None
-    promo_code: str | None
-    promotion: dict[str, Any]
-    status: str
-    failure: str | None
-    next_action: dict[str, Any] | None
-    created_at: datetime
-    answered_at: datetime | None
-    settled_at: datetime | None
-    topup_id: int | None
-
-    @property
-    def in_flight(self) -> bool:
-        return self.status in IN_FLIGHT_PAYMENTS
-
-
-def _attempt(row: Any) -> Attempt:
-    return Attempt(
-        reference=row.reference,
-        clinic_id=row.clinic_id,
-        origin=row.origin,
-        idempotency_key=row.idempotency_key,
-        provider=row.provider,
-        provider_id=row.provider_id,
-        method=row.method,
-        customer=row.customer,
-        credits=int(row.credits),
-        amount=Decimal(row.amount),
-        currency=row.currency,
-        package_code=row.package_code,
-        promo_code=row.promo_code,
-        promotion=json.loads(row.promotion) if row.promotion else {},
-        status=row.status,
-        failure=row.failure,
-        next_action=json.loads(row.next_action) if row.next_action else None,
-        created_at=row.created_at,
-        answered_at=row.answered_at,
-        settled_at=row.settled_at,
-        topup_id=None if row.topup_id is None else int(row.topup_id),
-    )
-
-
-@dataclass(frozen=True)
 class NewAttempt:
+    """A payment attempt as a purchase (or an auto top-up) records it, before the provider is asked."""
+
     reference: str
     clinic_id: str
     origin: PaymentOrigin
@@ -101,6 +48,38 @@ class NewAttempt:
     promo_code: str | None
     promotion: dict[str, Any]
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt(NewAttempt):
+    """A recorded attempt, and what became of it."""
+
+    provider_id: str | None
+    status: str
+    failure: str | None
+    next_action: dict[str, Any] | None
+    answered_at: datetime | None
+    settled_at: datetime | None
+    topup_id: int | None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in IN_FLIGHT_PAYMENTS
+
+
+def _attempt(row: Any) -> Attempt:
+    values = {name: getattr(row, name) for name in Attempt.__dataclass_fields__}
+    return Attempt(
+        **values
+        | {
+            "origin": PaymentOrigin(row.origin),
+            "credits": int(row.credits),
+            "amount": Decimal(row.amount),
+            "promotion": json.loads(row.promotion) if row.promotion else {},
+            "next_action": json.loads(row.next_action) if row.next_action else None,
+            "topup_id": None if row.topup_id is None else int(row.topup_id),
+        }
+    )
 
 
 _NAMESPACES: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
