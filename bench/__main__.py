@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import ledger, payments, policy, pricebook, quotes, simulator, startup
+from bench import app, ledger, payments, policy, pricebook, quotes, simulator, startup
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "payments": payments.run,
     "simulator": simulator.run,
     "startup": startup.run,
+    "app": app.run,
 }
 
 
