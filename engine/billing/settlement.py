@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.billing import notices, wallet
 from engine.billing import state as clinic_state
-from engine.billing import wallet
 from engine.billing.context import Context
 from engine.billing.errors import PaymentGatewayError
 from engine.billing.payments.amounts import to_minor
@@ -44,6 +44,7 @@ from engine.billing.topups import PlannedBonus, promised
 from engine.pricebook.model import CompiledPricebook
 from engine.vocabulary import (
     AccountKind,
+    EventKind,
     LotKind,
     LotSource,
     PaymentOrigin,
@@ -264,8 +265,14 @@ def _fail(
         idempotency.store_outcome_by_key(
             conn, attempt.clinic_id, attempt.idempotency_key, result.outcome(), transaction_id
         )
-    if attempt.origin == PaymentOrigin.AUTO_TOPUP:
+    auto = attempt.origin == PaymentOrigin.AUTO_TOPUP
+    if auto:
         autotopups.finish(conn, attempt.clinic_id, attempt.reference, failure, at)
+    what = "auto top-up" if auto else "top-up"
+    told = f"Your {what} of {current.format_credits(attempt.credits)} failed: {failure}. Nothing was charged"
+    told += "; auto top-up is paused until its settings are saved again." if auto else "."
+    kind = EventKind.AUTO_TOPUP_FAILED if auto else EventKind.TOPUP_FAILED
+    _tell(conn, kind, attempt, current, result, at, f"{what} failed", told)
     return result
 
 
@@ -361,7 +368,35 @@ def _credit(
         )
     if attempt.origin == PaymentOrigin.AUTO_TOPUP:
         autotopups.finish(conn, attempt.clinic_id, attempt.reference, None, at)
+    _tell(conn, EventKind.TOPUP_SETTLED, attempt, current, result, at, "top-up credited", f"{message.capitalize()}.")
+    notices.balance_changed(conn, found, current, balance, at)  # a low balance that no longer holds re-arms
     return result
+
+
+def _tell(
+    conn: Connection,
+    kind: EventKind,
+    attempt: Attempt,
+    current: CompiledPricebook,
+    result: PurchaseResult,
+    at: datetime,
+    subject: str,
+    message: str,
+) -> None:
+    """The outbox event of a settled payment, in the settlement's own transaction."""
+    payload = {
+        "subject": f"{attempt.clinic_id}: {subject}",
+        "message": message,
+        "reference": attempt.reference,
+        "origin": attempt.origin,
+        "paid_credits": attempt.credits,
+        "bonus_credits": result.bonus_credits,
+        "money": attempt.amount,
+        "currency": current.meta.currency,
+        "money_per_credit": current.meta.money_per_credit,
+        "balance": result.balance,
+    }
+    notices.tell(conn, kind, attempt.clinic_id, payload, at)
 
 
 def _after(at: datetime, seconds: int | None) -> datetime | None:

@@ -3,6 +3,7 @@ whole minor units, declines, pending payments, duplicate webhooks, bonus tiers a
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -303,3 +304,17 @@ def test_a_top_up_that_would_overflow_the_wallet_is_refused_before_the_provider(
     with pytest.raises(InvalidAmount, match="10,000,000,000,000 credits"):
         billing.purchase("c", 10**13 + 1, payment_method="upi_ok", key="buy")
     assert gateway.calls == calls and snapshot(billing) == before
+
+
+def test_settled_and_failed_payments_are_told_through_the_outbox(billing: Billing) -> None:
+    """The event is written in the settlement's own transaction: it exists iff the settlement does."""
+    billing.register_clinic("c", "Clinic", "US", key="reg")
+    billing.purchase("c", 1_000_000, payment_method="card_ok", key="ok")
+    billing.purchase("c", 500_000, payment_method="card_declined", key="declined")
+    told = {(e.kind, json.loads(e.payload)["message"]) for e in rows(billing, "events") if e.kind.startswith("topup")}
+    assert told == {
+        ("topup_settled", "Credited 1,000,000 credits ($100.00)."),
+        ("topup_failed", "Your top-up of 500,000 credits ($50.00) failed: card declined. Nothing was charged."),
+    }
+    billing.purchase("c", 1_000_000, payment_method="card_ok", key="ok")  # a replay tells nothing new
+    assert len([e for e in rows(billing, "events") if e.kind.startswith("topup")]) == 2

@@ -4,6 +4,7 @@ recorded, paused and raised as the charge's alert. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -89,6 +90,8 @@ def test_a_failed_auto_top_up_is_recorded_raised_as_an_alert_and_paused_until_sa
     assert any("auto top-up failed" in alert and "card declined" in alert for alert in charged.alerts)
     setting = billing.auto_topup("us")
     assert setting is not None and setting.paused and setting.last_failure == "card declined"
+    (told,) = [e for e in rows(billing, "events") if e.kind == "auto_topup_failed"]
+    assert "auto top-up is paused" in json.loads(told.payload)["message"]
     assert setting.last_failure_at is not None and setting.in_flight is None
     calls = gateway.calls
     again = billing.charge("us", sms(100), key="c2")  # still below the threshold: a declined card is not retried
