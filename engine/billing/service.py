@@ -10,10 +10,12 @@
 Every operation takes an explicit idempotency key and a time (`at`, default: the injected clock).
 Each method only delegates: the operation is a plain function of a small context (database, clock,
 gateway, catalog) in a module named for what it does — engine/billing/clinics.py, purchases.py,
-charges.py, refunds.py, disputes.py, adjustments.py, expiry.py, pricebooks.py, reports.py — and
-every balance change goes through storage's one door (storage/transfers.py). Pricing comes from
-engine.pricing, decisions from rules; this package holds no SQL. A payment gateway is called
-between database transactions, never inside one.
+topups.py (the preview), settlement.py, webhooks.py, sweeper.py, autotopup.py, charges.py,
+refunds.py, disputes.py, adjustments.py, expiry.py, pricebooks.py, reports.py — and every balance
+change goes through storage's one door (storage/transfers.py). Pricing comes from engine.pricing,
+decisions from rules; this package holds no SQL. A payment gateway (engine/billing/payments/) is
+called between database transactions, never inside one, and an auto top-up starts only after the
+charge that triggered it committed.
 """
 
 from __future__ import annotations
