@@ -382,8 +382,8 @@ def reconcile_cmd(database: DatabaseOption = None) -> None:
         )
     if report.ok:
         typer.echo(
-            f"OK: {report.accounts:,} accounts, {report.lots:,} lots, {report.transactions:,} transactions and "
-            f"{report.payments:,} payments agree with their entries, allocations and top-ups."
+            f"OK: {report.accounts:,} accounts, {report.lots:,} lots and "
+            f"{report.transactions:,} transactions agree with their entries and allocations."
         )
         return
     for drift in report.drifts:
