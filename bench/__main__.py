@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import app, hostile, ledger, policy, pricebook, quotes, simulator, startup, typos
+from bench import app, hostile, ledger, payments, policy, pricebook, quotes, simulator, startup, typos
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "quotes": quotes.run,
     "policy": policy.run,
     "ledger": ledger.run,
+    "payments": payments.run,
     "simulator": simulator.run,
     "startup": startup.run,
     "app": app.run,

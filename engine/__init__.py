@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         UnknownDispute,
         UnknownPackage,
     )
-    from engine.billing.gateway import FakeGateway, Payment, PaymentGateway, PaymentStatus
+    from engine.billing.payments import FakeGateway, Payment, PaymentGateway, PaymentStatus
     from engine.billing.results import (
         AdjustmentResult,
         BalanceView,
@@ -116,7 +116,7 @@ _RESULTS = (
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(_BILLING_ERRORS, "engine.billing.errors"),
     **dict.fromkeys(_RESULTS, "engine.billing.results"),
-    **dict.fromkeys(("FakeGateway", "Payment", "PaymentGateway", "PaymentStatus"), "engine.billing.gateway"),
+    **dict.fromkeys(("FakeGateway", "Payment", "PaymentGateway", "PaymentStatus"), "engine.billing.payments"),
     "Billing": "engine.billing.service",
     **dict.fromkeys(
         ("CreditbookError", "DatabaseBusy", "IdempotencyConflict", "InvalidInput", "StorageError"), "engine.errors"

@@ -252,11 +252,12 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("engine.ledger_cli", "db_app", "Create or upgrade the ledger database."),
     "demo": ("engine.ledger_cli", "demo_app", "A demo ledger with a few months of history."),
     "notify": ("engine.ledger_cli", "notify_app", "Deliver notifications: signed webhooks and e-mail."),
+    "payments": ("engine.ledger_cli", "payments_app", "Settle payment attempts left in flight."),
     "simulate": ("simulator.cli", "register", "Simulate clinics' monthly bills under a scenario's assumptions."),
 }
 
 
-HELP_ORDER = ("pricebook", "quote", "ledger", "db", "demo", "notify", "simulate")
+HELP_ORDER = ("pricebook", "quote", "ledger", "payments", "db", "demo", "notify", "simulate")
 
 
 def load_command(name: str) -> Any:

@@ -46,6 +46,9 @@ ledger_app = typer.Typer(
 demo_app = typer.Typer(
     cls=Group, help="A demo ledger with a few months of history.", no_args_is_help=True, rich_markup_mode=None
 )
+payments_app = typer.Typer(
+    cls=Group, help="Settle payment attempts left in flight.", no_args_is_help=True, rich_markup_mode=None
+)
 notify_app = typer.Typer(
     cls=Group, help="Deliver notifications: signed webhooks and e-mail.", no_args_is_help=True, rich_markup_mode=None
 )
@@ -368,6 +371,15 @@ def reconcile_cmd(database: DatabaseOption = None) -> None:
     """Recompute every ledger invariant; exit 1 and name each wallet, lot or transaction that drifted."""
     with ledger(database) as billing:
         report = billing.reconcile()
+    if report.in_flight:
+        oldest = max(report.in_flight, key=lambda attempt: attempt.age_seconds)
+        minutes = oldest.age_seconds // 60
+        age = f"{minutes:,} minutes" if minutes < 120 else f"{minutes // 60:,} hours"
+        age = age if minutes < 2880 else f"{minutes // 1440:,} days"
+        typer.echo(
+            f"{len(report.in_flight):,} payment attempt(s) in flight, the oldest for {age} "
+            "(creditbook payments sweep settles them)."
+        )
     if report.ok:
         typer.echo(
             f"OK: {report.accounts:,} accounts, {report.lots:,} lots and "
@@ -392,6 +404,51 @@ def expire_cmd(
         f"Expired {result.lots:,} lots in {result.wallets:,} wallets: {result.credits:,} credits in all "
         "(each clinic's history shows its own with their money)."
     )
+
+
+@payments_app.command("sweep")
+def sweep_cmd(
+    database: DatabaseOption = None,
+    older_than: Annotated[
+        int, typer.Option("--older-than", min=0, max=14 * 24 * 60, help="Minutes an attempt has been in flight.")
+    ] = 15,
+    abandon_after: Annotated[
+        int,
+        typer.Option(
+            "--abandon-after", min=1, max=90 * 24, help="Hours after which a payment still waiting on its payer fails."
+        ),
+    ] = 24,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Attempts to look at in one sweep.")] = 500,
+    at: Annotated[When | None, when_option(f"Sweep as of: {WHEN_HELP}, UTC (default: now).")] = None,
+    output: FormatOption = OutputFormat.text,
+) -> None:
+    """Ask the payment providers about attempts recorded but not settled for longer than
+    --older-than minutes, and settle them: paid is credited (once), declined or never received is
+    failed, a payment waiting on its payer longer than --abandon-after hours is abandoned. Safe to
+    run twice, and alongside purchases and webhooks. Exit 1 when a provider could not be asked
+    (those attempts stay in flight for the next sweep; one line each on stderr)."""
+    from datetime import timedelta
+
+    if abandon_after * 60 < older_than:
+        raise CliError("--abandon-after must be at least as long as --older-than")
+    with ledger(database) as billing:
+        result = billing.sweep_payments(
+            timedelta(minutes=older_than), timedelta(hours=abandon_after), (at or When("now")).at(), limit
+        )
+    if output == OutputFormat.json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        for swept in result.attempts:
+            typer.echo(f"{swept.settled_as:<8} {swept.reference}  {swept.clinic_id}  {swept.shown}")
+        typer.echo(
+            f"Swept {result.examined:,} payment attempt(s) in flight for more than {older_than:,} minutes: "
+            f"{len(result.credited):,} credited, {len(result.failed):,} failed, {len(result.pending):,} still "
+            f"pending on their payer, {len(result.errors):,} not answered."
+        )
+    for error in result.errors:
+        typer.echo(f"payments sweep: {error}", err=True)
+    if result.errors:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @ledger_app.command("clinics")

@@ -294,15 +294,63 @@ class DeliveryStatus(StrEnum):
 
 
 class PaymentStatus(StrEnum):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CREDITED = "credited"
+    """A payment attempt as the ledger records it (storage/payments.py). `created` and `pending` are
+    in flight: recorded before the provider was called, and not settled yet."""
+
+    CREATED = "created"  # recorded; the provider has not answered yet
+    PENDING = "pending"  # the provider answered: waiting for the payer (3-D Secure, Checkout) or the bank
+    CREDITED = "credited"  # settled paid: credited exactly once
+    FAILED = "failed"  # settled unpaid: declined, cancelled, abandoned; changed no balance
+
+
+IN_FLIGHT_PAYMENTS: tuple[PaymentStatus, ...] = (PaymentStatus.CREATED, PaymentStatus.PENDING)
+
+
+class PaymentProvider(StrEnum):
+    """Who takes the money: one gateway per currency by configuration (DOMAIN §11)."""
+
+    FAKE = "fake"
+    STRIPE = "stripe"
+    RAZORPAY = "razorpay"
+
+
+class PaymentOrigin(StrEnum):
+    """Why a payment attempt exists."""
+
+    PURCHASE = "purchase"  # a clinic bought credits (Billing.purchase)
+    AUTO_TOPUP = "auto_topup"  # a charge left the balance below the clinic's auto top-up threshold
+
+
+class WebhookStatus(StrEnum):
+    """What became of a provider's webhook (the inbox, storage/payments.py)."""
+
+    RECEIVED = "received"  # verified and recorded; not processed yet (or the process died)
+    SETTLED = "settled"  # its payment attempt was read back and settled (or already was)
+    UNKNOWN = "unknown"  # no attempt of ours has its reference: kept for review, never dropped
+    IGNORED = "ignored"  # an event type that settles nothing
+
+
+class PromoRefusal(StrEnum):
+    """Why a promo code does not apply to a top-up (the preview says so; a purchase is refused)."""
+
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    USED_UP = "used_up"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class AutoTopUpMode(StrEnum):
+    """How an auto top-up decides what to buy (DOMAIN §11)."""
+
+    FIXED = "fixed"  # as many multiples of a fixed amount as bring the balance to the threshold, capped
+    TARGET = "target"  # exactly the gap to a target balance, at least the minimum top-up
 
 
 __all__ = [
     "BILLED_CALL_OUTCOMES",
     "GRANT_KINDS",
+    "IN_FLIGHT_PAYMENTS",
     "LEAD_CHANNEL_OF_PRODUCT",
     "PRODUCT_UNITS",
     "SMS_NUMBER_TYPES",
@@ -314,6 +362,7 @@ __all__ = [
     "AlertKind",
     "AllocationKind",
     "AppliesTo",
+    "AutoTopUpMode",
     "Beneficiary",
     "CallOutcome",
     "Channel",
@@ -329,10 +378,13 @@ __all__ = [
     "Market",
     "NotifyChannel",
     "NumberType",
+    "PaymentOrigin",
+    "PaymentProvider",
     "PaymentStatus",
     "Plan",
     "PricingMode",
     "Product",
+    "PromoRefusal",
     "PromoType",
     "Recipient",
     "Rounding",
@@ -341,4 +393,5 @@ __all__ = [
     "TransactionKind",
     "TransactionStatus",
     "Unit",
+    "WebhookStatus",
 ]

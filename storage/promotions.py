@@ -43,6 +43,21 @@ def count_use(conn: Connection, pricebook_id: str, rule_id: str, clinic_id: str,
     return True
 
 
+def release_use(conn: Connection, pricebook_id: str, rule_id: str, clinic_id: str) -> None:
+    """Give back a use counted for a payment that failed: the bonus it reserved was never granted."""
+    for who in (ALL_CLINICS, clinic_id):
+        conn.execute(
+            update(promo_uses)
+            .where(
+                promo_uses.c.pricebook_id == pricebook_id,
+                promo_uses.c.rule_id == rule_id,
+                promo_uses.c.clinic_id == who,
+                promo_uses.c.uses > 0,
+            )
+            .values(uses=promo_uses.c.uses - 1)
+        )
+
+
 @dataclass(frozen=True)
 class Referral:
     rewarded: bool  # this pair was already rewarded

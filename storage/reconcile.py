@@ -12,16 +12,26 @@ or transaction that disagrees, so a corruption is found where it is.
 (e) a wallet's unexpired lots hold exactly max(balance, 0)
 (f) a wallet's unfunded charges add up to exactly max(−balance, 0)
 (g) an idempotency key has at most one effect; the database's own integrity check passes
+(h) every credited payment attempt was credited exactly once: one posted top-up names its reference,
+    for its credits, and it is the top-up the attempt names
+(i) no credit without a settled payment: every posted top-up names a credited payment attempt
+
+Payment attempts still in flight (recorded, not settled) are not drift: they are listed with their
+age (`in_flight`), for the sweeper and for a person to look at.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from storage.schema import accounts, allocations, entries, idempotency_keys, lots, transactions
+from engine.vocabulary import PaymentStatus, TransactionKind, TransactionStatus
+from storage import payments
+from storage.schema import accounts, allocations, entries, idempotency_keys, lots, payment_attempts, transactions
 
 
 def totals(conn: Connection, query: Any) -> dict[Any, int]:
@@ -40,19 +50,39 @@ class Drift:
         return f"({self.check}) {self.subject}: expected {self.expected}, found {self.actual}"
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A payment attempt recorded and not settled yet, and for how long."""
+
+    reference: str
+    clinic_id: str
+    status: str
+    provider: str
+    credits: int
+    age_seconds: int
+
+    def __str__(self) -> str:
+        what = f"{self.clinic_id}, {self.provider}, {self.credits:,} credits"
+        return f"{self.reference} ({what}): {self.status} for {self.age_seconds:,} s"
+
+
 @dataclass
 class Reconciliation:
     drifts: list[Drift] = field(default_factory=list)
     accounts: int = 0
     lots: int = 0
     transactions: int = 0
+    payments: int = 0
+    in_flight: list[InFlight] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.drifts
 
 
-def reconcile(conn: Connection) -> Reconciliation:
+def reconcile(conn: Connection, clock: Callable[[], datetime] | None = None) -> Reconciliation:
+    """Every check above. `clock` dates the ages of the payment attempts in flight; it is read only
+    when there are some (None: they are not listed)."""
     report = Reconciliation()
     sums = totals(conn, select(entries.c.account_id, func.sum(entries.c.amount)).group_by(entries.c.account_id))
     wallet_names = {}
@@ -107,6 +137,7 @@ def reconcile(conn: Connection) -> Reconciliation:
     )
     for row in shared:
         report.drifts.append(Drift("g", f"transaction {row.transaction_id}", "1 idempotency key", int(row.keys)))
+    _payments(conn, report, clock)
     if conn.dialect.name == "sqlite":
         verdict = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
         if verdict != "ok":
@@ -115,3 +146,41 @@ def reconcile(conn: Connection) -> Reconciliation:
         for orphan in orphans:
             report.drifts.append(Drift("g", f"{orphan[0]} row {orphan[1]}", "a parent row", f"missing {orphan[2]}"))
     return report
+
+
+def _payments(conn: Connection, report: Reconciliation, clock: Callable[[], datetime] | None) -> None:
+    """(h) and (i), and the attempts in flight."""
+    topups: dict[str, list[tuple[int, int]]] = {}
+    posted = select(transactions.c.id, transactions.c.payment_id, transactions.c.credits).where(
+        transactions.c.kind == TransactionKind.TOPUP.value, transactions.c.status == TransactionStatus.POSTED.value
+    )
+    for topup in conn.execute(posted):
+        topups.setdefault(topup.payment_id or "", []).append((int(topup.id), int(topup.credits)))
+    attempts = select(
+        payment_attempts.c.reference, payment_attempts.c.status, payment_attempts.c.credits, payment_attempts.c.topup_id
+    )
+    known = set()
+    for row in conn.execute(attempts):
+        report.payments += 1
+        known.add(row.reference)
+        found = topups.get(row.reference, [])
+        if row.status == PaymentStatus.CREDITED.value:
+            expected = [(int(row.topup_id), int(row.credits))]
+            if found != expected:
+                report.drifts.append(Drift("h", f"payment {row.reference}", f"1 top-up {expected}", f"{found}"))
+        elif found:
+            report.drifts.append(Drift("i", f"payment {row.reference}", f"no top-up while {row.status}", f"{found}"))
+    for reference, found in topups.items():
+        if reference not in known:
+            for transaction_id, credits in found:
+                subject = f"transaction {transaction_id} ({credits:,} credits)"
+                report.drifts.append(Drift("i", subject, "a credited payment", f"no payment {reference or '(none)'}"))
+    waiting = payments.in_flight(conn) if clock is not None else []
+    if waiting and clock is not None:
+        at = clock()
+        report.in_flight = [
+            InFlight(
+                a.reference, a.clinic_id, a.status, a.provider, a.credits, int((at - a.created_at).total_seconds())
+            )
+            for a in waiting
+        ]

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from engine.vocabulary import AccountKind, DisputeStatus, PaymentStatus, TransactionStatus
 from storage.lots import Lot
-from storage.schema import accounts, allocations, clinics, disputes, entries, lots, payments, transactions
+from storage.schema import accounts, allocations, clinics, disputes, entries, lots, transactions
+from storage.schema import payment_attempts as payments
 
 
 def balance_at(conn: Connection, wallet_id: int, at: datetime) -> int:

@@ -239,22 +239,90 @@ idempotency_keys = Table(
     UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),
 )
 
-payments = Table(
-    "payments",
-    metadata,
-    Column("id", String(REFERENCE_MAX), primary_key=True),  # the gateway's payment id: one top-up per payment
+PAYMENT_REFERENCE = 40  # creditbook's payment references: "cb_" + 32 hex digits, within Razorpay's receipt
+
+payment_attempts = Table(
+    "payment_attempts",
+    metadata,  # one row per attempt to take money, recorded (committed) before the provider is called
+    Column("reference", String(PAYMENT_REFERENCE), primary_key=True),  # ours: a hash of origin, clinic, key
     Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), nullable=False),
-    Column("amount", Numeric(18, 4), nullable=False),
+    Column("origin", String(16), nullable=False),  # purchase | auto_topup
+    Column("idempotency_key", String(KEY_MAX)),  # the purchase request's key (None for an auto top-up)
+    Column("provider", String(16), nullable=False),  # fake | stripe | razorpay
+    Column("provider_id", String(REFERENCE_MAX)),  # the provider's payment (pi_..., order_...), once it answered
+    Column("method", String(CODE_MAX), nullable=False),  # the payment method the payer gave (a token, never a card)
+    Column("customer", String(REFERENCE_MAX)),  # a saved method's customer (off-session auto top-up)
+    Column("credits", BigInteger, nullable=False),  # paid credits
+    Column("amount", Numeric(18, 4), nullable=False),  # whole minor units of the currency
     Column("currency", String(3), nullable=False),
-    Column("credits", BigInteger, nullable=False),
     Column("package_code", String(CODE_MAX)),
     Column("promo_code", String(CODE_MAX)),
-    Column("idempotency_key", String(KEY_MAX), nullable=False),  # the purchase request that made it
-    Column("status", String(12), nullable=False),  # pending | succeeded | failed | credited
+    Column("promotion", Text),  # JSON: the bonuses and perks promised (their uses reserved), the version
+    Column("status", String(12), nullable=False),  # created | pending | credited | failed
     Column("failure", Text),
+    Column("next_action", Text),  # JSON: what the payer's browser must do (3-D Secure, Checkout)
     _when("created_at"),
+    _when("answered_at", nullable=True),  # the provider's last answer
     _when("settled_at", nullable=True),
-    Column("topup_id", Id, ForeignKey("transactions.id"), unique=True),
+    Column("topup_id", Id, ForeignKey("transactions.id"), unique=True),  # the one top-up it credited
+    CheckConstraint("credits > 0 and amount > 0", name="positive"),
+    integers("credits"),
+    CheckConstraint("status in ('created', 'pending', 'credited', 'failed')", name="status"),
+    CheckConstraint("status <> 'credited' or topup_id is not null", name="credited_has_topup"),
+    UniqueConstraint("provider", "provider_id", name="uq_payment_attempts_provider_id"),
+    UniqueConstraint("clinic_id", "idempotency_key", name="uq_payment_attempts_key"),  # one per purchase key
+    Index("ix_payment_attempts_in_flight", "status", "created_at"),
+    Index("ix_payment_attempts_clinic", "clinic_id", "status"),
+)
+
+payment_namespace = Table(
+    "payment_namespace",
+    metadata,  # one row, written with this ledger's first payment through a real provider: a random
+    # id hashed into its payment references, so that two ledgers (staging and production, a restored
+    # copy) sharing a provider account never share a reference
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("namespace", String(32), nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
+)
+
+payment_events = Table(
+    "payment_events",
+    metadata,  # the webhook inbox: every verified webhook, kept (an unknown reference for review)
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("event_id", String(REFERENCE_MAX), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("reference", String(PAYMENT_REFERENCE)),
+    Column("provider_id", String(REFERENCE_MAX)),
+    Column("status", String(12), nullable=False),  # received | settled | unknown | ignored
+    Column("body", Text, nullable=False),  # the raw body, as verified
+    Column("note", Text),
+    _when("received_at"),
+    _when("processed_at", nullable=True),
+    UniqueConstraint("provider", "event_id", name="uq_payment_events_event"),
+    Index("ix_payment_events_status", "status", "received_at"),
+)
+
+auto_topups = Table(
+    "auto_topups",
+    metadata,  # a clinic's opt-in: buy credits with a saved method when a charge leaves it below a threshold
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("method", String(CODE_MAX), nullable=False),
+    Column("customer", String(REFERENCE_MAX)),
+    Column("threshold", BigInteger, nullable=False),
+    Column("mode", String(8), nullable=False),  # fixed | target
+    Column("amount", BigInteger, nullable=False),  # fixed: credits per multiple; target: the target balance
+    Column("cap", BigInteger),  # the most credits one auto top-up buys
+    Column("sequence", BigInteger, nullable=False, default=0),  # auto top-ups started so far
+    Column("in_flight", String(PAYMENT_REFERENCE)),  # the reference of the one attempt in flight, if any
+    Column("paused", Boolean, nullable=False, default=False),  # after a failure, until saved again
+    Column("last_failure", Text),
+    _when("last_failure_at", nullable=True),
+    _when("updated_at"),
+    CheckConstraint("threshold >= 0 and amount > 0 and (cap is null or cap > 0)", name="amounts"),
+    CheckConstraint("mode in ('fixed', 'target')", name="mode"),
+    integers("threshold", "amount", "sequence"),
 )
 
 disputes = Table(

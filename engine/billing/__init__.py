@@ -2,6 +2,7 @@
 
 from engine.billing.errors import (
     AdjustmentRefused,
+    AutoTopUpRefused,
     BillingError,
     ClinicExists,
     DatabaseBusy,
@@ -13,17 +14,28 @@ from engine.billing.errors import (
     NoPricebook,
     PaymentGatewayError,
     PricebookRejected,
+    PromoCodeRefused,
     RefundExceeded,
     UnknownCharge,
     UnknownClinic,
     UnknownDispute,
     UnknownPackage,
+    WebhookRejected,
 )
-from engine.billing.gateway import FakeGateway, GatewayUnavailable, Payment, PaymentGateway, PaymentStatus
+from engine.billing.payments import (
+    FakeGateway,
+    GatewayRouter,
+    GatewayUnavailable,
+    Payment,
+    PaymentGateway,
+    PaymentSettings,
+    PaymentStatus,
+)
 from engine.billing.service import Billing, utc_now
 
 __all__ = [
     "AdjustmentRefused",
+    "AutoTopUpRefused",
     "Billing",
     "BillingError",
     "ClinicExists",
@@ -31,6 +43,7 @@ __all__ = [
     "DisputeClosed",
     "FakeGateway",
     "ForeignDispute",
+    "GatewayRouter",
     "GatewayUnavailable",
     "IdempotencyConflict",
     "InvalidAmount",
@@ -39,12 +52,15 @@ __all__ = [
     "Payment",
     "PaymentGateway",
     "PaymentGatewayError",
+    "PaymentSettings",
     "PaymentStatus",
     "PricebookRejected",
+    "PromoCodeRefused",
     "RefundExceeded",
     "UnknownCharge",
     "UnknownClinic",
     "UnknownDispute",
     "UnknownPackage",
+    "WebhookRejected",
     "utc_now",
 ]

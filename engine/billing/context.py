@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from engine.billing.catalog import Catalog
 from engine.billing.errors import InvalidAmount, InvalidKey
-from engine.billing.gateway import PaymentGateway
+from engine.billing.payments.routing import GatewayRouter
 from engine.bounds import KEY_MAX, check_time
 from engine.errors import InvalidInput
 from storage import idempotency
@@ -64,7 +64,7 @@ class Keyed:
 class Context:
     db: Database
     clock: Callable[[], datetime]
-    gateway: PaymentGateway
+    gateway: GatewayRouter  # the payment gateway of each currency (engine/billing/payments/routing.py)
     catalog: Catalog
 
     def at(self, at: datetime | None) -> datetime:

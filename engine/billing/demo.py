@@ -321,6 +321,8 @@ def _poisson(rng: random.Random, mean: float) -> int:
 def _top_up_in(b: Billing, clinic: str, amount: int, promo: str | None, n: int, at: datetime) -> Any:
     if b.balance(clinic, at=at).balance >= 2_500:
         return None
+    if promo is not None and b.quote_topup(clinic, amount, promo, at=at).promo_refusal is not None:
+        promo = None  # the clinic sees the preview refuse the code, and pays without it
     return b.purchase(clinic, amount, payment_method="upi_ok", key=f"demo:{clinic}:topup:{n}", promo_code=promo, at=at)
 
 

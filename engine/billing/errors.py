@@ -130,8 +130,33 @@ class PaymentGatewayError(BillingError):
     status = 502
 
 
+class PromoCodeRefused(BillingError):
+    """A promo code that does not apply to this top-up: unknown, expired, not yet valid, used up or
+    not for this amount. Refused before any money moves; `refusal` says which (engine.vocabulary.PromoRefusal)."""
+
+    code = "promo_code_refused"
+    status = 422
+
+
+class WebhookRejected(BillingError):
+    """A payment provider's webhook or Checkout callback whose signature does not verify (or whose
+    body cannot be read). Nothing is recorded: only a verified message is evidence of a payment."""
+
+    code = "webhook_rejected"
+    status = 400
+
+
+class AutoTopUpRefused(BillingError):
+    """Auto top-up settings that cannot work: amounts out of range or not whole minor units, a cap
+    below the amount, or a clinic whose payment provider cannot charge a saved method off-session."""
+
+    code = "auto_topup_refused"
+    status = 422
+
+
 __all__ = [
     "AdjustmentRefused",
+    "AutoTopUpRefused",
     "BillingError",
     "ClinicExists",
     "DatabaseBusy",
@@ -144,10 +169,12 @@ __all__ = [
     "NoPricebook",
     "PaymentGatewayError",
     "PricebookRejected",
+    "PromoCodeRefused",
     "RefundExceeded",
     "StorageError",
     "UnknownCharge",
     "UnknownClinic",
     "UnknownDispute",
     "UnknownPackage",
+    "WebhookRejected",
 ]

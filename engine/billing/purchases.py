@@ -1,40 +1,42 @@
-"""Buying credits through the payment gateway: packages, pay-as-you-go top-ups, bonus lots, referrals.
+"""Buying credits: a package or pay-as-you-go credits, paid through the currency's payment provider.
 
-A purchase claims its idempotency key, calls the gateway outside any database transaction with a
-reference derived from the key (so a retry never pays twice), then settles: a paid top-up is
-credited exactly once per payment id through the ledger's door (a paid lot, with its bonus lots and
-the referral reward), a failed payment is recorded and changes nothing, a pending one is credited
-when it settles (`confirm_payment`).
+A purchase never loses money, because it happens in three steps with a record before each risk:
+
+1. **Record.** One database transaction, under the clinic's wallet lock: claim the idempotency key,
+   work out the top-up's terms exactly as the preview does (engine/billing/topups.py: the package or
+   credits, the money in whole minor units, the promotions), refuse — before any money moves — a
+   promo code that does not apply or an amount that cannot be paid, reserve the promised bonuses'
+   uses, and insert the payment attempt (reference, clinic, credits, money, package, promo,
+   status `created`). It commits before the provider hears of it.
+2. **Ask.** The provider is called outside any database transaction, with the attempt's reference
+   (derived from the clinic and the key), so a retry — or a process that died after the provider
+   took the money — finds the same payment instead of paying twice.
+3. **Settle** (engine/billing/settlement.py): credited exactly once, failed, or pending on the
+   payer; from this call, a webhook or the sweeper, whichever comes first.
+
+A retry with the same key replays a settled outcome, and resumes an attempt in flight: it asks the
+provider again by reference and settles. `confirm_payment` and `confirm_checkout` settle a pending
+payment when the payer's browser reports back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from engine.billing import settlement, topups
 from engine.billing import state as clinic_state
-from engine.billing import wallet
 from engine.billing.context import Context, Keyed, check_key
-from engine.billing.errors import InvalidAmount, PaymentGatewayError, UnknownCharge, UnknownClinic, UnknownPackage
-from engine.billing.gateway import GatewayUnavailable, Payment, PaymentStatus
+from engine.billing.errors import InvalidAmount, PaymentGatewayError, PromoCodeRefused, UnknownCharge
+from engine.billing.payments.protocol import GatewayUnavailable, payment_reference
 from engine.billing.results import PurchaseResult
-from engine.pricebook.model import CompiledPricebook, PackageRule
-from engine.vocabulary import (
-    AccountKind,
-    LotKind,
-    LotSource,
-    Recipient,
-    TransactionKind,
-    TransactionStatus,
-)
-from engine.vocabulary import PaymentStatus as StoredStatus
-from rules import PolicyEngine, ReferralFacts, TopUpFacts, normalise_code
-from storage import accounts, clinics, idempotency, payments, promotions, transfers
-from storage.accounts import Wallet
-from storage.clinics import Clinic, Holding
+from engine.bounds import BALANCE_MAX
+from engine.vocabulary import PaymentOrigin, PaymentProvider
+from rules import PolicyEngine, normalise_code
+from storage import idempotency, payments, promotions
 from storage.database import Connection
-from storage.lots import NewLot
-from storage.payments import PaymentRow
+from storage.payments import Attempt, NewAttempt
 
 
 @dataclass(frozen=True)
@@ -55,342 +57,104 @@ class PurchaseRequest:
         return Keyed(self.clinic_id, self.key, "purchase", request)
 
 
-@dataclass(frozen=True)
-class Order:
-    """What a purchase buys, settled against one payment."""
-
-    clinic_id: str
-    key: str
-    package: PackageRule | None
-    credits: int
-    promo_code: str | None
-
-
 def purchase(ctx: Context, asked: PurchaseRequest, at: datetime) -> PurchaseResult:
-    """Buy credits: a package code (its credits at the package rate, valid for its period) or a
-    number of pay-as-you-go credits (see the module docstring)."""
-    check_key(asked.key)
+    """Buy credits: a package code or a number of pay-as-you-go credits (see the module docstring)."""
+    check_key(asked.key)  # every other argument was checked by the facade (engine/billing/arguments.py)
     keyed = asked.keyed()
 
-    def plan(conn: Connection) -> tuple[idempotency.Claim, CompiledPricebook, Order]:
-        found = clinics.clinic(conn, asked.clinic_id)
-        if found is None:
-            raise UnknownClinic(f"no clinic {asked.clinic_id!r}", clinic_id=asked.clinic_id)
-        current = ctx.catalog.in_force(conn, found.pricebook_id, at)
-        package, credits = what_is_bought(current, asked.package_or_amount)
+    def record(conn: Connection) -> tuple[idempotency.Claim, Attempt | None]:
+        found = clinic_state.load(conn, asked.clinic_id, at, lock=True)  # one clinic's promo limits hold
         claimed = idempotency.claim(conn, keyed.scope, keyed.key, keyed.operation, keyed.digest(), at)
-        return claimed, current, Order(asked.clinic_id, asked.key, package, credits, asked.promo_code)
+        if claimed.replay:
+            return claimed, None
+        existing = payments.for_key(conn, asked.clinic_id, asked.key)
+        if existing is not None:  # an attempt in flight under this key: resume it
+            return claimed, existing
+        current = clinic_state.current(ctx.catalog, conn, found, at)
+        uses = topups.Uses.read(conn, current.pricebook_id, asked.clinic_id)
+        terms = topups.plan(
+            current, asked.clinic_id, asked.package_or_amount, asked.promo_code, at, uses, round_up=False
+        )
+        if terms.refusal is not None:
+            raise PromoCodeRefused(
+                f"{terms.reason}; nothing was charged", refusal=terms.refusal.value, promo_code=terms.promo_code
+            )
+        if found.wallet.balance + terms.credits + terms.bonus_credits > BALANCE_MAX:
+            raise InvalidAmount(f"the wallet would hold more than {BALANCE_MAX:,} credits; nothing was charged")
+        reserve(conn, terms, asked.clinic_id)
+        provider = ctx.gateway.for_currency(terms.currency).provider
+        reference = new_reference(conn, provider, PaymentOrigin.PURCHASE, asked.clinic_id, asked.key)
+        payments.insert_attempt(
+            conn,
+            NewAttempt(
+                reference=reference,
+                clinic_id=asked.clinic_id,
+                origin=PaymentOrigin.PURCHASE,
+                idempotency_key=asked.key,
+                provider=provider,
+                method=asked.payment_method,
+                customer=None,
+                credits=terms.credits,
+                amount=terms.amount,
+                currency=terms.currency,
+                package_code=terms.package.package_code if terms.package else None,
+                promo_code=terms.promo_code,
+                promotion=terms.promotion(),
+                created_at=at,
+            ),
+        )
+        return claimed, payments.attempt(conn, reference)
 
-    claimed, current, order = ctx.db.run(plan)
-    if claimed.replay:
+    claimed, attempt = ctx.db.run(record)
+    if attempt is None:
         return PurchaseResult.model_validate({**(claimed.outcome or {}), "replayed": True})
-    money = order.credits * current.meta.money_per_credit
-    try:
-        paid = ctx.gateway.create_payment(
-            f"{asked.clinic_id}:{asked.key}", money, current.meta.currency, asked.payment_method
-        )
-    except GatewayUnavailable as exc:
-        raise PaymentGatewayError(f"the payment provider is unavailable ({exc}); retry with the same key") from exc
-    return settle(ctx, paid, order, at)
+    return settlement.pay(ctx, attempt, at)
 
 
-def what_is_bought(current: CompiledPricebook, package_or_amount: str | int) -> tuple[PackageRule | None, int]:
-    """A package code's package and credits, or a number of pay-as-you-go credits (at least the
-    pricebook's minimum top-up)."""
-    if isinstance(package_or_amount, str):
-        code = package_or_amount.strip().upper()
-        package = next((p for p in current.packages if p.package_code == code), None)
-        if package is None:
-            known = ", ".join(p.package_code for p in current.packages) or "none"
-            raise UnknownPackage(f"{current.label} sells no package {code!r} (packages: {known})")
-        credits = package.total_credits
-        if credits != credits.to_integral_value():
-            raise InvalidAmount(f"package {code} is worth a fractional number of credits ({credits})")
-        return package, int(credits)
-    if isinstance(package_or_amount, bool) or not isinstance(package_or_amount, int):
-        raise InvalidAmount(f"buy a package code or a whole number of credits, not {package_or_amount!r}")
-    if package_or_amount < current.meta.topup_min_credits:
-        raise InvalidAmount(
-            f"the smallest top-up is {current.format_credits(current.meta.topup_min_credits)}; "
-            f"asked for {package_or_amount:,}"
-        )
-    return None, package_or_amount
+def new_reference(conn: Connection, provider: str, origin: PaymentOrigin, clinic_id: str, key: str) -> str:
+    """The reference of a new payment attempt (engine/billing/payments/protocol.py). A real
+    provider's references hash in this ledger's namespace, so that ledgers sharing a provider
+    account never collide; the fake's do not (it is in-memory, and a demo ledger seeded twice from
+    one seed stays the same ledger, row for row)."""
+    namespace = "" if provider == PaymentProvider.FAKE else payments.namespace(conn)
+    return payment_reference(namespace, origin, clinic_id, key)
+
+
+def reserve(conn: Connection, terms: topups.TopUpPlan, clinic_id: str) -> None:
+    """Count the uses of the promotions a top-up was promised, now, so that the last use of a
+    limited promotion goes to one payer; a promo code whose last use went a moment ago is refused."""
+    policy = PolicyEngine.of(terms.pricebook)
+    for bonus in terms.bonuses:
+        promo = policy.promos[bonus.rule_id]
+        if not promotions.count_use(conn, terms.pricebook.pricebook_id, bonus.rule_id, clinic_id, promo.max_total):
+            raise PromoCodeRefused(
+                f"the last use of {bonus.rule_id} was given a moment ago; nothing was charged (preview again)",
+                refusal="used_up",
+                promo_code=terms.promo_code,
+            )
 
 
 def confirm_payment(ctx: Context, payment_id: str, at: datetime) -> PurchaseResult:
-    """The provider's webhook (or a poll) for a pending payment: credits once, however often."""
-    row = ctx.db.read(lambda conn: payments.payment(conn, payment_id))
-    if row is None:
+    """The payer's browser (or a poll) reports a pending payment: read it back from the provider
+    and settle it; credits once, however often. `payment_id` is the provider's id or our reference."""
+    found = ctx.db.read(lambda conn: payments.find(conn, payment_id))
+    if found is None:
         raise UnknownCharge(f"no payment {payment_id!r}")
-    paid = ctx.gateway.get_payment(payment_id)
-    package = None
-    if row.package_code:
-
-        def find(conn: Connection) -> PackageRule:
-            found = clinics.clinic(conn, row.clinic_id)
-            assert found is not None
-            sold = ctx.catalog.in_force(conn, found.pricebook_id, row.created_at).packages
-            return next(p for p in sold if p.package_code == row.package_code)
-
-        package = ctx.db.read(find)
-    order = Order(row.clinic_id, row.idempotency_key, package, int(row.credits), row.promo_code)
-    return settle(ctx, paid, order, at)
+    return settlement.pay(ctx, found, at)
 
 
-def settle(ctx: Context, paid: Payment, order: Order, at: datetime) -> PurchaseResult:
-    """Record what the provider answered and credit a paid payment exactly once."""
-
-    def transaction(conn: Connection) -> PurchaseResult:
-        found = clinic_state.load(conn, order.clinic_id, at, lock=True)
-        posted_at = clinic_state.clinic_time(found, at)
-        current = clinic_state.current(ctx.catalog, conn, found, at)
-        stored = payments.payment(conn, paid.id)
-        if stored is not None and (stored.clinic_id != order.clinic_id or stored.idempotency_key != order.key):
-            raise PaymentGatewayError(
-                f"the provider returned payment {paid.id}, which already paid another purchase "
-                f"({stored.clinic_id}, key {stored.idempotency_key!r}); nothing was credited"
-            )
-        before = idempotency.stored_outcome(conn, order.clinic_id, order.key)
-        if stored is not None and stored.status in (StoredStatus.CREDITED, StoredStatus.FAILED) and before:
-            return PurchaseResult.model_validate({**before, "replayed": True})
-        if stored is None:
-            payments.insert_payment(conn, _payment_row(paid, order, at))
-        common = _common(paid, order, current)
-        if paid.status is PaymentStatus.PENDING:
-            return PurchaseResult(
-                status="pending",
-                balance=found.wallet.balance,
-                message="payment pending: credits arrive when it settles",
-                **common,
-            )
-        if paid.status is PaymentStatus.FAILED:
-            return _failed(conn, found.wallet, paid, order, at, common)
-        if not payments.mark_credited(conn, paid.id, posted_at):  # another delivery credited it first
-            again = idempotency.stored_outcome(conn, order.clinic_id, order.key) or {}
-            return PurchaseResult.model_validate({**again, **common, "status": "credited", "replayed": True})
-        result = credit(conn, found, current, order, paid, posted_at)
-        idempotency.store_outcome_by_key(conn, order.clinic_id, order.key, result.outcome(), result.transaction_ids[0])
-        return result
-
-    return ctx.db.run(transaction)
-
-
-def _payment_row(paid: Payment, order: Order, at: datetime) -> PaymentRow:
-    return PaymentRow(
-        id=paid.id,
-        clinic_id=order.clinic_id,
-        amount=paid.amount,
-        currency=paid.currency,
-        credits=order.credits,
-        package_code=order.package.package_code if order.package else None,
-        promo_code=order.promo_code,
-        idempotency_key=order.key,
-        status=paid.status.value,
-        failure=paid.failure,
-        created_at=at,
-        settled_at=None,
-    )
-
-
-def _common(paid: Payment, order: Order, current: CompiledPricebook) -> dict[str, object]:
-    return {
-        "clinic_id": order.clinic_id,
-        "payment_id": paid.id,
-        "currency": current.meta.currency,
-        "package_code": order.package.package_code if order.package else None,
-        "paid_credits": order.credits,
-        "money": paid.amount,
-    }
-
-
-def _failed(
-    conn: Connection, held: Wallet, paid: Payment, order: Order, at: datetime, common: dict[str, object]
-) -> PurchaseResult:
-    """A failed payment is recorded (a failed top-up transaction) and changes no balance."""
-    payments.mark_failed(conn, paid.id, paid.failure, at)
-    failed = transfers.Transfer(
-        kind=TransactionKind.TOPUP,
-        wallet=held,
-        credits=order.credits,
-        counter=AccountKind.CASH,
-        effect=transfers.Fund(NewLot(LotKind.PAID, LotSource.TOPUP, None)),
-        at=at,
-        details=transfers.Details(payment_id=paid.id, reason=paid.failure or "payment failed"),
-    )
-    transaction_id = transfers.record(conn, failed, TransactionStatus.FAILED)
-    result = PurchaseResult(
-        status="failed",
-        balance=held.balance,
-        transaction_ids=(transaction_id,),
-        message=f"payment failed: {paid.failure}; nothing was credited",
-        **common,  # type: ignore[arg-type]
-    )
-    idempotency.store_outcome_by_key(conn, order.clinic_id, order.key, result.outcome(), transaction_id)
-    return result
-
-
-def credit(
-    conn: Connection,
-    found: clinic_state.ClinicState,
-    current: CompiledPricebook,
-    order: Order,
-    paid: Payment,
-    at: datetime,
-) -> PurchaseResult:
-    """Credit a paid order: its paid lot, the package it holds or the pay-as-you-go term it starts,
-    then the bonuses, perks and referral reward the pricebook's promotions give."""
-    clinic, package = found.clinic, order.package
-    if package is not None:
-        expires: datetime | None = at + timedelta(days=package.period_days)
-        shape = NewLot(LotKind.PAID, LotSource.PACKAGE, expires)
-    else:
-        days = current.meta.topup_validity_days
-        expires = None if days is None else at + timedelta(days=days)
-        shape = NewLot(LotKind.PAID, LotSource.TOPUP, expires)
-    topup = transfers.post(
-        conn,
-        transfers.Transfer(
-            kind=TransactionKind.TOPUP,
-            wallet=found.wallet,
-            credits=order.credits,
-            counter=AccountKind.CASH,
-            effect=transfers.Fund(shape),
-            at=at,
-            stamp=transfers.Stamp(current.pricebook_id, current.version, current.semantic_hash),
-            details=transfers.Details(
-                payment_id=paid.id, note=f"package {package.package_code}" if package else "pay-as-you-go"
-            ),
-        ),
-    )
-    assert isinstance(topup, transfers.Posted)
-    if package is not None:
-        assert expires is not None
-        clinics.add_holding(
-            conn, Holding(clinic.id, package.product, package.package_code, at, expires, topup.transaction_id)
-        )
-        found = clinic_state.load(conn, clinic.id, at)  # with the package just bought, for the estimate
-    else:
-        for product in current.products:  # the PAYG term starts with the first purchase
-            clinic_state.start_term(conn, found, product.product, at, current)
-    ids = [topup.transaction_id]
-    bonuses, perks, notes = _promotions(conn, found, current, order, topup.transaction_id, at)
-    ids.extend(transaction_id for transaction_id, _ in bonuses)
-    ids.extend(_referral(conn, clinic, current, order.credits, at, topup.transaction_id))
-    balance = accounts.balance_of(conn, found.wallet.id)
-    bonus_credits = sum(credits for _, (_, credits) in bonuses)
-    message = f"credited {current.format_credits(order.credits)}"
-    if bonus_credits:
-        message += f" and a bonus of {current.format_credits(bonus_credits)}"
-    return PurchaseResult(
-        status="credited",
-        clinic_id=clinic.id,
-        payment_id=paid.id,
-        package_code=package.package_code if package else None,
-        paid_credits=order.credits,
-        money=paid.amount,
-        currency=current.meta.currency,
-        bonus_credits=bonus_credits,
-        bonus_rule_ids=tuple(rule_id for _, (rule_id, _) in bonuses),
-        perks=perks,
-        balance=balance,
-        transaction_ids=tuple(ids),
-        remaining=wallet.remaining(found, current, balance, at),
-        message=message + (f" ({'; '.join(notes)})" if notes else ""),
-    )
-
-
-def _promotions(
-    conn: Connection,
-    found: clinic_state.ClinicState,
-    current: CompiledPricebook,
-    order: Order,
-    topup_id: int,
-    at: datetime,
-) -> tuple[list[tuple[int, tuple[str, int]]], tuple[str, ...], tuple[str, ...]]:
-    """The bonuses (transaction, (rule, credits)), perks and notes of a settled top-up."""
-    clinic = found.clinic
-    policy = PolicyEngine.of(current)
-    decision = policy.topup(
-        TopUpFacts(
-            clinic_id=clinic.id,
-            paid_credits=order.credits,
-            at=at,
-            promo_code=order.promo_code,
-            clinic_uses=promotions.uses(conn, current.pricebook_id, clinic.id),
-            total_uses=promotions.uses(conn, current.pricebook_id),
-        )
-    )
-    bonuses = []
-    for bonus in decision.bonuses:
-        promo = policy.promos[bonus.rule_id]
-        if not promotions.count_use(conn, current.pricebook_id, bonus.rule_id, clinic.id, promo.max_total):
-            continue  # the last one went to another clinic a moment ago: the ledger enforces the limit
-        grant = Grant(TransactionKind.BONUS, bonus.rule_id, bonus.credits, bonus.expires_at, topup_id)
-        bonuses.append((grant_credits(conn, found.wallet, grant, current, at), (bonus.rule_id, bonus.credits)))
-    for perk in decision.perks:
-        promotions.grant_perk(conn, promotions.PerkGrant(clinic.id, perk.perk, perk.rule_id, at, perk.until, topup_id))
-    return bonuses, tuple(p.perk for p in decision.perks), decision.notes
-
-
-@dataclass(frozen=True)
-class Grant:
-    """Granted credits (no cash value): a promotion's bonus or a referral reward."""
-
-    kind: TransactionKind
-    rule_id: str
-    credits: int
-    expires_at: datetime | None
-    related_id: int  # the top-up that earned it
-
-
-def grant_credits(conn: Connection, held: Wallet, grant: Grant, current: CompiledPricebook, at: datetime) -> int:
-    """A granted lot through the ledger's door, paid for by the promotion expense account."""
-    source = LotSource.BONUS if grant.kind is TransactionKind.BONUS else LotSource.REFERRAL
-    posted = transfers.post(
-        conn,
-        transfers.Transfer(
-            kind=grant.kind,
-            wallet=held,
-            credits=grant.credits,
-            counter=AccountKind.PROMOTION_EXPENSE,
-            effect=transfers.Fund(NewLot(LotKind.GRANTED, source, grant.expires_at)),
-            at=at,
-            stamp=transfers.Stamp(current.pricebook_id, current.version, current.semantic_hash, (grant.rule_id,)),
-            details=transfers.Details(related_id=grant.related_id),
-        ),
-    )
-    assert isinstance(posted, transfers.Posted)
-    return posted.transaction_id
-
-
-def _referral(
-    conn: Connection, clinic: Clinic, current: CompiledPricebook, paid: int, at: datetime, topup_id: int
-) -> list[int]:
-    """Reward a referral on the referred clinic's first paid top-up: both clinics (as the pricebook
-    says) get their granted credits, once per pair."""
-    if clinic.referred_by is None:
-        return []
-    decision = PolicyEngine.of(current).referral(
-        ReferralFacts(
-            referrer_id=clinic.referred_by,
-            referred_id=clinic.id,
-            paid_credits=paid,
-            at=at,
-            first_paid_topup=payments.credited_count(conn, clinic.id) == 1,
-            already_rewarded=promotions.referral(conn, clinic.referred_by, clinic.id).rewarded,
-            referrer_rewards=promotions.referrer_rewards(conn, clinic.referred_by),
-        )
-    )
-    if not decision.rewarded:
-        return []
-    referrer = accounts.wallet(conn, clinic.referred_by, lock=True)
-    own = accounts.wallet(conn, clinic.id)
-    assert referrer is not None and own is not None
-    ids = []
-    for bonus in decision.bonuses:
-        held = referrer if bonus.beneficiary is Recipient.REFERRER else own
-        grant = Grant(TransactionKind.REFERRAL, bonus.rule_id, bonus.credits, bonus.expires_at, topup_id)
-        when = max(at, held.last_at or at)  # the other clinic's time only moves forward too
-        ids.append(grant_credits(conn, held, grant, current, when))
-    promotions.reward_referral(conn, clinic.referred_by, clinic.id, ids[0], at)
-    return ids
+def confirm_checkout(ctx: Context, provider: str, fields: Mapping[str, str], at: datetime) -> PurchaseResult:
+    """A Checkout callback (Razorpay: order id, payment id and signature): the signature is verified
+    with the provider's key before anything is read back and settled."""
+    gateway = ctx.gateway.for_provider(provider)
+    payment_id = gateway.verify_checkout(fields)
+    found = ctx.db.read(lambda conn: payments.by_provider_id(conn, gateway.provider, payment_id))
+    if found is None:
+        try:
+            reported = gateway.get_payment(payment_id)
+        except GatewayUnavailable as exc:
+            raise PaymentGatewayError(f"the payment provider did not answer ({exc}); retry") from exc
+        found = ctx.db.read(lambda conn: payments.attempt(conn, reported.reference))
+    if found is None:
+        raise UnknownCharge(f"no payment attempt for {payment_id!r}")
+    return settlement.pay(ctx, found, at)

@@ -31,6 +31,17 @@ class ClinicResult(_Result):
     replayed: bool = False
 
 
+class NextActionView(_Result):
+    """The step the payer's browser must take to finish a pending payment: Stripe 3-D Secure
+    (`client_secret` for Stripe.js handleNextAction) or Razorpay Checkout (`order_id`, `key_id`)."""
+
+    kind: str
+    client_secret: str | None = None
+    redirect_url: str | None = None
+    order_id: str | None = None
+    key_id: str | None = None
+
+
 class PurchaseResult(_Result):
     status: Literal["credited", "failed", "pending"]
     clinic_id: str
@@ -47,6 +58,9 @@ class PurchaseResult(_Result):
     remaining: Remaining | None = None
     message: str = ""
     replayed: bool = False
+    reference: str | None = None  # creditbook's reference of the payment attempt
+    provider: str | None = None  # fake | stripe | razorpay
+    next_action: NextActionView | None = None  # set while pending on the payer (3-D Secure, Checkout)
 
 
 class ChargeResult(_Result):
@@ -67,6 +81,7 @@ class ChargeResult(_Result):
     remaining: Remaining | None = None
     warnings: tuple[str, ...] = ()
     replayed: bool = False
+    auto_topup: PurchaseResult | None = None  # the auto top-up this charge started, if any (not replayed)
 
 
 class DisputeResult(_Result):
@@ -202,4 +217,97 @@ class PublishResult(_Result):
     semantic_hash: str
     effective_from: datetime
     published_at: datetime
+    replayed: bool = False
+
+
+class TopUpQuote(_Result):
+    """What a top-up will cost and earn, before any money moves (Billing.quote_topup).
+
+    `amount` is whole minor units of the currency (`amount_minor` of them); when the credits asked
+    for were not (100,001 US credits are $10.0001), `paid_credits` is rounded up to the next payable
+    amount and `rounded_up_from` says from what. A promo code that does not apply leaves the price
+    standing and says why in `promo_refusal` (unknown, expired, not_yet_valid, used_up,
+    not_applicable) and `promo_reason`; a purchase with that code is refused."""
+
+    clinic_id: str
+    currency: str
+    money_per_credit: Decimal
+    package_code: str | None = None
+    paid_credits: int
+    rounded_up_from: int | None = None
+    amount: Decimal
+    amount_minor: int
+    bonus_credits: int = 0
+    bonus_rule_ids: tuple[str, ...] = ()
+    perks: tuple[str, ...] = ()
+    promo_code: str | None = None
+    promo_applies: bool = False
+    promo_refusal: str | None = None
+    promo_reason: str | None = None
+    provider: str
+    notes: tuple[str, ...] = ()
+    message: str = ""
+
+
+class InFlightView(_Result):
+    reference: str
+    clinic_id: str
+    status: str
+    provider: str
+    credits: int
+    amount: Decimal
+    currency: str
+    age_seconds: int
+
+
+class SweptAttempt(_Result):
+    """One attempt a sweep settled (or left pending), with what it was worth."""
+
+    reference: str
+    clinic_id: str
+    settled_as: Literal["credited", "failed", "pending"]
+    credits: int
+    money: Decimal
+    currency: str
+    shown: str  # "1,000,000 credits ($100.00)"
+
+
+class SweepResult(_Result):
+    """What one sweep of the payment attempts in flight did."""
+
+    examined: int = 0
+    attempts: tuple[SweptAttempt, ...] = ()
+    credited: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()  # "reference: why" for attempts the provider could not be asked about
+
+
+class WebhookResult(_Result):
+    """What a verified webhook did: `status` settled, unknown (recorded for review), ignored, or
+    duplicate (the same event again: nothing new happened)."""
+
+    provider: str
+    event_id: str
+    status: Literal["settled", "unknown", "ignored", "duplicate", "received"]
+    reference: str | None = None
+    purchase: PurchaseResult | None = None
+
+
+class AutoTopUpView(_Result):
+    """A clinic's auto top-up setting and its state."""
+
+    clinic_id: str
+    enabled: bool
+    method: str
+    threshold: int
+    mode: Literal["fixed", "target"]
+    amount: int  # fixed: credits per multiple; target: the balance to reach
+    cap: int | None = None
+    in_flight: str | None = None
+    paused: bool = False
+    last_failure: str | None = None
+    last_failure_at: datetime | None = None
+    currency: str = ""
+    money_per_credit: Decimal = Decimal(1)
     replayed: bool = False

@@ -10,22 +10,25 @@
 Every operation takes an explicit idempotency key and a time (`at`, default: the injected clock).
 Each method only delegates: the operation is a plain function of a small context (database, clock,
 gateway, catalog) in a module named for what it does — engine/billing/clinics.py, purchases.py,
-charges.py, refunds.py, disputes.py, adjustments.py, expiry.py, pricebooks.py, reports.py — and
-every balance change goes through storage's one door (storage/transfers.py). Pricing comes from
-engine.pricing, decisions from rules; this package holds no SQL. A payment gateway is called
-between database transactions, never inside one.
+topups.py (the preview), settlement.py, webhooks.py, sweeper.py, autotopup.py, charges.py,
+refunds.py, disputes.py, adjustments.py, expiry.py, pricebooks.py, reports.py — and every balance
+change goes through storage's one door (storage/transfers.py). Pricing comes from engine.pricing,
+decisions from rules; this package holds no SQL. A payment gateway (engine/billing/payments/) is
+called between database transactions, never inside one, and an auto top-up starts only after the
+charge that triggered it committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from engine.billing import (
     adjustments,
     arguments,
+    autotopup,
     charges,
     clinics,
     disputes,
@@ -35,12 +38,16 @@ from engine.billing import (
     purchases,
     refunds,
     reports,
+    sweeper,
+    topups,
+    webhooks,
 )
 from engine.billing.catalog import Catalog
 from engine.billing.context import Context, utc_now
-from engine.billing.gateway import FakeGateway, PaymentGateway
+from engine.billing.payments import GatewayRouter, PaymentGateway, PaymentSettings
 from engine.billing.results import (
     AdjustmentResult,
+    AutoTopUpView,
     BalanceView,
     ChargeResult,
     ClinicResult,
@@ -51,7 +58,10 @@ from engine.billing.results import (
     PurchaseResult,
     RefundResult,
     RevenueReport,
+    SweepResult,
+    TopUpQuote,
     TransactionPage,
+    WebhookResult,
 )
 from engine.notify.mail import Mailer
 from engine.notify.worker import Tally, Worker
@@ -70,13 +80,20 @@ class Billing:
         self,
         database: Database | str | None = None,
         clock: Callable[[], datetime] = utc_now,
-        gateway: PaymentGateway | None = None,
+        gateway: PaymentGateway | GatewayRouter | None = None,
         migrate: bool = True,
     ):
+        """`gateway`: one gateway for every currency (a test's fake), a router, or None: the
+        providers configured in the environment (engine/billing/payments/routing.py), the fake for
+        every currency that has none."""
         db = database if isinstance(database, Database) else Database(database)
         if migrate:
             db.upgrade()
-        self.ctx = Context(db=db, clock=clock, gateway=gateway or FakeGateway(), catalog=Catalog())
+        if gateway is None:
+            router = GatewayRouter.from_settings(PaymentSettings.from_env())
+        else:
+            router = gateway if isinstance(gateway, GatewayRouter) else GatewayRouter.single(gateway)
+        self.ctx = Context(db=db, clock=clock, gateway=router, catalog=Catalog())
 
     def close(self) -> None:
         """Close the ledger's pooled connections (a new call opens them again)."""
@@ -91,7 +108,7 @@ class Billing:
         return self.ctx.clock
 
     @property
-    def gateway(self) -> PaymentGateway:
+    def gateway(self) -> GatewayRouter:
         return self.ctx.gateway
 
     @property
@@ -194,8 +211,82 @@ class Billing:
         return purchases.purchase(self.ctx, asked, self.ctx.at(at))
 
     def confirm_payment(self, payment_id: str, at: datetime | None = None) -> PurchaseResult:
-        """The provider's webhook (or a poll) for a pending payment: credits once, however often."""
+        """The payer's browser (or a poll) reports a pending payment: read back and settled, once."""
         return purchases.confirm_payment(self.ctx, arguments.reference("payment_id", payment_id), self.ctx.at(at))
+
+    def quote_topup(
+        self,
+        clinic_id: str,
+        package_or_amount: str | int,
+        promo_code: str | None = None,
+        payment_method: str | None = None,
+        at: datetime | None = None,
+    ) -> TopUpQuote:
+        """What a top-up costs and earns before any money moves, or why its promo code does not
+        apply (engine/billing/topups.py)."""
+        return topups.quote_topup(
+            self.ctx,
+            arguments.clinic_id(clinic_id),
+            arguments.purchase_amount(package_or_amount),
+            arguments.optional_code("promo_code", promo_code),
+            arguments.optional_code("payment_method", payment_method),
+            self.ctx.at(at),
+        )
+
+    def confirm_checkout(self, provider: str, fields: Mapping[str, str], at: datetime | None = None) -> PurchaseResult:
+        """A Checkout callback (Razorpay's signed order and payment ids): verified, read back, settled."""
+        return purchases.confirm_checkout(
+            self.ctx, arguments.label("provider", provider), webhooks.checked_form("fields", fields), self.ctx.at(at)
+        )
+
+    def payment_webhook(
+        self, provider: str, body: bytes, headers: Mapping[str, str], at: datetime | None = None
+    ) -> WebhookResult:
+        """A provider's webhook, as received (raw body and headers): verified, recorded, read back,
+        settled once (engine/billing/webhooks.py)."""
+        provider, headers = arguments.label("provider", provider), webhooks.checked_form("headers", headers)
+        return webhooks.payment_webhook(self.ctx, provider, body, headers, self.ctx.at(at))
+
+    def sweep_payments(
+        self,
+        older_than: timedelta = sweeper.OLDER_THAN,
+        abandon_after: timedelta = sweeper.ABANDON_AFTER,
+        at: datetime | None = None,
+        limit: int = 500,
+    ) -> SweepResult:
+        """Ask the providers about attempts in flight past `older_than` and settle or fail them
+        (engine/billing/sweeper.py; `creditbook payments sweep`)."""
+        return sweeper.sweep(self.ctx, self.ctx.at(at), older_than, abandon_after, limit)
+
+    def set_auto_topup(  # noqa: PLR0913 (public API: every argument is part of the setting, passed by name)
+        self,
+        clinic_id: str,
+        *,
+        method: str,
+        threshold: int,
+        key: str,
+        amount: int | None = None,
+        target: int | None = None,
+        cap: int | None = None,
+        customer: str | None = None,
+        enabled: bool = True,
+        at: datetime | None = None,
+    ) -> AutoTopUpView:
+        """Opt in to (or out of) auto top-up with a saved payment method (engine/billing/autotopup.py)."""
+        setting = {
+            "method": arguments.code("method", method),
+            "customer": None if customer is None else arguments.reference("customer", customer),
+            "threshold": threshold,
+            "amount": amount,
+            "target": target,
+            "cap": cap,
+            "enabled": bool(enabled),
+        }
+        return autotopup.configure(self.ctx, arguments.clinic_id(clinic_id), setting, key, self.ctx.at(at))
+
+    def auto_topup(self, clinic_id: str, at: datetime | None = None) -> AutoTopUpView | None:
+        """The clinic's auto top-up setting and state (a failure it is paused on), if it has one."""
+        return autotopup.setting_of(self.ctx, arguments.clinic_id(clinic_id), self.ctx.at(at))
 
     # -- money out --------------------------------------------------------------------------------
     def charge(
@@ -211,7 +302,7 @@ class Billing:
         asked = charges.ChargeRequest(
             arguments.clinic_id(clinic_id), as_request(request), key, arguments.patient_ref(patient_ref)
         )
-        return charges.charge(self.ctx, asked, when)
+        return autotopup.after_charge(self.ctx, charges.charge(self.ctx, asked, when), when)  # after it committed
 
     def refund(  # noqa: PLR0913 (public API: the refund's fields, passed by name)
         self,
@@ -294,7 +385,7 @@ class Billing:
 
     def reconcile(self) -> Reconciliation:
         """Recompute every ledger invariant and report any drift (see storage/reconcile.py)."""
-        return self.ctx.db.read(reconcile)
+        return self.ctx.db.read(lambda conn: reconcile(conn, self.ctx.clock))  # and payments in flight, by age
 
     # -- notifications ----------------------------------------------------------------------------
     def add_notification_endpoint(

@@ -249,3 +249,24 @@ def test_an_unexpected_error_shows_an_id_and_logs_the_traceback(
     error_id = shown.value.split("**")[1]
     [record] = [r for r in caplog.records if error_id in r.getMessage()]
     assert record.exc_info is not None  # the full traceback is in the log
+
+
+def test_the_wallet_previews_a_top_up_and_pay_refuses_a_code_the_preview_refuses(
+    staff_app: AppTest, ledger_copy: Path
+) -> None:
+    clinic = _clinic(ledger_copy, "IN")
+    log_in(open_page(staff_app, "wallet"))
+    staff_app.selectbox(key="wallet_clinic").set_value(clinic).run()
+    before = number(metric(staff_app, "Balance").help)
+    staff_app.number_input(key="topup_credits").set_value(10_000)
+    staff_app.button(key="topup_preview").click().run()
+    assert not staff_app.exception
+    shown = staff_app.info[0].value
+    assert "**Pay ₹10,000** for 10,000 credits (₹10,000)" in shown and "Bonus: 2,000 credits (₹2,000)" in shown
+    assert "featured placement" in shown and number(metric(staff_app, "Balance").help) == before  # nothing paid
+    staff_app.text_input(key="topup_promo").input("NOSUCH")
+    staff_app.button(key="topup_preview").click().run()
+    assert staff_app.warning and "promo code NOSUCH is not known" in staff_app.warning[0].value
+    staff_app.button(key="topup_pay").click().run()
+    assert staff_app.error and "NOSUCH is not known; nothing was charged" in staff_app.error[0].value
+    assert number(metric(staff_app, "Balance").help) == before  # refused before any money moved

@@ -85,19 +85,22 @@ def test_a_purchase_retried_after_a_gateway_timeout_pays_and_credits_once(
     with pytest.raises(PaymentGatewayError, match="retry with the same key"):
         billing.purchase("c", 500_000, payment_method="card_error", key="buy")
     after = snapshot(billing)
-    # nothing moved; only the key stays reserved for this request, because the provider may have
-    # taken the money before timing out: the key's payment reference must not serve another request
+    # nothing moved; the key stays reserved for this request and its payment attempt stays recorded
+    # (committed before the provider was called), because the provider may have taken the money
+    # before timing out: the key's payment reference must not serve another request
     assert after["balances"] == before["balances"]
     assert {t: n - before["counts"][t] for t, n in after["counts"].items() if n != before["counts"][t]} == {
-        "idempotency_keys": 1
+        "idempotency_keys": 1,
+        "payment_attempts": 1,
     }
+    assert rows(billing, "payment_attempts")[0].status == "created"
     with pytest.raises(IdempotencyConflict):
         billing.purchase("c", 900_000, payment_method="card_ok", key="buy")
     bought = billing.purchase("c", 500_000, payment_method="card_error", key="buy")
     assert bought.status == "credited" and bought.balance == 500_000
     replay = billing.purchase("c", 500_000, payment_method="card_error", key="buy")
     assert replay.replayed and replay.payment_id == bought.payment_id
-    assert len(rows(billing, "payments")) == 1 and billing.balance("c").balance == 500_000
+    assert len(rows(billing, "payment_attempts")) == 1 and billing.balance("c").balance == 500_000
 
 
 def test_concurrent_retries_of_one_charge_post_it_once(billing: Billing) -> None:

@@ -7,8 +7,8 @@ defects, each one a real bug seen in ledgers (reference §1):
 - `unguarded_debit`: the debit checks nothing (`balance = balance - :a`); only the schema's CHECK is
   left to object.
 - `rmw_debit`: the debit reads the balance, decides in Python and writes the new value back.
-- `unlocked`: no wallet row lock (PostgreSQL); on SQLite a deferred BEGIN in a transaction that reads
-  before it writes, with no retry to hide what happens on the lock upgrade.
+- `unlocked`: no wallet (or payment attempt) row lock (PostgreSQL); on SQLite a deferred BEGIN in a
+  transaction that reads before it writes, with no retry to hide what happens on the lock upgrade.
 - `no_dispute_cas`, `no_refund_cas`, `no_payment_cas`, `no_expiry_cas`: a state transition that
   does not check the state it starts from (approve an approved dispute, refund past the charge,
   credit a payment twice, expire an expired lot).
@@ -31,7 +31,7 @@ from storage import clinics, idempotency
 from storage import disputes as disputes_module
 from storage import lots as lots_module
 from storage import payments as payments_module
-from storage.schema import accounts, allocations, disputes, lots, payments, transactions
+from storage.schema import accounts, allocations, disputes, lots, payment_attempts, transactions
 
 PRESETS = {
     "sound": (),
@@ -81,9 +81,13 @@ def _refund_without_cas(conn: Any, charge_id: int, amount: int) -> bool:
     return True
 
 
-def _credit_without_cas(conn: Any, payment_id: str, at: Any) -> bool:
+def _credit_without_cas(conn: Any, reference: str, topup_id: int, at: Any) -> bool:
     time.sleep(WINDOW)
-    conn.execute(update(payments).where(payments.c.id == payment_id).values(status="credited", settled_at=at))
+    conn.execute(
+        update(payment_attempts)
+        .where(payment_attempts.c.reference == reference)
+        .values(status="credited", topup_id=topup_id, settled_at=at)
+    )
     return True
 
 
@@ -123,8 +127,10 @@ def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *dat
 
 def _unlock(patch: pytest.MonkeyPatch, databases: tuple[Any, ...]) -> None:
     original_state, original_wallet, claim = clinics.load_state, accounts_module.wallet, idempotency.claim
+    original_attempt = payments_module.attempt
     patch.setattr(clinics, "load_state", lambda conn, clinic, at, lock=False: original_state(conn, clinic, at))
     patch.setattr(accounts_module, "wallet", lambda conn, clinic, lock=False: original_wallet(conn, clinic))
+    patch.setattr(payments_module, "attempt", lambda conn, reference, lock=False: original_attempt(conn, reference))
 
     def read_first(conn: Any, *args: Any) -> Any:  # a transaction that reads before it writes
         conn.execute(select(accounts.c.balance).where(accounts.c.kind == "wallet")).all()

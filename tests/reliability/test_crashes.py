@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from engine.billing import Billing
 from storage.database import Database
-from storage.schema import entries, idempotency_keys, payments, transactions
+from storage.schema import entries, idempotency_keys, payment_attempts, transactions
 from tests.conftest import START, Clock
 from tests.reliability.broken import broken
 from tests.reliability.conftest import PUBLISHED, Ledger, findings, scale
@@ -82,7 +82,8 @@ def acknowledged_are_present_once(billing: Billing, acks: dict[str, int]) -> lis
             if txn.status == "posted" and txn.credits and not legs.get(txn.id):
                 problems.append(f"posted transaction {txn.id} has no legs")
         credited = {
-            row.idempotency_key for row in conn.execute(select(payments).where(payments.c.status == "credited"))
+            row.idempotency_key
+            for row in conn.execute(select(payment_attempts).where(payment_attempts.c.status == "credited"))
         }
         for row in keys.values():
             # a purchase claims its key before calling the payment provider (never inside a database

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from engine.billing import DisputeClosed, FakeGateway, RefundExceeded, purchases
-from storage.schema import payments, transactions
+from engine.billing import DisputeClosed, FakeGateway, RefundExceeded, settlement
+from storage.schema import payment_attempts, transactions
 from tests.reliability.broken import broken
 from tests.reliability.conftest import Ledger, findings, lead, race
 
@@ -99,18 +99,20 @@ def test_r15_a_top_up_is_all_or_nothing_and_credited_once_per_payment(
 ) -> None:
     clinic = ledger.wallet("c", 0)
     billing = ledger.billing
-    gateway: FakeGateway = billing.gateway  # type: ignore[assignment]
-    original = purchases.credit
+    gateway = billing.gateway.only
+    assert isinstance(gateway, FakeGateway)
+    original = settlement._credit
 
-    def killed(*args: Any) -> Any:  # the process dies after the payment row, before the lots
-        raise KeyboardInterrupt("killed between the payment row and the lots")
+    def killed(*args: Any) -> Any:  # the process dies after the provider took the money, before the lots
+        raise KeyboardInterrupt("killed between the provider's answer and the lots")
 
-    monkeypatch.setattr(purchases, "credit", killed)
+    monkeypatch.setattr(settlement, "_credit", killed)
     with pytest.raises(KeyboardInterrupt):
         billing.purchase(clinic, 10_000, payment_method="card_ok", key="topup")
-    monkeypatch.setattr(purchases, "credit", original)
-    nothing = billing.db.read(lambda conn: conn.execute(select(func.count()).select_from(payments)).scalar_one())
-    assert nothing == 0 and billing.balance(clinic).balance == 0  # none of {payment, lot, bonus lot}
+    monkeypatch.setattr(settlement, "_credit", original)
+    (attempt,) = billing.db.read(lambda conn: list(conn.execute(select(payment_attempts))))
+    assert attempt.status == "created"  # recorded before the provider was called, so it can be found
+    assert billing.balance(clinic).balance == 0  # and none of {lot, bonus lot}
     retried = billing.purchase(clinic, 10_000, payment_method="card_ok", key="topup")  # the same payment, found
     assert retried.status == "credited" and len(gateway._by_id) == 1  # by its reference: paid once
 

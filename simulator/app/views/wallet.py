@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from engine.money import currency_symbol, format_credits, format_number
+from engine.money import currency_symbol, format_credits, format_money, format_number
 from simulator.app.access import staff_page
 from simulator.app.display import Column, credit_metric, credits_field, metric_rows, table
 from simulator.app.labels import LABELS, label, market_label, quantity
-from simulator.app.services import billing, reset, submit
+from simulator.app.services import billing, refusal, reset, submit
 from simulator.export import safe
 
 KINDS = ["topup", "bonus", "referral", "charge", "refund", "adjustment", "expiry"]
@@ -104,20 +104,18 @@ def top_up(clinic: Any, view: Any) -> None:
         )
         method = right.selectbox("Payment", list(METHODS), format_func=METHODS.get, key="topup_method")
         promo = st.text_input("Promotion code (optional)", max_chars=64, key="topup_promo")
-        # TOP-UP PREVIEW (payments work): once Billing.quote_topup exists, show here what will be paid,
-        # the paid and bonus credits and the promotion (or why the code does not apply), and refuse Pay
-        # for a code the preview refuses.
-        submitted = st.form_submit_button("Pay", key="topup_pay")
+        preview_at, pay_at = st.columns(2)
+        previewed = preview_at.form_submit_button("Preview", key="topup_preview")
+        submitted = pay_at.form_submit_button("Pay", key="topup_pay", type="primary")
+    asked = int(credits) if what == "Credits" else what
+    if previewed:
+        preview(clinic, asked, method, promo.strip() or None)
     if not submitted:
         return
-    result = submit(
+    result = submit(  # a code the preview refuses is refused here too, before any money moves
         f"topup-{clinic.id}",
         lambda key: billing().purchase(
-            clinic.id,
-            int(credits) if what == "Credits" else what,
-            payment_method=method,
-            key=key,
-            promo_code=promo.strip() or None,
+            clinic.id, asked, payment_method=method, key=key, promo_code=promo.strip() or None
         ),
         clear=TOPUP_FIELDS,
     )
@@ -129,6 +127,34 @@ def top_up(clinic: Any, view: Any) -> None:
         flash("info", f"{clinic.name}: {result.message} (payment {result.payment_id})")
     else:
         flash("error", f"{clinic.name}: {result.message}")
+
+
+def preview(clinic: Any, asked: int | str, method: str, promo: str | None) -> None:
+    """What the top-up will cost and earn (Billing.quote_topup), before any money moves: the money
+    to pay, the paid and bonus credits with the promotion and perks, or why the code does not apply."""
+    from engine.errors import CreditbookError
+
+    try:
+        quote = billing().quote_topup(clinic.id, asked, promo_code=promo, payment_method=method)
+    except CreditbookError as exc:
+        st.error(refusal(exc))
+        return
+    per, currency = quote.money_per_credit, quote.currency
+    paid = format_credits(quote.paid_credits, per, currency)
+    lines = [f"**Pay {format_money(quote.amount, currency, per)}** for {paid}"]
+    if quote.rounded_up_from is not None:
+        lines.append(
+            f"{format_number(quote.rounded_up_from, currency)} credits are not a whole amount to pay: "
+            f"rounded up to {format_number(quote.paid_credits, currency)}"
+        )
+    if quote.bonus_credits:
+        rules = ", ".join(quote.bonus_rule_ids)
+        lines.append(f"Bonus: {format_credits(quote.bonus_credits, per, currency)} ({rules})")
+    if quote.perks:
+        lines.append("Perks: " + ", ".join(perk.replace("_", " ") for perk in quote.perks))
+    st.info("  \n".join(lines))
+    if quote.promo_refusal is not None:
+        st.warning(f"The code cannot be used: {quote.promo_reason}. Pay without it, or change the code.")
 
 
 def pricing_rules(rule_ids: tuple[str, ...], policy_ids: set[str]) -> str:

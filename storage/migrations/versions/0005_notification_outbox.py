@@ -1,7 +1,7 @@
 """notification outbox: events, endpoints, deliveries, alert states
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01 09:00:00
 
 Events are written in the same transaction as the change that caused them; a worker delivers each to
@@ -17,7 +17,7 @@ from alembic import op
 import storage.schema
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
