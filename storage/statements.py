@@ -99,7 +99,7 @@ class Statement:
         try:
             cursor.execute(plan.sql, values)
         except conn.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(conn, plan.sql, values, error, cursor) from error
+            raise driver_error(conn, plan.sql, values, error, cursor) from error
         return _Result(cursor, plan)
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -112,11 +112,21 @@ class Statement:
         try:
             cursor.executemany(plan.sql, values)
         except conn.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(conn, plan.sql, values, error, cursor) from error
+            raise driver_error(conn, plan.sql, values, error, cursor) from error
         cursor.close()
 
 
-def _wrapped(conn: Connection, sql: str, params: Any, error: Exception, cursor: Any) -> DBAPIError:
+def execute(conn: Connection, sql: str) -> None:
+    """A statement without parameters or rows (BEGIN, SAVEPOINT, COMMIT) on the driver's connection,
+    a failure raised as SQLAlchemy raises it (storage/database.py retries by that)."""
+    driver: Any = conn.connection.driver_connection
+    try:
+        driver.execute(sql)
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise driver_error(conn, sql, (), error, None) from error
+
+
+def driver_error(conn: Connection, sql: str, params: Any, error: Exception, cursor: Any) -> DBAPIError:
     """The driver's error as SQLAlchemy would have raised it (OperationalError, IntegrityError...),
     so that storage.database can tell a lost race (retry) from a real failure, and a dropped
     connection is invalidated in the pool."""

@@ -18,7 +18,7 @@ between database transactions, never inside one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from engine.billing import (
 )
 from engine.billing.catalog import Catalog
 from engine.billing.context import Context, utc_now
+from engine.billing.errors import InvalidAmount
 from engine.billing.gateway import FakeGateway, PaymentGateway
 from engine.billing.results import (
     AdjustmentResult,
@@ -52,8 +53,9 @@ from engine.billing.results import (
     RevenueReport,
     TransactionPage,
 )
+from engine.errors import CreditbookError
 from engine.pricebook.model import CompiledPricebook, PackageRule
-from engine.pricing.requests import Request, as_request
+from engine.pricing.requests import Request
 from storage.clinics import Clinic
 from storage.database import Database
 from storage.reconcile import Reconciliation, reconcile
@@ -200,10 +202,17 @@ class Billing:
     ) -> ChargeResult:
         """Charge an SMS campaign, voice call records or leads (engine/billing/charges.py)."""
         when = self.ctx.at(at)
-        asked = charges.ChargeRequest(
-            arguments.clinic_id(clinic_id), as_request(request), key, arguments.patient_ref(patient_ref)
-        )
-        return charges.charge(self.ctx, asked, when)
+        return charges.charge(self.ctx, charges.asked(clinic_id, request, key, patient_ref), when)
+
+    def charge_batch(self, items: Sequence[Mapping[str, Any]]) -> list[ChargeResult | CreditbookError]:
+        """Charge many requests in one database transaction — per-recipient campaign billing, a bulk
+        lead import. Each item is a mapping of `charge`'s arguments (clinic_id, request, key, and
+        optionally at and patient_ref) and gets its own answer, in the order given: its
+        ChargeResult (approved, declined and recorded, or replayed), or the error that refused it
+        alone — the others are posted all the same (engine/billing/charges.py `charge_batch`)."""
+        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
+            raise InvalidAmount("items must be a list of charges (mappings of charge arguments)", field="items")
+        return charges.charge_batch(self.ctx, [charges.batch_item(self.ctx, item) for item in items])
 
     def refund(  # noqa: PLR0913 (public API: the refund's fields, passed by name)
         self,
@@ -284,9 +293,10 @@ class Billing:
         """Expire every lot whose time is up; safe to run twice and alongside charges."""
         return expiry.expire_lots(self.ctx, self.ctx.at(now))
 
-    def reconcile(self) -> Reconciliation:
-        """Recompute every ledger invariant and report any drift (see storage/reconcile.py)."""
-        return self.ctx.db.read(reconcile)
+    def reconcile(self, full: bool = False) -> Reconciliation:
+        """Recompute every ledger invariant and report any drift (see storage/reconcile.py); `full`
+        also checks the usage counters day by day and SQLite's every index against its table."""
+        return self.ctx.db.read(lambda conn: reconcile(conn, full=bool(full)))
 
     # -- reports ----------------------------------------------------------------------------------
     def balance(self, clinic_id: str, at: datetime | None = None) -> BalanceView:

@@ -44,3 +44,17 @@ def allocations_of(billing: Billing, transaction_id: int) -> dict[int, int]:
     for row in rows(billing, "allocations", transaction_id=transaction_id):
         found[row.lot_id] = found.get(row.lot_id, 0) + int(row.amount)
     return found
+
+
+def tables(billing: Billing) -> dict[str, list[Any]]:
+    """Every row of every table, in primary-key order (the keys' own ids left out)."""
+
+    def read(conn: Any) -> dict[str, list[Any]]:
+        found = {}
+        for name, table in metadata.tables.items():
+            columns = [c for c in table.columns if not (name == "idempotency_keys" and c.name == "id")]
+            order = list(table.primary_key.columns) if name != "idempotency_keys" else [table.c.scope, table.c.key]
+            found[name] = [tuple(row) for row in conn.execute(select(*columns).order_by(*order))]
+        return found
+
+    return billing.db.read(read)
