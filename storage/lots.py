@@ -61,7 +61,7 @@ _TAKE = Statement(
     .where(lots.c.id == B("b_lot"), lots.c.remaining >= B("b_part"))
     .values(remaining=lots.c.remaining - B("b_part"))
 )
-_INSERT_ALLOCATIONS = Statement(insert(allocations))
+_INSERT_ALLOCATIONS = Statement(insert(allocations), insert_keys=("lot_id", "transaction_id", "kind", "amount"))
 
 
 def open_lots(conn: Connection, wallet_id: int) -> list[Lot]:

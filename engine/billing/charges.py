@@ -311,13 +311,23 @@ def _one_round_trip(
 
 
 def _decide_kept(
-    ctx: Context, conn: Connection, asked: ChargeRequest, asked_at: datetime, local: Local | None = None
+    ctx: Context,
+    conn: Connection,
+    asked: ChargeRequest,
+    asked_at: datetime,
+    local: Local | None = None,
+    may_read: bool = True,
 ) -> Decided | None:
     """The charge decided on the clinic's kept state, or on one read now (alone, a snapshot without
-    the lock: the function checks it under the lock; in a batch's transaction, under the lock)."""
+    the lock: the function checks it under the lock; in a batch's transaction, under the lock).
+    Without `may_read`, None rather than reading: a batch that already planned charges of the
+    clinic must not plan the next on the database's state, which does not have them yet — its
+    version would be one those charges' predictions pass through, and could be taken for theirs."""
     found = _remembered(ctx, asked.clinic_id, local)
     at = None if found is None else clinic_state.clinic_time(found, asked_at)
     if found is None or at is None or not clinic_state.fresh(found, at):
+        if not may_read:
+            return None
         found = clinic_state.load(conn, asked.clinic_id, asked_at, lock=local is not None)
         at = clinic_state.clinic_time(found, asked_at)
         if not clinic_state.fresh(found, at):
@@ -507,7 +517,7 @@ def _pipelined(ctx: Context, conn: Connection, asked: list[Item], local: Local, 
         plan = None
         if clinic_id not in behind:
             try:
-                decided = _decide_kept(ctx, conn, request, at, local)
+                decided = _decide_kept(ctx, conn, request, at, local, may_read=clinic_id not in local)
                 digest = request.keyed().digest()
                 plan = None if decided is None else _plan(ctx, conn, decided, request, digest, at)
             except (CreditbookError, LedgerError):  # the door answers it, in the reference's order

@@ -10,6 +10,7 @@ the same charges one by one post, in one transaction: a database failure leaves 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -185,3 +186,31 @@ def test_errors_in_a_batch_are_the_ones_charge_raises(billing: Billing) -> None:
             billing.charge(clinic, request, key=key)
         assert isinstance(answer, CreditbookError)
         assert (type(answer), str(answer)) == (type(raised.value), str(raised.value))
+
+
+def test_a_batch_across_the_clinics_midnight_posts_every_charge_as_one_by_one(
+    twin_urls: tuple[str, str], clock: Clock
+) -> None:
+    """Charges of one clinic before and after its midnight: the state a batch keeps between them
+    stops being true at midnight (the trailing window moves), so the later ones are priced on
+    the clinic as the earlier ones of the same batch left it — never on the database's state from
+    before the batch, whose version the earlier ones pass through (a regression: that mix once
+    posted a charge on a balance 190 credits off, refused by the function's own check)."""
+    midnight = datetime(2026, 3, 2, 18, 30, tzinfo=UTC)  # 3 March, 00:00 in Kolkata
+    items = [
+        {"clinic_id": "h", "request": (LEAD, CHAT)[n % 2], "key": f"k{n}", "at": midnight + timedelta(minutes=n - 10)}
+        for n in range(80)
+    ]
+    found = []
+    for url, batched in zip(twin_urls, (False, True), strict=True):
+        billing = Billing(Database(url), clock=Clock(midnight - timedelta(hours=2)), gateway=FakeGateway())
+        for path in (US_V1, IN_V1, IN_V2):
+            billing.publish_pricebook(path, actor="pricing", key=f"publish-{path.name}", at=PUBLISHED)
+        _clinics(billing, {"h": 100_000})
+        for n in range(2):  # the clinic's state kept, the market's revenue account known: the fast path
+            billing.charge("h", CHAT, key=f"warm-{n}", at=midnight - timedelta(hours=1))
+        answers = billing.charge_batch(items) if batched else [billing.charge(**item) for item in items]  # type: ignore[arg-type]
+        assert billing.reconcile(full=True).ok
+        found.append(([a.model_dump(mode="json") for a in answers], tables(billing)))
+        billing.db.dispose()
+    assert found[0] == found[1]

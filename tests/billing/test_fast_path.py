@@ -13,6 +13,7 @@ its charges, or the comparison proves nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -148,3 +149,54 @@ def test_the_fast_path_leaves_the_rows_the_reference_leaves(
     assert fast_posts >= charges * 0.6, f"the fast path posted only {dict(taken)} of {charges} charges"
     assert taken["stale"] >= 1  # and it found states stale (a top-up, a refund, a new segment...)
     assert any("declined" in str(a) or (isinstance(a, dict) and not a.get("approved", True)) for a in fast_answers)
+
+
+def test_a_kept_state_is_never_charged_from_once_another_process_changed_the_clinic(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """Billing A keeps each clinic's state after charging it; Billing B (another process: its own
+    kept states) changes the clinic in every way a charge reads. A's next charge must price and
+    post from the clinic as it is now — exactly what the reference path (C) charges."""
+    clock = Clock(START)
+    a, b, c = (
+        Billing(Database(ledger_url, fast=fast_path), clock=clock, gateway=FakeGateway(), migrate=n == 0)
+        for n, fast_path in enumerate((True, True, False))
+    )
+    for path in (US_V1, IN_V1, IN_V2):
+        a.publish_pricebook(path, actor="pricing", key=f"publish-{path.name}", at=PUBLISHED)
+    version_2 = us_version_2(tmp_path, voice_1=170, effective_from=datetime(2026, 3, 10))
+    for clinic in ("x", "y", "warm"):  # x is charged by A, y (its twin) by the reference, after the same changes
+        a.register_clinic(clinic, clinic, "US", key="reg")
+        a.purchase(clinic, 1_000_000, payment_method="card_ok", key="buy")
+    for n in range(2):  # A finds the market's revenue account: its charges take the fast path from now on
+        a.charge("warm", Usage(product="sms", units=1), key=f"warm-{n}")
+    changes: list[tuple[str, Callable[[str], Any]]] = [
+        ("B charges the same term", lambda clinic: b.charge(clinic, Usage(product="sms", units=450), key="b-sms")),
+        ("B tops up", lambda clinic: b.purchase(clinic, 200_000, payment_method="card_ok", key="b-buy")),
+        ("B takes credits back", lambda clinic: b.adjust(clinic, -5_000, actor="ops", reason="fix", key="b-adj")),
+        ("B moves it to preferred", lambda clinic: b.set_segment(clinic, "preferred", actor="ops", key="b-seg")),
+        ("B publishes v2", lambda clinic: b.publish_pricebook(version_2, actor="pricing", key="b-v2")),
+        ("B pins it to v1", lambda clinic: b.pin(clinic, "us-audiology", 1, actor="ops", reason="r", key="b-pin")),
+    ]
+    for n, (what, change) in enumerate(changes):
+        for clinic, charger in (("x", a), ("y", c)):
+            charger.charge(clinic, Usage(product="sms", units=30), key=f"before-{n}")  # A keeps x's state
+            with contextlib.suppress(CreditbookError):  # publishing once is enough for both twins
+                change(clinic)
+        if n == len(changes) - 2:
+            clock.now = datetime(2026, 3, 11, tzinfo=UTC)  # v2 in force (x and y on their v1 terms still)
+        found = {
+            (clinic, product): _seen(
+                charger.charge(clinic, Usage(product=product, units=300), key=f"after-{n}-{product}")
+            )
+            for clinic, charger in (("x", a), ("y", c))
+            for product in ("sms", "voice")
+        }
+        for product in ("sms", "voice"):
+            assert found[("x", product)] == found[("y", product)], f"after '{what}': {found}"
+    for billing in (a, b, c):
+        billing.db.dispose()
+
+
+def _seen(result: Any) -> tuple[Any, ...]:
+    return result.approved, result.credits, result.balance, result.rule_ids, result.pricebook
