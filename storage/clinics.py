@@ -9,9 +9,10 @@ UNION. What billing computes from them (the pricing version, the plan, the lots 
 alerts) is plain Python in engine/billing/state.py.
 
 A state carries the wallet's `version` and how long it stays true by the clock alone (`until`: the
-next end of a package or term, expiry of a lot, or midnight, when the trailing window moves), so
-that billing can keep it between operations and post a charge priced from it only while
-`verify` finds the wallet's version unchanged (and the same version in force, and the same pin).
+next end of a package, term or pin, expiry of a lot, version coming into force, or midnight, when
+the trailing window moves), so that billing can keep it between operations and post a charge
+priced from it only while `verify` finds the wallet's version unchanged (and the same version in
+force, and the same pin: a version published since changes no wallet).
 
 Terms (a pay-as-you-go term's usage counter), holdings (packages bought) and pins (a clinic locked
 to a published version) are rows of a clinic here too; writing one changes the wallet's version.
@@ -103,8 +104,8 @@ class ClinicState:
     lots: list[Lot]  # unexpired lots holding credits (some may be due)
     charged_30d: int = 0  # net credits charged on the clinic's last TRAILING_DAYS days (storage/usage.py)
     at: datetime | None = None  # the instant it was read for
-    until: datetime | None = None  # when the clock alone changes it (a package, term or lot ends; midnight)
-    ends: tuple[datetime, ...] = field(default=(), repr=False)  # the ends of its packages and terms
+    until: datetime | None = None  # when the clock alone changes it (see `until`)
+    ends: tuple[datetime, ...] = field(default=(), repr=False)  # packages and terms ending, version and pin changes
 
 
 def _clinic(row: object) -> Clinic:
@@ -120,17 +121,28 @@ _IN_FORCE = (
     .limit(1)
     .scalar_subquery()
 )
-_PINNED = (
-    select(clinic_pins.c.version)
-    .where(
-        clinic_pins.c.clinic_id == clinics.c.id,
-        clinic_pins.c.pinned_from <= B("b_at"),
-        or_(clinic_pins.c.pinned_until.is_(None), clinic_pins.c.pinned_until > B("b_at")),
-    )
-    .order_by(clinic_pins.c.pinned_from.desc(), clinic_pins.c.id.desc())
-    .limit(1)
+_NEXT_VERSION = (  # when the next published version comes into force (the state's `until`)
+    select(func.min(pricebook_versions.c.effective_from))
+    .where(pricebook_versions.c.pricebook_id == clinics.c.pricebook_id, pricebook_versions.c.effective_from > B("b_at"))
     .scalar_subquery()
 )
+
+
+def _pin(column: Any) -> Any:
+    return (
+        select(column)
+        .where(
+            clinic_pins.c.clinic_id == clinics.c.id,
+            clinic_pins.c.pinned_from <= B("b_at"),
+            or_(clinic_pins.c.pinned_until.is_(None), clinic_pins.c.pinned_until > B("b_at")),
+        )
+        .order_by(clinic_pins.c.pinned_from.desc(), clinic_pins.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_PINNED = _pin(clinic_pins.c.version)
 _CLINIC = (
     select(
         clinics,
@@ -141,6 +153,8 @@ _CLINIC = (
         accounts_table.c.version.label("wallet_version"),
         _IN_FORCE.label("in_force"),
         _PINNED.label("pinned"),
+        _NEXT_VERSION.label("next_version"),
+        _pin(clinic_pins.c.pinned_until).label("pinned_until"),
     )
     .select_from(clinics.join(accounts_table, accounts_table.c.clinic_id == clinics.c.id))
     .where(clinics.c.id == B("b_clinic"))
@@ -225,6 +239,7 @@ def _load(conn: Connection, clinic_id: str, at: datetime, lock: bool) -> ClinicS
     held = sorted((r for r in listed if r.tag == "holding"), key=lambda r: r.until, reverse=True)
     found = [Lot(int(r.id), r.name, int(r.amount), r.until) for r in listed if r.tag == "lot"]
     ends = tuple(r.until for r in listed if r.tag in ("holding", "term"))
+    ends += tuple(moment for moment in (row.next_version, row.pinned_until) if moment is not None)
     return ClinicState(
         clinic=_clinic(row),
         wallet=wallet,
@@ -243,7 +258,9 @@ def _load(conn: Connection, clinic_id: str, at: datetime, lock: bool) -> ClinicS
 
 
 def until(at: datetime, zone: str, ends: tuple[datetime, ...], held: list[Lot]) -> datetime:
-    """The first instant after `at` at which the clock alone changes a state read at `at`."""
+    """The first instant after `at` at which the clock alone changes a state read at `at`: a
+    package or term ends, a lot expires, the next published version comes into force, the pin
+    ends, or the clinic's midnight moves the trailing window."""
     later = [moment for moment in ends if moment > at]
     later += [lot.expires_at for lot in held if lot.expires_at is not None and lot.expires_at > at]
     return min([usage.next_midnight(at, zone), *later])

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, func, select, tuple_
 
 from engine.vocabulary import AccountKind, DisputeStatus, PaymentStatus, TransactionKind, TransactionStatus
 from storage.lots import Lot
@@ -139,9 +139,8 @@ def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -
             if last is None:
                 return total, []
             after = (last.at, int(last.id))
-    if after is not None:
-        at, row_id = after
-        conditions.append(or_(transactions.c.at < at, and_(transactions.c.at == at, transactions.c.id < row_id)))
+    if after is not None:  # a row value: both databases seek the index to it (an OR of two ranges they scan)
+        conditions.append(tuple_(transactions.c.at, transactions.c.id) < tuple_(*after))
     shown = select(transactions.c.id).where(*conditions).order_by(*newest_first).limit(page_size).subquery()
     signed = (
         select(func.coalesce(func.sum(entries.c.amount), 0))
