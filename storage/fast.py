@@ -124,13 +124,23 @@ BEGIN
             UPDATE accounts a SET last_at = p_at, version = a.version + 1 WHERE a.id = p_wallet
             RETURNING a.balance INTO o_balance;
         END IF;
-        INSERT INTO transactions (clinic_id, kind, status, credits, at, product, units, pricebook_id,
-            pricebook_version, pricebook_hash, rule_ids, quote, reason, actor, note, related_id, payment_id,
-            patient_ref, unfunded, refunded)
-        VALUES (p_clinic, 'charge', 'posted', p_credits, p_at, p_product, p_units, p_pricebook,
-            p_priced_version, p_priced_hash, p_rule_ids, p_quote, NULL, NULL, NULL, NULL, NULL,
-            p_patient_ref, p_unfunded, 0)
-        RETURNING id INTO o_transaction;
+        o_status := 'posted';
+    ELSE
+        IF v_balance - p_credits >= -v_limit THEN
+            RAISE EXCEPTION 'creditbook_charge: wallet % can take % credits: the prediction declined them',
+                p_wallet, p_credits USING ERRCODE = 'XX000';
+        END IF;
+        o_balance := v_balance;
+        o_status := 'declined';
+    END IF;
+    INSERT INTO transactions (clinic_id, kind, status, credits, at, product, units, pricebook_id,
+        pricebook_version, pricebook_hash, rule_ids, quote, reason, actor, note, related_id, payment_id,
+        patient_ref, unfunded, refunded)
+    VALUES (p_clinic, 'charge', o_status, p_credits, p_at, p_product, p_units, p_pricebook,
+        p_priced_version, p_priced_hash, p_rule_ids, p_quote, p_reason, NULL, NULL, NULL, NULL,
+        p_patient_ref, p_unfunded, 0)
+    RETURNING id INTO o_transaction;
+    IF p_approve THEN
         IF p_credits > 0 THEN
             INSERT INTO allocations (lot_id, transaction_id, kind, amount)
             SELECT t.id, o_transaction, 'charge', t.part
@@ -145,21 +155,6 @@ BEGIN
         VALUES (p_clinic, p_day, coalesce(p_product, ''), p_credits, coalesce(p_units, 0), 0, 0)
         ON CONFLICT (clinic_id, day, product)
         DO UPDATE SET charged = u.charged + excluded.charged, units = u.units + excluded.units;
-        o_status := 'posted';
-    ELSE
-        IF v_balance - p_credits >= -v_limit THEN
-            RAISE EXCEPTION 'creditbook_charge: wallet % can take % credits: the prediction declined them',
-                p_wallet, p_credits USING ERRCODE = 'XX000';
-        END IF;
-        INSERT INTO transactions (clinic_id, kind, status, credits, at, product, units, pricebook_id,
-            pricebook_version, pricebook_hash, rule_ids, quote, reason, actor, note, related_id, payment_id,
-            patient_ref, unfunded, refunded)
-        VALUES (p_clinic, 'charge', 'declined', p_credits, p_at, p_product, p_units, p_pricebook,
-            p_priced_version, p_priced_hash, p_rule_ids, p_quote, p_reason, NULL, NULL, NULL, NULL,
-            p_patient_ref, 0, 0)
-        RETURNING id INTO o_transaction;
-        o_balance := v_balance;
-        o_status := 'declined';
     END IF;
 
     -- 4. the outcome, with the key

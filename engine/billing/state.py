@@ -96,7 +96,8 @@ class States:
 
 
 def fresh(state: ClinicState, at: datetime) -> bool:
-    """The clock alone has not changed a state by `at` (no package, term or lot ended, same day)."""
+    """The clock alone has not changed a state by `at`: no package, term, pin or lot ended, no
+    version came into force, the same day (storage/clinics.py `until`)."""
     return state.at is not None and state.until is not None and state.at <= at < state.until
 
 
