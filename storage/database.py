@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,6 +114,37 @@ def _mapped(error: DBAPIError | LostRace) -> StorageError:
     return StorageError(f"the database failed: {type(getattr(error, 'orig', error)).__name__}")
 
 
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+MIGRATION_LOCK = 0x6372_6564_6974  # "credit": the advisory lock every migrating process takes on PostgreSQL
+_OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def _forget_pools_in_child() -> None:
+    """After a fork the child must not use the parent's pooled connections (two processes on one
+    socket read each other's answers): it drops them without closing them, and opens its own."""
+    for database in list(_OPEN):
+        database.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
+def _postgres_engine(url: str, schema: str | None, isolation: str, pool_size: int, **options: Any) -> Engine:
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, isolation_level=isolation, **options)
+    if schema is not None:
+
+        @event.listens_for(engine, "connect")
+        def _search_path(dbapi_connection: Any, _record: Any) -> None:
+            # Every table (and Alembic's version table) lives in the ledger's own schema, beside a
+            # host application's tables but never among them.
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f'SET search_path TO "{schema}"')
+            cursor.close()
+            dbapi_connection.commit()
+
+    return engine
+
+
 class Autocommit:
     """Work whose statements are each a transaction of their own on PostgreSQL: a charge posted by
     one function call (storage/fast.py) then costs one round trip instead of three (BEGIN, the
@@ -142,6 +175,10 @@ class Database:
     """One ledger database. `run(fn)` executes `fn(connection)` in a write transaction, retrying
     what is retryable; `read(fn)` does the same for read-only work (no write lock on SQLite).
 
+    `pool_size` bounds the connections one process opens to PostgreSQL (as many again may overflow
+    under a burst); `schema` puts the ledger's tables in a PostgreSQL schema of their own. A
+    Database created before a fork is safe to use in the child (it opens its own connections).
+
     `fast` (default on) lets billing post charges from clinic states it kept since an earlier
     operation, verified by the wallet's version (engine/billing/charges.py), and on PostgreSQL in
     one round trip (storage/fast.py); off, every charge reads its clinic under the wallet lock and
@@ -154,16 +191,24 @@ class Database:
         echo: bool = False,
         attempts: int = 30,
         isolation: str = "READ COMMITTED",
+        pool_size: int = 20,
+        schema: str | None = None,
         fast: bool = True,
     ):
         self.url = database_url(url)
         self.attempts = attempts
         self.isolation = isolation
         self.fast = fast
+        if schema is not None and not SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"a schema name is lower-case letters, digits and _, not {schema!r}")
+        if not 1 <= pool_size <= 200:
+            raise ValueError("pool_size is between 1 and 200")
+        self.schema = schema if not self.url.startswith("sqlite") else None
         if self.url.startswith("sqlite"):
             self.engine = _sqlite_engine(self.url, echo=echo)
         else:
-            self.engine = create_engine(self.url, echo=echo, pool_size=20, max_overflow=20, isolation_level=isolation)
+            self.engine = _postgres_engine(self.url, self.schema, isolation, pool_size, echo=echo)
+        _OPEN.add(self)
         self.retries = 0  # how many times a transaction was retried (for benchmarks and tests)
         self.fault: Callable[[Connection], None] | None = None  # tests inject failures here
         self.write_begin: str | None = None  # SQLite: how write transactions begin (tests break it on purpose)
@@ -227,7 +272,10 @@ class Database:
         return self.run(work, readonly=True)
 
     def upgrade(self) -> None:
-        """Bring the schema to the latest Alembic revision (`creditbook db upgrade`)."""
+        """Bring the schema to the latest Alembic revision (`creditbook db upgrade`). Safe when many
+        processes start at once: on PostgreSQL each takes one advisory lock first (the first
+        migrates, the others then find nothing to do); SQLite's BEGIN IMMEDIATE already serialises
+        them."""
         from alembic import command
         from alembic.config import Config
 
@@ -235,6 +283,10 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                if self.schema is not None:
+                    connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

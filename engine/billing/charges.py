@@ -34,6 +34,7 @@ from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed, check_key
 from engine.billing.errors import InvalidAmount
 from engine.billing.results import ChargeResult
+from engine.bounds import OPERATION_CREDITS_MAX
 from engine.errors import CreditbookError
 from engine.pricebook.model import CompiledPricebook
 from engine.pricing.quote import Quote, quote
@@ -140,6 +141,9 @@ def decide(
         term_usage={product: term.units if term is not None else 0},
     )
     priced = quote(pricing, asked.request, context)
+    if priced.credits > OPERATION_CREDITS_MAX:  # declined or not, the ledger could not even record it
+        shown = current.format_credits(OPERATION_CREDITS_MAX)
+        raise InvalidAmount(f"a charge of {priced.credits:,} credits is more than one operation moves ({shown})")
     policy = PolicyEngine.of(current)
     limit = policy.overdraft_limit(found.clinic.segment)
     if limit != found.wallet.overdraft_limit:  # a new version changed the segment's limit: the wallet follows

@@ -30,6 +30,7 @@ from engine.billing import (
     clinics,
     disputes,
     expiry,
+    notifications,
     pricebooks,
     purchases,
     refunds,
@@ -54,10 +55,13 @@ from engine.billing.results import (
     TransactionPage,
 )
 from engine.errors import CreditbookError
+from engine.notify.mail import Mailer
+from engine.notify.worker import Tally, Worker
 from engine.pricebook.model import CompiledPricebook, PackageRule
 from engine.pricing.requests import Request
 from storage.clinics import Clinic
 from storage.database import Database
+from storage.outbox import Endpoint
 from storage.reconcile import Reconciliation, reconcile
 
 
@@ -75,6 +79,10 @@ class Billing:
         if migrate:
             db.upgrade()
         self.ctx = Context(db=db, clock=clock, gateway=gateway or FakeGateway(), catalog=Catalog())
+
+    def close(self) -> None:
+        """Close the ledger's pooled connections (a new call opens them again)."""
+        self.ctx.db.dispose()
 
     @property
     def db(self) -> Database:
@@ -297,6 +305,36 @@ class Billing:
         """Recompute every ledger invariant and report any drift (see storage/reconcile.py); `full`
         also checks the usage counters day by day and SQLite's every index against its table."""
         return self.ctx.db.read(lambda conn: reconcile(conn, full=bool(full)))
+
+    # -- notifications ----------------------------------------------------------------------------
+    def add_notification_endpoint(
+        self, clinic_id: str | None, channel: str, target: str, kinds: Sequence[str] = ()
+    ) -> tuple[Endpoint, str | None]:
+        """Send a clinic's events (None: every clinic's) to a webhook or an e-mail address; a
+        webhook's signing secret is returned once."""
+        asked = notifications.EndpointRequest(
+            arguments.optional_clinic_id(clinic_id, "clinic_id"), channel, target, tuple(kinds)
+        )
+        return notifications.add_endpoint(self.ctx, asked, self.ctx.at(None))
+
+    def notification_endpoints(self, clinic_id: str | None = None) -> list[Endpoint]:
+        return notifications.endpoints(self.ctx, arguments.optional_clinic_id(clinic_id, "clinic_id"))
+
+    def set_notification_endpoint(
+        self, endpoint_id: int, clinic_id: str | None, kinds: Sequence[str] = (), active: bool = True
+    ) -> None:
+        """Choose which events an endpoint receives (none: all), or switch it off."""
+        notifications.choose(
+            self.ctx,
+            arguments.row_id("endpoint_id", endpoint_id),
+            arguments.optional_clinic_id(clinic_id, "clinic_id"),
+            tuple(kinds),
+            bool(active),
+        )
+
+    def deliver_notifications(self, mailer: Mailer | None = None) -> Tally:
+        """Deliver every notification due now (what `creditbook notify run` does in a loop)."""
+        return Worker(self.ctx.db, self.ctx.clock, mailer).run_once()
 
     # -- reports ----------------------------------------------------------------------------------
     def balance(self, clinic_id: str, at: datetime | None = None) -> BalanceView:

@@ -138,7 +138,7 @@ def test_the_migration_fills_the_counters_from_an_existing_ledger(billing: Billi
     config.set_main_option("sqlalchemy.url", billing.db.url.replace("%", "%%"))
     with billing.db.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0002")  # the ledger as it was: no counters, no function
+        command.downgrade(config, "-1")  # the ledger as it was: no counters, no function
     billing.db.dispose()
     billing.db.upgrade()
     assert billing.db.read(usage.stored) == before

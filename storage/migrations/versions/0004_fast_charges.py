@@ -1,7 +1,7 @@
 """fast charges: usage counters, history and reconcile indexes, the one-round-trip charge function
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-01 09:00:00
 
 - usage_days: a clinic's posted charges and refunds per day (in its time zone) and product, kept by
@@ -14,8 +14,8 @@ Create Date: 2026-12-01 09:00:00
 - PostgreSQL: `creditbook_charge(...)`, which posts a charge priced in Python in one round trip
   (storage/fast.py says what it does and why it is safe).
 
-(down_revision is 0002: the payments branch's 0003 was not on main when this was written; the
-chain is fixed when the two meet.)
+(down_revision is 0005, the notification outbox, the latest on main when this branch merged it;
+the payments branch's 0003 was not on main yet: the chain is fixed when the two meet.)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from alembic import op
 from storage import fast, usage
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
