@@ -140,7 +140,10 @@ def decide(
         segment=found.clinic.segment,
         term_usage={product: term.units if term is not None else 0},
     )
-    priced = quote(pricing, asked.request, context)
+    try:
+        priced = quote(pricing, asked.request, context)
+    except ArithmeticError as error:  # engine/pricing does not bound a request's units (UNITS_MAX) yet:
+        raise InvalidAmount("the request is too large to price", field="request") from error  # 10^30 segments
     if priced.credits > OPERATION_CREDITS_MAX:  # declined or not, the ledger could not even record it
         shown = current.format_credits(OPERATION_CREDITS_MAX)
         raise InvalidAmount(f"a charge of {priced.credits:,} credits is more than one operation moves ({shown})")

@@ -27,3 +27,12 @@ def test_a_charge_past_what_one_operation_moves_is_refused_and_leaves_nothing(bi
     assert isinstance(answer, InvalidAmount)
     assert snapshot(billing) == before
     assert billing.charge("us", {"product": "sms", "units": 10}, key="after").approved
+
+
+def test_a_request_too_large_to_price_is_refused_and_leaves_nothing(billing: Billing) -> None:
+    billing.register_clinic("us", "us", "US", key="reg")
+    billing.purchase("us", 1_000_000, payment_method="card_ok", key="buy")
+    before = snapshot(billing)
+    with pytest.raises(InvalidAmount, match="too large to price"):  # 10^30 segments: past Decimal's precision
+        billing.charge("us", {"product": "sms", "units": 10**30}, key="huge")
+    assert snapshot(billing) == before
