@@ -1,26 +1,44 @@
-"""Ledger benchmark: lead charges per second through `Billing.charge` on 1,000 clinics, beside
-baselines measured in the same run on the same machine:
+"""Ledger benchmark: charges through `Billing`, beside baselines measured in the same run.
 
-- SQLite (one writer): a raw sqlite3 loop of `BEGIN IMMEDIATE; guarded UPDATE; INSERT; COMMIT` with
-  the ledger's own settings (WAL, synchronous=FULL).
-- PostgreSQL at 1, 4 and 16 clients: pgbench's tpcb-like transaction at the same client counts
-  (`pgbench -i -s 10`, its own throw-away database). Billing clients are separate processes, each
-  charging its own share of the clinics, started together behind a barrier.
+Every figure is printed beside its baseline, and beside the same figure for the code before the
+fast charge path (commit BEFORE, extracted into a scratch folder and run in child processes with
+its own benchmark functions), so that "how much faster" is measured, not remembered:
 
-Each row prints throughput, p50/p99 latency and the ratio to its baseline. Target: >= 50%.
+- SQLite, one writer (WAL, synchronous=FULL), lead charges on 1,000 clinics: single charges beside
+  a raw sqlite3 loop of BEGIN IMMEDIATE; guarded UPDATE; INSERT; COMMIT (target >= 35%), and
+  `charge_batch` of 100 beside the same raw loop's per-row rate (target >= 70%).
+- PostgreSQL at 1, 4 and 16 clients beside pgbench's tpcb-like transaction at the same client
+  counts (`pgbench -i -s 10`, its own throw-away database); Billing clients are separate processes
+  charging their own share of the clinics, started together behind a barrier (target >= 70%).
+- A busy month: charge p50 on a clinic with 1,000 charges already in its month beside one with
+  none, interleaved (target: within 20%).
+- History: page 20 beside page 1, by cursor and by page number (target: within 20%).
+- Reconcile on SQLite at 100,000 and 1,000,000 transactions (target: < 5 s at 1M), beside the
+  reconcile of the code before on the same file.
+
+Clients are warmed before the clock starts: each charges its clinics once, as a running server
+has (the state a charge reads is then kept: engine/billing/charges.py). The machine these run on
+is shared: read each figure against its baseline from the same run, not against another run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import multiprocessing
 import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,46 +48,21 @@ from bench.common import ROOT, table
 
 CLINICS = 1_000
 SQLITE_CHARGES = 4_000
+BATCH = 100
 SECONDS = float(os.environ.get("CREDITBOOK_BENCH_SECONDS", "8"))
 CLIENTS = (1, 4, 16)
 PROCESSES = int(os.environ.get("CREDITBOOK_BENCH_PROCESSES", str(os.cpu_count() or 2)))
 PG_URL = os.environ.get("CREDITBOOK_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-TARGET = 0.5
+#: the commit the fast charge path started from: its charge path is measured in the same run
+BEFORE = "0a1ce247950c07af217bcf9f5235412804531343"
+RECONCILE_SIZES = tuple(int(n) for n in os.environ.get("CREDITBOOK_BENCH_RECONCILE", "100000,1000000").split(","))
+TARGETS = {"single": 0.35, "batched": 0.70, "postgres": 0.70}
 
 
 def _percentiles(latencies: list[float]) -> tuple[float, float]:
     ordered = sorted(latencies)
     return ordered[len(ordered) // 2] * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-
-
-# -- SQLite ------------------------------------------------------------------------------------------
-
-
-def raw_sqlite(folder: Path, count: int = 20_000) -> dict[str, float]:
-    """The bare minimum a ledger write is: one guarded UPDATE and one INSERT per durable commit."""
-    path = folder / "raw.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE wallet (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, lim INTEGER NOT NULL)")
-    conn.execute("CREATE TABLE entry (id INTEGER PRIMARY KEY, wallet INTEGER REFERENCES wallet(id), amount INTEGER)")
-    conn.executemany("INSERT INTO wallet VALUES (?, ?, 0)", [(i, 10**12) for i in range(CLINICS)])
-    latencies = []
-    started = time.perf_counter()
-    for i in range(count):
-        t = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "UPDATE wallet SET balance = balance - ? WHERE id = ? AND balance - ? >= -lim", (250, i % CLINICS, 250)
-        )
-        conn.execute("INSERT INTO entry (wallet, amount) VALUES (?, ?)", (i % CLINICS, -250))
-        conn.execute("COMMIT")
-        latencies.append(time.perf_counter() - t)
-    elapsed = time.perf_counter() - started
-    conn.close()
-    p50, p99 = _percentiles(latencies)
-    return {"rate": count / elapsed, "p50": p50, "p99": p99}
 
 
 def _lead(i: int) -> Any:
@@ -79,33 +72,117 @@ def _lead(i: int) -> Any:
     return LeadRequest(product="lead_call" if i % 3 else "lead_chat", package_price=Decimal(prices[i % len(prices)]))
 
 
-def _prepare(url: str) -> None:
-    """1,000 Indian clinics with ₹1,000,000 each (not timed)."""
+def _prepare(url: str, clinics: int = CLINICS) -> None:
+    """`clinics` Indian clinics with ₹1,000,000 each (not timed)."""
     from engine.billing import Billing
 
     billing = Billing(url)
     for path in ("in/in-clinic-leads-v1.xlsx", "in/in-clinic-leads-v2.xlsx"):
         billing.publish_pricebook(ROOT / "pricebooks" / path, actor="bench", key=path, at=START - timedelta(days=400))
-    for n in range(CLINICS):
+    for n in range(clinics):
         billing.register_clinic(f"c{n:04d}", f"Clinic {n}", "IN", key="register", at=START)
         billing.purchase(f"c{n:04d}", 1_000_000, payment_method="upi_ok", key="topup", at=START)
     billing.db.dispose()
 
 
-def billing_sqlite(folder: Path) -> dict[str, float]:
-    from engine.billing import Billing
+def _warm(billing: Any, clinics: list[str], prefix: str, at: datetime = START) -> None:
+    """Charge each clinic once (a running server's state: compiled pricebooks, kept clinic states)."""
+    for clinic in clinics:
+        billing.charge(clinic, _lead(0), key=f"{prefix}-warm-{clinic}", at=at)
 
-    url = f"sqlite:///{folder / 'ledger.db'}"
-    _prepare(url)
-    billing = Billing(url)
-    requests = [_lead(i) for i in range(SQLITE_CHARGES)]
+
+# -- the code before -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def before() -> Iterator[Callable[[str], Any] | None]:
+    """Run Python in the code of commit BEFORE: `run(source)` executes `source` in a child process
+    whose `import engine`, `storage` and `bench` are that commit's, and returns what it prints
+    last, as JSON. None when the commit cannot be had (no git, a shallow clone)."""
+    folder = Path(tempfile.mkdtemp(prefix="creditbook-before-"))
+    try:
+        archive = subprocess.run(["git", "archive", BEFORE], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        shutil.rmtree(folder, ignore_errors=True)
+        yield None
+        return
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+
+    def run(source: str) -> Any:
+        environment = {**os.environ, "PYTHONPATH": str(folder)}
+        out = subprocess.run(
+            [sys.executable, "-c", source], cwd=folder, env=environment, capture_output=True, text=True, check=True
+        ).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    try:
+        yield run
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- SQLite ----------------------------------------------------------------------------------------
+
+
+def raw_sqlite(folder: Path, count: int = 20_000, per_commit: int = 1) -> dict[str, float]:
+    """The bare minimum a ledger write is: one guarded UPDATE and one INSERT, `per_commit` of them
+    per durable commit."""
+    path = folder / f"raw-{per_commit}.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE wallet (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, lim INTEGER NOT NULL)")
+    conn.execute("CREATE TABLE entry (id INTEGER PRIMARY KEY, wallet INTEGER REFERENCES wallet(id), amount INTEGER)")
+    conn.executemany("INSERT INTO wallet VALUES (?, ?, 0)", [(i, 10**12) for i in range(CLINICS)])
     latencies = []
     started = time.perf_counter()
-    for i, request in enumerate(requests):
+    for first in range(0, count, per_commit):
         t = time.perf_counter()
-        result = billing.charge(f"c{i % CLINICS:04d}", request, key=f"bench-{i}", at=START + timedelta(seconds=i))
+        conn.execute("BEGIN IMMEDIATE")
+        for i in range(first, first + per_commit):
+            conn.execute(
+                "UPDATE wallet SET balance = balance - ? WHERE id = ? AND balance - ? >= -lim", (250, i % CLINICS, 250)
+            )
+            conn.execute("INSERT INTO entry (wallet, amount) VALUES (?, ?)", (i % CLINICS, -250))
+        conn.execute("COMMIT")
         latencies.append(time.perf_counter() - t)
-        assert result.approved
+    elapsed = time.perf_counter() - started
+    conn.close()
+    p50, p99 = _percentiles(latencies)
+    return {"rate": count / elapsed, "p50": p50, "p99": p99}
+
+
+def billing_sqlite(folder: Path, batch: int = 0) -> dict[str, float]:
+    """Lead charges on 1,000 clinics, one at a time or `batch` per charge_batch (p50/p99: per call)."""
+    from engine.billing import Billing
+    from engine.billing.results import ChargeResult
+
+    url = f"sqlite:///{folder / f'ledger-{batch}.db'}"
+    _prepare(url)
+    billing = Billing(url)
+    names = [f"c{n:04d}" for n in range(CLINICS)]
+    _warm(billing, names, "w")
+    requests = [_lead(i) for i in range(SQLITE_CHARGES)]
+    at = [START + timedelta(seconds=i + 1) for i in range(SQLITE_CHARGES)]
+    latencies = []
+    started = time.perf_counter()
+    if batch:
+        for first in range(0, SQLITE_CHARGES, batch):
+            items = [
+                {"clinic_id": names[i % CLINICS], "request": requests[i], "key": f"b-{i}", "at": at[i]}
+                for i in range(first, first + batch)
+            ]
+            t = time.perf_counter()
+            answers = billing.charge_batch(items)
+            latencies.append(time.perf_counter() - t)
+            assert all(isinstance(a, ChargeResult) and a.approved for a in answers), answers[:3]
+    else:
+        for i, request in enumerate(requests):
+            t = time.perf_counter()
+            result = billing.charge(names[i % CLINICS], request, key=f"b-{i}", at=at[i])
+            latencies.append(time.perf_counter() - t)
+            assert result.approved
     elapsed = time.perf_counter() - started
     assert billing.reconcile().ok
     billing.db.dispose()
@@ -113,7 +190,105 @@ def billing_sqlite(folder: Path) -> dict[str, float]:
     return {"rate": SQLITE_CHARGES / elapsed, "p50": p50, "p99": p99}
 
 
-# -- PostgreSQL --------------------------------------------------------------------------------------
+def busy_month(url: str, history: bool = True, charges: int = 400) -> dict[str, float]:
+    """Charge p50 on a clinic with 1,000 charges already in its month beside one with none,
+    charged in turn (so the machine's noise falls on both alike)."""
+    from bench import history as bulk
+    from engine.billing import Billing
+
+    billing = Billing(url)
+    for path in ("in/in-clinic-leads-v1.xlsx", "in/in-clinic-leads-v2.xlsx"):
+        billing.publish_pricebook(ROOT / "pricebooks" / path, actor="bench", key=path, at=START - timedelta(days=400))
+    for clinic in ("busy", "quiet"):
+        billing.register_clinic(clinic, clinic, "IN", key="register", at=START)
+        billing.purchase(clinic, 10_000_000, payment_method="upi_ok", key="topup", at=START)
+    billing.db.dispose()
+    month = START + timedelta(hours=1)  # 1,000 charges in the 18 days before: the same month
+    last = bulk.history(Path(url.removeprefix("sqlite:///")), ["busy"], 1_000, month, timedelta(minutes=25))
+    billing = Billing(url)
+    latencies: dict[str, list[float]] = {"busy": [], "quiet": []}
+    for i in range(charges):
+        for clinic, found in latencies.items():
+            at = last + timedelta(seconds=i + 1)
+            t = time.perf_counter()
+            billing.charge(clinic, _lead(i), key=f"m-{i}", at=at)
+            found.append(time.perf_counter() - t)
+    assert billing.reconcile().ok
+    billing.db.dispose()
+    return {clinic: statistics.median(found[5:]) * 1000 for clinic, found in latencies.items()}
+
+
+def history_pages(url: str, rows: int = 2_000, repeat: int = 15) -> dict[str, float]:
+    """Milliseconds (median) for page 1 (with the total) and page 20, by cursor and by page number,
+    of a clinic with `rows` charges, 50 a page."""
+    from engine.billing import Billing
+
+    billing = Billing(url)
+    for path in ("in/in-clinic-leads-v1.xlsx", "in/in-clinic-leads-v2.xlsx"):
+        billing.publish_pricebook(ROOT / "pricebooks" / path, actor="bench", key=path, at=START - timedelta(days=400))
+    billing.register_clinic("h", "h", "IN", key="register", at=START)
+    billing.purchase("h", 10_000_000, payment_method="upi_ok", key="topup", at=START)
+    for first in range(0, rows, 500):
+        items = [
+            {"clinic_id": "h", "request": _lead(i), "key": f"h-{i}", "at": START + timedelta(minutes=i + 1)}
+            for i in range(first, first + 500)
+        ]
+        billing.charge_batch(items)
+    cursors = [None]
+    for _ in range(19):
+        cursors.append(billing.transactions("h", cursor=cursors[-1]).next_cursor)
+
+    def timed(read: Callable[[], Any]) -> float:
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            read()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times) * 1000
+
+    found = {
+        "page 1": timed(lambda: billing.transactions("h")),
+        "page 20 (cursor)": timed(lambda: billing.transactions("h", cursor=cursors[19])),
+        "page 20 (number)": timed(lambda: billing.transactions("h", page=20)),
+    }
+    assert billing.transactions("h", page=20).rows == billing.transactions("h", cursor=cursors[19]).rows
+    billing.db.dispose()
+    return found
+
+
+def reconcile_sizes(folder: Path, sizes: tuple[int, ...], run_before: Callable[[str], Any] | None) -> list[Any]:
+    """Seconds to reconcile SQLite ledgers of each size (1,000 clinics), now and before."""
+    from bench import history as bulk
+    from engine.billing import Billing
+
+    found = []
+    for size in sizes:
+        path = folder / f"reconcile-{size}.db"
+        billing = Billing(f"sqlite:///{path}")
+        pricebook = ROOT / "pricebooks" / "in" / "in-clinic-leads-v2.xlsx"
+        billing.publish_pricebook(pricebook, actor="bench", key="p", at=START - timedelta(days=400))
+        billing.db.dispose()
+        names = bulk.clinics(path, CLINICS, 10**12, START)
+        bulk.history(path, names, size // CLINICS - 1, START + timedelta(seconds=1), timedelta(seconds=3))
+        billing = Billing(f"sqlite:///{path}", migrate=False)
+        started = time.perf_counter()
+        report = billing.reconcile()
+        now = time.perf_counter() - started
+        assert report.ok and report.transactions == size, report.drifts[:3]
+        billing.db.dispose()
+        old = None
+        if run_before is not None:
+            old = run_before(
+                "import json, time\nfrom storage.database import Database\nfrom storage.reconcile import reconcile\n"
+                f"db = Database({f'sqlite:///{path}'!r})\nt = time.perf_counter()\nok = db.read(reconcile).ok\n"
+                "print(json.dumps({'seconds': time.perf_counter() - t, 'ok': ok}))"
+            )["seconds"]
+        found.append((size, now, old))
+        path.unlink()
+    return found
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
 
 
 def _admin(sql: str) -> None:
@@ -173,15 +348,16 @@ def pgbench(clients: int, database: str) -> dict[str, float]:
         shutil.rmtree(logs, ignore_errors=True)
 
 
-def _client(url: str, clinics: list[str], threads: int, start: Any, results: Any, offset: int) -> None:
-    """One client process running `threads` callers, each charging its own share of `clinics`."""
+def _client(url: str, clinics: list[str], threads: int, start: Any, results: Any, offset: int, base: datetime) -> None:
+    """One client process running `threads` callers, each charging its own share of `clinics`, at
+    times from `base` on (a clinic's time only moves forward: each run starts a day later)."""
     import threading
 
     from engine.billing import Billing
 
     billing = Billing(url, migrate=False)
     requests = [_lead(i) for i in range(500)]
-    billing.charge(clinics[0], requests[0], key=f"warm-{offset}", at=START)  # connect, compile, warm caches
+    _warm(billing, clinics, f"c{offset}-{base:%j}", base)
     collected: list[list[float]] = [[] for _ in range(threads)]
 
     def caller(k: int) -> None:
@@ -190,9 +366,8 @@ def _client(url: str, clinics: list[str], threads: int, start: Any, results: Any
         i = 0
         while time.perf_counter() < stop:
             t = time.perf_counter()
-            billing.charge(
-                mine[i % len(mine)], requests[i % 500], key=f"b-{offset}-{k}-{i}", at=START + timedelta(seconds=i)
-            )
+            at = base + timedelta(seconds=i + 1)
+            billing.charge(mine[i % len(mine)], requests[i % 500], key=f"b-{offset}-{k}-{i}-{base:%j}", at=at)
             latencies.append(time.perf_counter() - t)
             i += 1
 
@@ -205,7 +380,7 @@ def _client(url: str, clinics: list[str], threads: int, start: Any, results: Any
     results.put([latency for latencies in collected for latency in latencies])
 
 
-def billing_postgres(clients: int, url: str) -> dict[str, float]:
+def billing_postgres(clients: int, url: str, base: datetime) -> dict[str, float]:
     """`clients` concurrent callers: one process each up to PROCESSES, then threads inside them (a
     caller waiting on the database releases the GIL; more processes than cores only thrash)."""
     ctx = multiprocessing.get_context("spawn")
@@ -214,7 +389,7 @@ def billing_postgres(clients: int, url: str) -> dict[str, float]:
     results = ctx.Queue()
     names = [f"c{n:04d}" for n in range(CLINICS)]
     workers = [
-        ctx.Process(target=_client, args=(url, names[k::processes], clients // processes, barrier, results, k))
+        ctx.Process(target=_client, args=(url, names[k::processes], clients // processes, barrier, results, k, base))
         for k in range(processes)
     ]
     for worker in workers:
@@ -229,62 +404,159 @@ def billing_postgres(clients: int, url: str) -> dict[str, float]:
     return {"rate": len(latencies) / SECONDS, "p50": p50, "p99": p99}
 
 
-def run() -> None:
-    print("== ledger: lead charges through Billing.charge on 1,000 clinics, beside raw baselines ==")
-    rows = []
-    folder = Path(tempfile.mkdtemp(prefix="creditbook-bench-"))
+@contextlib.contextmanager
+def _databases(*prefixes: str) -> Iterator[list[str]]:
+    names = [f"{prefix}_{uuid.uuid4().hex[:8]}" for prefix in prefixes]
     try:
-        raw = raw_sqlite(folder)
-        ours = billing_sqlite(folder)
-        rows.append(("SQLite, 1 writer", "raw sqlite3 UPDATE+INSERT", raw, ours))
+        for name in names:
+            _admin(f'CREATE DATABASE "{name}"')
+        yield names
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    suffix = uuid.uuid4().hex[:8]
-    ledger_db, pgbench_db = f"creditbook_bench_{suffix}", f"creditbook_pgbench_{suffix}"
-    try:
-        _admin(f'CREATE DATABASE "{ledger_db}"')
-        _admin(f'CREATE DATABASE "{pgbench_db}"')
-        subprocess.run(["pgbench", *_pg_args(), "-i", "-s", "10", "-q", pgbench_db], capture_output=True, check=True)
-        url = _database_url(ledger_db)
-        _prepare(url)
-        for clients in CLIENTS:
-            rows.append(
-                (
-                    f"PostgreSQL, {clients} client{'s' * (clients > 1)}",
-                    "pgbench tpcb-like",
-                    pgbench(clients, pgbench_db),
-                    billing_postgres(clients, url),
-                )
-            )
-        from engine.billing import Billing
-
-        checked = Billing(url, migrate=False)
-        assert checked.reconcile().ok, "the benchmark left the ledger inconsistent"
-        checked.db.dispose()
-    finally:
-        for name in (ledger_db, pgbench_db):
+        for name in names:
             _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+_OLD_SQLITE = (
+    "import json\nfrom pathlib import Path\nfrom bench import ledger\n"
+    "print(json.dumps(ledger.billing_sqlite(Path({folder!r}))))"
+)
+_OLD_POSTGRES = (  # a fresh ledger for each run: its clients charge from START on, and time only moves forward
+    "import json\nfrom bench import ledger\n"
+    "if __name__ == '__main__':\n"
+    "    found = {{}}\n"
+    "    for clients, url in zip({clients!r}, {urls!r}):\n"
+    "        ledger._prepare(url)\n"
+    "        found[clients] = ledger.billing_postgres(clients, url)\n"
+    "    print(json.dumps(found))"
+)
+
+
+def _figure(found: dict[str, float] | None) -> str:
+    return "–" if found is None else f"{found['rate']:,.0f} ({found['p50']:.2f} / {found['p99']:.2f})"
+
+
+def run() -> None:
+    print("== ledger: charges through Billing beside raw baselines and the code before (commit BEFORE) ==")
+    rows, extra = [], []
+    folder = Path(tempfile.mkdtemp(prefix="creditbook-bench-"))
+    with before() as run_before:
+        try:
+            raw = raw_sqlite(folder)
+            single = billing_sqlite(folder)
+            batched = billing_sqlite(folder, batch=BATCH)
+            (folder / "old").mkdir()
+            old = None if run_before is None else run_before(_OLD_SQLITE.format(folder=str(folder / "old")))
+            rows.append(("SQLite, single charges", "raw sqlite3 UPDATE+INSERT", raw, single, old, "single"))
+            rows.append((f"SQLite, batches of {BATCH}", "the same raw loop, per row", raw, batched, None, "batched"))
+            extra.append(("raw sqlite3, 100 rows a commit", raw_sqlite(folder, per_commit=BATCH)))
+            month = busy_month(f"sqlite:///{folder / 'month.db'}")
+            pages = {"SQLite": history_pages(f"sqlite:///{folder / 'pages.db'}")}
+            reconciled = reconcile_sizes(folder, RECONCILE_SIZES, run_before)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        prefixes = (
+            "creditbook_bench",
+            "creditbook_pgbench",
+            "creditbook_pages",
+            *(["creditbook_before"] * len(CLIENTS)),
+        )
+        with _databases(*prefixes) as names:
+            ledger_db, pgbench_db, pages_db, *before_dbs = names
+            initialise = ["pgbench", *_pg_args(), "-i", "-s", "10", "-q", pgbench_db]
+            subprocess.run(initialise, capture_output=True, check=True)
+            url = _database_url(ledger_db)
+            _prepare(url)
+            olds = {}
+            if run_before is not None:
+                source = _OLD_POSTGRES.format(urls=[_database_url(name) for name in before_dbs], clients=CLIENTS)
+                olds = {int(c): found for c, found in run_before(source).items()}
+            for n, clients in enumerate(CLIENTS):
+                where = f"PostgreSQL, {clients} client{'s' * (clients > 1)}"
+                found = (pgbench(clients, pgbench_db), billing_postgres(clients, url, START + timedelta(days=n + 1)))
+                rows.append((where, "pgbench tpcb-like", *found, olds.get(clients), "postgres"))
+            from engine.billing import Billing
+
+            checked = Billing(url, migrate=False)
+            assert checked.reconcile().ok, "the benchmark left the ledger inconsistent"
+            checked.db.dispose()
+            pages["PostgreSQL"] = history_pages(_database_url(pages_db))
     print(
         table(
-            ["database", "baseline", "baseline tx/s", "p50/p99 ms", "Billing.charge/s", "p50/p99 ms", "ratio", "≥ 50%"],
+            [
+                "charges",
+                "baseline",
+                "baseline/s (p50 / p99 ms)",
+                "Billing/s (p50 / p99 ms)",
+                "ratio",
+                "target",
+                "before/s (p50 / p99 ms)",
+                "now / before",
+            ],
             [
                 (
                     where,
                     name,
-                    f"{base['rate']:,.0f}",
-                    f"{base['p50']:.2f} / {base['p99']:.2f}",
-                    f"{ours['rate']:,.0f}",
-                    f"{ours['p50']:.2f} / {ours['p99']:.2f}",
+                    _figure(base),
+                    _figure(ours),
                     f"{ours['rate'] / base['rate']:.0%}",
-                    "PASS" if ours["rate"] >= TARGET * base["rate"] else "below",
+                    f"{'PASS' if ours['rate'] >= TARGETS[kind] * base['rate'] else 'below'} (>= {TARGETS[kind]:.0%})",
+                    _figure(old),
+                    "–" if old is None else f"{ours['rate'] / old['rate']:.1f}×",
                 )
-                for where, name, base, ours in rows
+                for where, name, base, ours, old, kind in rows
+            ],
+        )
+    )
+    for name, found in extra:
+        print(f"(for scale: {name}: {_figure(found)})")
+    print()
+    ratio = month["busy"] / month["quiet"]
+    print(
+        f"charge p50 with 1,000 charges in the clinic's month: {month['busy']:.2f} ms; empty month: "
+        f"{month['quiet']:.2f} ms; ratio {ratio:.2f} ({'PASS' if ratio <= 1.2 else 'above'}: within 20%)"
+    )
+    print(
+        table(
+            [
+                "history, 2,000 rows, 50 a page",
+                "page 1 ms (with total)",
+                "page 20 by cursor ms",
+                "page 20 by number ms",
+                "cursor / page 1",
+                "target",
+            ],
+            [
+                (
+                    where,
+                    f"{found['page 1']:.2f}",
+                    f"{found['page 20 (cursor)']:.2f}",
+                    f"{found['page 20 (number)']:.2f}",
+                    f"{found['page 20 (cursor)'] / found['page 1']:.2f}",
+                    "PASS" if found["page 20 (cursor)"] <= 1.2 * found["page 1"] else "above (<= 1.2)",
+                )
+                for where, found in pages.items()
             ],
         )
     )
     print(
-        "A charge is one idempotent database transaction of about a dozen statements (claim the key, read the\n"
-        "clinic, wallet, version, packages, terms and lots, guarded debit, transaction row, lot updates and\n"
-        "allocations, double-entry legs, stored outcome) plus the Python quote, policy and alerts; the\n"
-        "baselines write two rows (sqlite3) or five (pgbench) with nothing computed between them."
+        table(
+            ["reconcile, SQLite", "seconds", "before (s)", "target"],
+            [
+                (
+                    f"{size:,} transactions",
+                    f"{now:.2f}",
+                    "–" if old is None else f"{old:.2f}",
+                    ("PASS" if now < 5 else "above") + " (< 5 s)" if size >= 1_000_000 else "",
+                )
+                for size, now, old in reconciled
+            ],
+        )
+    )
+    print(
+        "A charge on PostgreSQL is one call of storage/fast.py's function (claim, lock, state check, guarded\n"
+        "debit, lots, transaction, allocations, legs, term, counters, outcome: one round trip); on SQLite it\n"
+        "posts through the door from the clinic state its previous charge left, checked by the wallet's version.\n"
+        "The quote, policy and alerts are Python. The baselines write two rows (sqlite3) or five (pgbench)."
     )

@@ -15,13 +15,14 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.bounds import BALANCE_MAX
 from engine.vocabulary import SYSTEM_ACCOUNTS, AccountKind
-from storage.schema import accounts
+from storage.schema import accounts, clinics
 from storage.statements import Statement
 
 B = bindparam
@@ -35,9 +36,16 @@ class Wallet:
     balance: int
     overdraft_limit: int
     last_at: datetime | None = None  # the time of the latest posted operation
+    timezone: str = "UTC"  # the clinic's: its usage is counted by its own days (storage/usage.py)
+    version: int = 0  # changes with everything a charge reads about the clinic (see `bump`)
 
 
 _SYSTEM_IDS: weakref.WeakKeyDictionary[Engine, dict[tuple[str, str], int]] = weakref.WeakKeyDictionary()
+
+
+def known_system_account(engine: Engine, kind: AccountKind, market: str) -> int | None:
+    """The id of a system account this process has already found committed, else None."""
+    return _SYSTEM_IDS.get(engine, {}).get((kind, market))
 
 
 def system_account(conn: Connection, kind: AccountKind, market: str) -> int:
@@ -88,20 +96,38 @@ def create_wallet(conn: Connection, clinic_id: str, market: str, overdraft_limit
 def wallet(conn: Connection, clinic_id: str, lock: bool = False) -> Wallet | None:
     """The clinic's wallet; with `lock`, its row is locked until the transaction ends (PostgreSQL:
     FOR UPDATE; SQLite's BEGIN IMMEDIATE already holds the database's write lock)."""
-    query = select(
-        accounts.c.id,
-        accounts.c.clinic_id,
-        accounts.c.market,
-        accounts.c.balance,
-        accounts.c.overdraft_limit,
-        accounts.c.last_at,
-    ).where(accounts.c.clinic_id == clinic_id, accounts.c.kind == AccountKind.WALLET.value)
+    query = (
+        select(
+            accounts.c.id,
+            accounts.c.clinic_id,
+            accounts.c.market,
+            accounts.c.balance,
+            accounts.c.overdraft_limit,
+            accounts.c.last_at,
+            clinics.c.timezone,
+            accounts.c.version,
+        )
+        .select_from(accounts.join(clinics, clinics.c.id == accounts.c.clinic_id))
+        .where(accounts.c.clinic_id == clinic_id, accounts.c.kind == AccountKind.WALLET.value)
+    )
     if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update(key_share=False)
+        query = query.with_for_update(of=accounts, key_share=False)
     row = conn.execute(query).first()
-    if row is None:
-        return None
-    return Wallet(int(row.id), row.clinic_id, row.market, int(row.balance), int(row.overdraft_limit), row.last_at)
+    return None if row is None else wallet_of_row(row)
+
+
+def wallet_of_row(row: Any) -> Wallet:
+    """A Wallet from a row with the wallet's columns (and the clinic's timezone)."""
+    return Wallet(
+        int(row.id),
+        row.clinic_id,
+        row.market,
+        int(row.balance),
+        int(row.overdraft_limit),
+        row.last_at,
+        row.timezone,
+        int(row.version),
+    )
 
 
 def balance_of(conn: Connection, wallet_id: int) -> int:
@@ -146,7 +172,14 @@ _CREDIT = Statement(
 )
 
 
-_TOUCH = Statement(update(accounts).where(accounts.c.id == B("b_wallet")).values(last_at=B("b_at")))
+_TOUCH = Statement(
+    update(accounts).where(accounts.c.id == B("b_wallet")).values(last_at=B("b_at"), version=accounts.c.version + 1)
+)
+_BUMP = Statement(
+    update(accounts)
+    .where(accounts.c.clinic_id == B("b_clinic"), accounts.c.kind == AccountKind.WALLET.value)
+    .values(version=accounts.c.version + 1)
+)
 
 
 def debit(conn: Connection, wallet_id: int, amount: int, at: datetime) -> int | None:
@@ -163,3 +196,14 @@ def credit(conn: Connection, wallet_id: int, amount: int, at: datetime) -> int |
 def touch(conn: Connection, wallet_id: int, at: datetime) -> None:
     """Record a posted operation that moved no credits (a free charge, an empty expiry)."""
     _TOUCH.run(conn, {"b_wallet": wallet_id, "b_at": at})
+
+
+def bump(conn: Connection, clinic_id: str) -> None:
+    """Mark the clinic's state changed (a term started, a package held, a pin, a new segment).
+
+    A wallet's `version` changes with every change to what a charge reads about its clinic: the
+    balance, the limit and the latest time (the statements above), the lots (only ever changed
+    with the balance), and the rows of storage/clinics.py, which call this. A charge priced from
+    a state read earlier (a cached one: engine/billing/state.py) is posted only while the version
+    it was read at is still the wallet's (storage/fast.py), so it can never be priced stale."""
+    _BUMP.run(conn, {"b_clinic": clinic_id})

@@ -30,12 +30,22 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from engine.errors import DatabaseBusy, StorageError
+from storage import statements
 from storage.errors import Conflict, ValueRefused
 
 T = TypeVar("T")
 #: An open database transaction, as the ledger's functions take it. Layers above storage name it
 #: through this alias and never import SQLAlchemy themselves.
-__all__ = ["Connection", "Database", "DatabaseBusy", "LostRace", "database_url", "is_retryable"]
+__all__ = [
+    "Autocommit",
+    "Connection",
+    "Database",
+    "DatabaseBusy",
+    "LostRace",
+    "database_url",
+    "is_retryable",
+    "savepoint",
+]
 DEFAULT_URL = "sqlite:///creditbook.db"
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -87,7 +97,9 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
     def _begin(connection: Connection) -> None:
         options = connection.get_execution_options()
         readonly = options.get("creditbook_readonly", False)
-        connection.exec_driver_sql("BEGIN" if readonly else options.get("creditbook_write_begin", "BEGIN IMMEDIATE"))
+        begin = "BEGIN" if readonly else options.get("creditbook_write_begin", "BEGIN IMMEDIATE")
+        # on the driver's connection: SQLAlchemy's execution context costs more than the BEGIN itself
+        statements.execute(connection, begin)
 
     return engine
 
@@ -133,13 +145,44 @@ def _postgres_engine(url: str, schema: str | None, isolation: str, pool_size: in
     return engine
 
 
+class Autocommit:
+    """Work whose statements are each a transaction of their own on PostgreSQL: a charge posted by
+    one function call (storage/fast.py) then costs one round trip instead of three (BEGIN, the
+    call, COMMIT). On SQLite it runs in an ordinary write transaction."""
+
+    def __init__(self, work: Callable[[Connection], T]):
+        self.work = work
+
+    def __call__(self, connection: Connection) -> Any:
+        return self.work(connection)
+
+
+@contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """Undo the block's writes if it raises, keeping the transaction's earlier ones (one item of a
+    batch). On the driver's connection: SQLAlchemy's nested transaction costs more than the item."""
+    statements.execute(conn, "SAVEPOINT creditbook_item")
+    try:
+        yield
+    except BaseException:
+        statements.execute(conn, "ROLLBACK TO SAVEPOINT creditbook_item")
+        statements.execute(conn, "RELEASE SAVEPOINT creditbook_item")
+        raise
+    statements.execute(conn, "RELEASE SAVEPOINT creditbook_item")
+
+
 class Database:
     """One ledger database. `run(fn)` executes `fn(connection)` in a write transaction, retrying
     what is retryable; `read(fn)` does the same for read-only work (no write lock on SQLite).
 
     `pool_size` bounds the connections one process opens to PostgreSQL (as many again may overflow
     under a burst); `schema` puts the ledger's tables in a PostgreSQL schema of their own. A
-    Database created before a fork is safe to use in the child (it opens its own connections)."""
+    Database created before a fork is safe to use in the child (it opens its own connections).
+
+    `fast` (default on) lets billing post charges from clinic states it kept since an earlier
+    operation, verified by the wallet's version (engine/billing/charges.py), and on PostgreSQL in
+    one round trip (storage/fast.py); off, every charge reads its clinic under the wallet lock and
+    goes through the door statement by statement — the reference the fast path is tested against."""
 
     def __init__(
         self,
@@ -150,9 +193,12 @@ class Database:
         isolation: str = "READ COMMITTED",
         pool_size: int = 20,
         schema: str | None = None,
+        fast: bool = True,
     ):
         self.url = database_url(url)
         self.attempts = attempts
+        self.isolation = isolation
+        self.fast = fast
         if schema is not None and not SCHEMA_NAME.fullmatch(schema):
             raise ValueError(f"a schema name is lower-case letters, digits and _, not {schema!r}")
         if not 1 <= pool_size <= 200:
@@ -172,21 +218,42 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def transaction(self, readonly: bool = False) -> Iterator[Connection]:
-        """One attempt: commit on success, roll back on any exception."""
+    def transaction(self, readonly: bool = False, autocommit: bool = False) -> Iterator[Connection]:
+        """One attempt: commit on success, roll back on any exception (`autocommit`, PostgreSQL:
+        each statement commits on its own)."""
         with self.engine.connect() as opened:
-            options = {"creditbook_readonly": True} if readonly else {}
+            if autocommit and self.dialect == "postgresql":
+                yield opened.execution_options(isolation_level="AUTOCOMMIT")
+                return
+            options: dict[str, Any] = {"creditbook_readonly": True} if readonly else {}
             if self.write_begin is not None:  # the reliability tests' broken variant: a deferred BEGIN
                 options["creditbook_write_begin"] = self.write_begin
             connection = opened.execution_options(**options) if options else opened
             with connection.begin():
                 yield connection
 
+    @contextmanager
+    def begun(self, conn: Connection) -> Iterator[Connection]:
+        """A transaction at the database's isolation on a connection an `Autocommit` run holds: the
+        work it could not do in one statement (a charge the function leaves to the door)."""
+        if self.dialect != "postgresql":
+            yield conn
+            return
+        statements.execute(conn, f"BEGIN ISOLATION LEVEL {self.isolation}")
+        try:
+            yield conn
+        except BaseException:
+            if not conn.invalidated:
+                statements.execute(conn, "ROLLBACK")
+            raise
+        statements.execute(conn, "COMMIT")
+
     def run(self, work: Callable[[Connection], T], readonly: bool = False) -> T:
         delay = 0.002
+        autocommit = isinstance(work, Autocommit)
         for attempt in range(1, self.attempts + 1):
             try:
-                with self.transaction(readonly) as connection:
+                with self.transaction(readonly, autocommit) as connection:
                     if self.fault is not None and not readonly:
                         self.fault(connection)
                     return work(connection)

@@ -68,9 +68,13 @@ def claim(conn: Connection, scope: str, key: str, operation: str, request_hash: 
     return Claim(int(existing.id), outcome, replay=outcome is not None)
 
 
+def outcome_text(outcome: dict[str, Any]) -> str:
+    """An outcome as stored with its key (storage/fast.py stores charges' the same way)."""
+    return json.dumps(outcome, sort_keys=True, default=str)
+
+
 def store_outcome(conn: Connection, claim_id: int, outcome: dict[str, Any], transaction_id: int | None) -> None:
-    text = json.dumps(outcome, sort_keys=True, default=str)
-    _STORE.run(conn, {"b_id": claim_id, "b_outcome": text, "b_txn": transaction_id})
+    _STORE.run(conn, {"b_id": claim_id, "b_outcome": outcome_text(outcome), "b_txn": transaction_id})
 
 
 def stored_outcome(conn: Connection, scope: str, key: str) -> dict[str, Any] | None:

@@ -61,7 +61,7 @@ _TAKE = Statement(
     .where(lots.c.id == B("b_lot"), lots.c.remaining >= B("b_part"))
     .values(remaining=lots.c.remaining - B("b_part"))
 )
-_INSERT_ALLOCATIONS = Statement(insert(allocations))
+_INSERT_ALLOCATIONS = Statement(insert(allocations), insert_keys=("lot_id", "transaction_id", "kind", "amount"))
 
 
 def open_lots(conn: Connection, wallet_id: int) -> list[Lot]:
@@ -80,22 +80,41 @@ def spending_order(found: Iterable[Lot], at: datetime) -> list[Lot]:
     )
 
 
-def take(conn: Connection, amount: int, usable: Sequence[Lot], kind: AllocationKind) -> Taken:
-    """Take `amount` from `usable` (already in spending order, read under the wallet lock); the rest
-    is unfunded. The allocations are written by `record_allocations` once the transaction's id is
-    known."""
+def plan_take(amount: int, usable: Sequence[Lot], kind: AllocationKind) -> Taken:
+    """What taking `amount` from `usable` (already in spending order) takes from each lot; the rest
+    is unfunded. Nothing is written: `take` writes it, and storage/fast.py hands it to the
+    PostgreSQL function that writes it there."""
     taken = Taken(kind=kind)
     left = amount
     for lot in usable:
         if left == 0:
             break
         part = min(left, lot.remaining)
-        if _TAKE.run(conn, {"b_lot": lot.id, "b_part": part}).rowcount != 1:
-            raise LostRace(f"lot {lot.id} changed while this transaction was taking from it")
         taken.by_lot.append((lot.id, part))
         left -= part
     taken.unfunded = left
     return taken
+
+
+def take(conn: Connection, amount: int, usable: Sequence[Lot], kind: AllocationKind) -> Taken:
+    """Take `amount` from `usable` (already in spending order, read under the wallet lock): each
+    lot's part compare-and-set (`remaining >= part`). The allocations are written by
+    `record_allocations` once the transaction's id is known."""
+    taken = plan_take(amount, usable, kind)
+    for lot_id, part in taken.by_lot:
+        if _TAKE.run(conn, {"b_lot": lot_id, "b_part": part}).rowcount != 1:
+            raise LostRace(f"lot {lot_id} changed while this transaction was taking from it")
+    return taken
+
+
+def after_take(held: Iterable[Lot], taken: Taken) -> list[Lot]:
+    """The lots that still hold credits once `taken` is taken from them."""
+    parts = dict(taken.by_lot)
+    return [
+        Lot(lot.id, lot.kind, lot.remaining - parts.get(lot.id, 0), lot.expires_at)
+        for lot in held
+        if lot.remaining - parts.get(lot.id, 0) > 0
+    ]
 
 
 def record_allocations(conn: Connection, taken: Taken, transaction_id: int) -> None:
@@ -292,6 +311,11 @@ def refundable(conn: Connection, charge_id: int) -> int:
         select(transactions.c.credits, transactions.c.refunded).where(transactions.c.id == charge_id)
     ).first()
     return 0 if row is None else int(row.credits) - int(row.refunded)
+
+
+def charged_at(conn: Connection, charge_id: int) -> datetime:
+    """When a charge was posted (its refunds count against that day's usage: storage/usage.py)."""
+    return conn.execute(select(transactions.c.at).where(transactions.c.id == charge_id)).scalar_one()  # type: ignore[no-any-return]
 
 
 def mark_refunded(conn: Connection, charge_id: int, amount: int) -> bool:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, func, select, tuple_
 
-from engine.vocabulary import AccountKind, DisputeStatus, PaymentStatus, TransactionStatus
+from engine.vocabulary import AccountKind, DisputeStatus, PaymentStatus, TransactionKind, TransactionStatus
 from storage.lots import Lot
 from storage.schema import accounts, allocations, clinics, disputes, entries, lots, transactions
 from storage.schema import payment_attempts as payments
+from storage.usage import Totals
 
 
 def balance_at(conn: Connection, wallet_id: int, at: datetime) -> int:
@@ -49,10 +50,10 @@ def lots_at(conn: Connection, wallet_id: int, at: datetime) -> list[Lot]:
     ]
 
 
-def month_totals(
-    conn: Connection, clinic_id: str, since: datetime, until: datetime
-) -> dict[tuple[str, str | None], tuple[int, int]]:
-    """(kind, product) → (credits, units) of the clinic's posted transactions in [since, until]."""
+def month_totals(conn: Connection, clinic_id: str, since: datetime, until: datetime) -> dict[str, Totals]:
+    """product → what the clinic's posted charges and refunds in [since, until] charged, counted and
+    gave back, summed from its transactions: the figures of a month as it stood at an earlier time
+    (the current month reads the counters of storage/usage.py, which hold the same sums)."""
     rows = conn.execute(
         select(
             transactions.c.kind,
@@ -65,10 +66,33 @@ def month_totals(
             transactions.c.at >= since,
             transactions.c.at <= until,
             transactions.c.status == TransactionStatus.POSTED.value,
+            transactions.c.kind.in_([TransactionKind.CHARGE.value, TransactionKind.REFUND.value]),
         )
         .group_by(transactions.c.kind, transactions.c.product)
     ).all()
-    return {(kind, product): (int(credits), int(units)) for kind, product, credits, units in rows}
+    found: dict[str, Totals] = {}
+    for kind, product, credits, units in rows:
+        was = found.get(product or "", Totals())
+        if kind == TransactionKind.CHARGE:
+            found[product or ""] = replace(was, charged=int(credits), units=int(units))
+        else:
+            found[product or ""] = replace(was, refunded=int(credits))
+    return found
+
+
+def charged_between(conn: Connection, clinic_id: str, since: datetime, until: datetime) -> int:
+    """Net credits (less what was refunded of them) of the clinic's posted charges in [since,
+    until]: the trailing usage as it stood at an earlier time."""
+    found = conn.execute(
+        select(func.coalesce(func.sum(transactions.c.credits - transactions.c.refunded), 0)).where(
+            transactions.c.clinic_id == clinic_id,
+            transactions.c.kind == TransactionKind.CHARGE.value,
+            transactions.c.status == TransactionStatus.POSTED.value,
+            transactions.c.at >= since,
+            transactions.c.at <= until,
+        )
+    ).scalar_one()
+    return int(found)
 
 
 @dataclass(frozen=True)
@@ -84,9 +108,13 @@ class HistoryFilter:
 
 def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -> tuple[int | None, list[Any]]:
     """(total rows or None, the page's rows newest first) of a clinic's transactions, each with what
-    it did to the wallet (`signed`) and its dispute, if any. With `where.after` the page starts
-    right after that row (a keyset: its cost does not grow with how far back it is) and the total
-    is not counted."""
+    it did to the wallet (`signed`) and its dispute, if any.
+
+    Every page is read by keyset — the rows right after a row's (at, id), newest first, through the
+    (clinic_id, at, id) index — so that its cost does not grow with how far back it is, and
+    `signed` and the dispute are looked up for the page's own rows only. With `where.after` (a
+    cursor) the page starts after that row and the total is not counted; page N without one starts
+    after the row that ends page N−1, found by skipping along the index alone."""
     conditions = [transactions.c.clinic_id == where.clinic_id]
     if where.kinds:
         conditions.append(transactions.c.kind.in_(list(where.kinds)))
@@ -96,12 +124,25 @@ def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -
         conditions.append(transactions.c.at < where.until)
     if where.status is not None:
         conditions.append(transactions.c.status == where.status)
-    total = None
-    if where.after is None:
+    newest_first = (transactions.c.at.desc(), transactions.c.id.desc())
+    total, after = None, where.after
+    if after is None:
         total = int(conn.execute(select(func.count()).select_from(transactions).where(*conditions)).scalar_one())
-    else:
-        at, row_id = where.after
-        conditions.append(or_(transactions.c.at < at, and_(transactions.c.at == at, transactions.c.id < row_id)))
+        if page > 1:
+            skip = (page - 1) * page_size - 1
+            last = conn.execute(
+                select(transactions.c.at, transactions.c.id)
+                .where(*conditions)
+                .order_by(*newest_first)
+                .offset(skip)
+                .limit(1)
+            ).first()
+            if last is None:
+                return total, []
+            after = (last.at, int(last.id))
+    if after is not None:  # a row value: both databases seek the index to it (an OR of two ranges they scan)
+        conditions.append(tuple_(transactions.c.at, transactions.c.id) < tuple_(*after))
+    shown = select(transactions.c.id).where(*conditions).order_by(*newest_first).limit(page_size).subquery()
     signed = (
         select(func.coalesce(func.sum(entries.c.amount), 0))
         .where(entries.c.transaction_id == transactions.c.id, entries.c.account_id == where.wallet_id)
@@ -114,11 +155,12 @@ def history(conn: Connection, where: HistoryFilter, page: int, page_size: int) -
             disputes.c.id.label("dispute_id"),
             disputes.c.status.label("dispute_status"),
         )
-        .select_from(transactions.outerjoin(disputes, disputes.c.charge_id == transactions.c.id))
-        .where(*conditions)
-        .order_by(transactions.c.at.desc(), transactions.c.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size if where.after is None else 0)
+        .select_from(
+            transactions.join(shown, shown.c.id == transactions.c.id).outerjoin(
+                disputes, disputes.c.charge_id == transactions.c.id
+            )
+        )
+        .order_by(*newest_first)
     )
     return total, list(conn.execute(query))
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -163,8 +164,15 @@ transactions = Table(
     CheckConstraint("refunded >= 0 and refunded <= credits", name="refunded"),
     CheckConstraint("unfunded >= 0", name="unfunded"),
     integers("credits", "unfunded", "refunded"),
-    Index("ix_transactions_clinic_at", "clinic_id", "at"),
+    Index("ix_transactions_clinic_at", "clinic_id", "at", "id"),  # a clinic's history, by keyset
     Index("ix_transactions_patient", "clinic_id", "patient_ref", "at"),
+    Index(  # the overdraft still to repay, oldest first: a handful of rows, not the clinic's history
+        "ix_transactions_unfunded",
+        "clinic_id",
+        "id",
+        sqlite_where=text("unfunded > 0"),
+        postgresql_where=text("unfunded > 0"),
+    ),
 )
 
 entries = Table(
@@ -175,8 +183,9 @@ entries = Table(
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),
     integers("amount"),
-    Index("ix_entries_account", "account_id"),
-    Index("ix_entries_transaction", "transaction_id"),
+    # with the amount: reconcile sums legs by account and by transaction from the index alone
+    Index("ix_entries_account", "account_id", "amount"),
+    Index("ix_entries_transaction", "transaction_id", "amount"),
 )
 
 lots = Table(
@@ -208,7 +217,7 @@ allocations = Table(
     Column("kind", String(8), nullable=False),  # charge | repay | expire | refund | adjust
     Column("amount", BigInteger, nullable=False),  # positive takes from the lot, negative puts back
     integers("amount"),
-    Index("ix_allocations_lot", "lot_id"),
+    Index("ix_allocations_lot", "lot_id", "amount"),  # covering: a lot's allocations summed from the index
     Index("ix_allocations_transaction", "transaction_id"),
     Index("ix_allocations_charge", "charge_id"),
 )
@@ -398,6 +407,21 @@ holdings = Table(
     _when("ends_at"),
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
     Index("ix_holdings_clinic", "clinic_id", "ends_at"),
+)
+
+usage_days = Table(
+    "usage_days",
+    metadata,  # counters: a clinic's posted charges and refunds per day (in its time zone) and product,
+    # kept by the ledger's door in the transaction that posts them (storage/usage.py), so that "this
+    # month" and "the last 30 days" read at most 31 rows however long the clinic's history is
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("product", String(16), primary_key=True),
+    Column("charged", BigInteger, nullable=False, default=0),  # credits of the day's posted charges
+    Column("units", BigInteger, nullable=False, default=0),  # their units (segments, minutes, leads)
+    Column("refunded", BigInteger, nullable=False, default=0),  # credits refunds gave back that day
+    Column("charge_refunded", BigInteger, nullable=False, default=0),  # refunded since, of the day's charges
+    integers("charged", "units", "refunded", "charge_refunded"),
 )
 
 promo_uses = Table(

@@ -24,15 +24,17 @@ from sqlalchemy.sql import ClauseElement
 Processor = Callable[[Any], Any] | None
 
 
+_REQUIRED: Any = object()  # a parameter with no value of its own: the caller must give it
+
+
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    order: tuple[str, ...] | None  # positional parameter names, or None for named parameters
-    binds: dict[str, Processor]
-    constants: dict[str, Any]  # literals the statement binds itself (kind = 'wallet')
-    results: tuple[Processor, ...]
-    row: type  # a namedtuple of the result's column names
-    defaults: dict[str, Any]  # an INSERT's scalar column defaults
+    positional: bool
+    slots: tuple[tuple[str, Processor, Any], ...]  # each parameter: name, bind processor, value when not given
+    fallback: dict[str, Any]  # named parameters: the values when not given (constants, INSERT defaults)
+    converting: tuple[tuple[int, Processor], ...]  # result columns that have a result processor
+    row: Any  # a namedtuple of the result's column names
 
 
 class Statement:
@@ -50,28 +52,26 @@ class Statement:
             return found
         compiled = self.statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
         binds: dict[str, Processor] = {}
-        constants: dict[str, Any] = {}
-        for bind, name in compiled.bind_names.items():
-            binds[name] = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if not bind.required and bind.value is not None:
-                constants[name] = bind.value
-        columns = list(getattr(self.statement, "selected_columns", None) or self._returning())
-        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-        row = namedtuple("Row", [column.key for column in columns] or ["_"], rename=True)  # type: ignore[misc]
-        defaults = {}
-        if isinstance(self.statement, Insert):
+        fallback: dict[str, Any] = {}
+        if isinstance(self.statement, Insert):  # an INSERT's scalar column defaults
             for column in self.statement.table.columns:
                 default = column.default
                 if default is not None and getattr(default, "is_scalar", False):
-                    defaults[column.key] = default.arg
+                    fallback[column.key] = default.arg
+        for bind, name in compiled.bind_names.items():
+            binds[name] = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if not bind.required and bind.value is not None:  # literals the statement binds itself
+                fallback[name] = bind.value
+        names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(binds)
+        columns = list(getattr(self.statement, "selected_columns", None) or self._returning())
+        results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
         plan = _Plan(
             sql=compiled.string,
-            order=tuple(compiled.positiontup or ()) if dialect.positional else None,
-            binds=binds,
-            constants=constants,
-            results=results,
-            row=row,
-            defaults=defaults,
+            positional=dialect.positional,
+            slots=tuple((name, binds.get(name), fallback.get(name, _REQUIRED)) for name in names),
+            fallback=fallback,
+            converting=tuple((n, processor) for n, processor in enumerate(results) if processor is not None),
+            row=namedtuple("Row", [column.key for column in columns] or ["_"], rename=True),  # type: ignore[misc]
         )
         with self._lock:
             self._plans[(dialect.name, keys)] = plan
@@ -82,14 +82,19 @@ class Statement:
         descriptions = getattr(self.statement, "returning_column_descriptions", None) or []
         return [d["expr"] for d in descriptions if hasattr(d["expr"], "type")]
 
-    def _params(self, plan: _Plan, params: Mapping[str, Any]) -> Any:
-        values = {**plan.defaults, **plan.constants, **params}
-        for name, processor in plan.binds.items():
-            if processor is not None and name in values:
-                values[name] = processor(values[name])
-        if plan.order is None:
+    @staticmethod
+    def _params(plan: _Plan, params: Mapping[str, Any]) -> Any:
+        """The DBAPI parameters: each value through its type's bind processor (a None stays None, as
+        every processor returns it), in the statement's order (qmark) or by name (pyformat)."""
+        values = []
+        for name, processor, fallback in plan.slots:
+            value = params.get(name, fallback)
+            if value is _REQUIRED:
+                raise KeyError(f"no value for the statement's parameter {name!r}")
+            values.append(value if processor is None or value is None else processor(value))
+        if plan.positional:
             return values
-        return tuple(values[name] for name in plan.order)
+        return {**plan.fallback, **params, **{slot[0]: value for slot, value in zip(plan.slots, values, strict=True)}}
 
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
         keys = self.insert_keys or (tuple(sorted(params)) if isinstance(self.statement, Insert) and params else None)
@@ -99,24 +104,33 @@ class Statement:
         try:
             cursor.execute(plan.sql, values)
         except conn.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(conn, plan.sql, values, error, cursor) from error
+            raise driver_error(conn, plan.sql, values, error, cursor) from error
         return _Result(cursor, plan)
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        keys = tuple(sorted(rows[0]))
-        plan = self._plan(conn.dialect, keys)
+        plan = self._plan(conn.dialect, self.insert_keys or tuple(sorted(rows[0])))
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         values = [self._params(plan, row) for row in rows]
         try:
             cursor.executemany(plan.sql, values)
         except conn.dialect.loaded_dbapi.Error as error:
-            raise _wrapped(conn, plan.sql, values, error, cursor) from error
+            raise driver_error(conn, plan.sql, values, error, cursor) from error
         cursor.close()
 
 
-def _wrapped(conn: Connection, sql: str, params: Any, error: Exception, cursor: Any) -> DBAPIError:
+def execute(conn: Connection, sql: str) -> None:
+    """A statement without parameters or rows (BEGIN, SAVEPOINT, COMMIT) on the driver's connection,
+    a failure raised as SQLAlchemy raises it (storage/database.py retries by that)."""
+    driver: Any = conn.connection.driver_connection
+    try:
+        driver.execute(sql)
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise driver_error(conn, sql, (), error, None) from error
+
+
+def driver_error(conn: Connection, sql: str, params: Any, error: Exception, cursor: Any) -> DBAPIError:
     """The driver's error as SQLAlchemy would have raised it (OperationalError, IntegrityError...),
     so that storage.database can tell a lost race (retry) from a real failure, and a dropped
     connection is invalidated in the pool."""
@@ -137,8 +151,17 @@ class _Result:
         raw = cursor.fetchall() if cursor.description else []
         self.rowcount = int(cursor.rowcount)
         cursor.close()
-        convert, make = plan.results, plan.row
-        self.rows = [make(*(v if p is None else p(v) for v, p in zip(r, convert, strict=False))) for r in raw]
+        make, converting = plan.row._make, plan.converting
+        if not converting:
+            self.rows = [make(row) for row in raw]
+            return
+        self.rows = []
+        for row in raw:
+            values = list(row)
+            for n, processor in converting:
+                if values[n] is not None:
+                    values[n] = processor(values[n])
+            self.rows.append(make(values))
 
     def first(self) -> Any:
         return self.rows[0] if self.rows else None

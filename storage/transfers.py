@@ -14,11 +14,18 @@ account on the other side, and its effect on the wallet's lots:
 - `Expire`: the wallet's lots whose time is up lose what they hold (compare-and-set per lot: once).
 
 `post` writes, in one place and in this order, the transaction row (with the pricing stamp and the
-metadata), the guarded wallet change, the lots and their allocations, and the double-entry legs —
-and checks there what every transfer must satisfy: the legs sum to zero, the wallet's balance moved
-by exactly the legs' amount, the lots hold what the wallet holds. It returns `Posted` or
-`Declined`; it never reads a price. Callers hold the wallet lock (storage/clinics.py reads the
-clinic's state with it) and pass the lots they read under it.
+metadata), the guarded wallet change, the lots and their allocations, the double-entry legs and the
+clinic's usage counters (a charge, a refund: storage/usage.py) — and checks there what every
+transfer must satisfy: the legs sum to zero, the wallet's balance moved by exactly the legs'
+amount, the lots hold what the wallet holds. It returns `Posted` or `Declined`; it never reads a
+price. Callers hold the wallet lock (storage/clinics.py reads the clinic's state with it) and pass
+the lots they read under it.
+
+`predict` decides a spend the same way without writing (the plan: approved or declined, what each
+lot gives, the balance after), from the wallet and lots the transfer carries. It is how a charge is
+posted in one round trip on PostgreSQL (storage/fast.py): the function there writes the predicted
+rows only while the wallet is still at the version the prediction was made from, and its own
+guarded statement must agree — `post` stays the reference the fast path is tested against.
 """
 
 from __future__ import annotations
@@ -35,27 +42,29 @@ from sqlalchemy import Connection, bindparam, insert, update
 from engine.bounds import BALANCE_MAX
 from engine.errors import InvalidInput, OutOfOrder
 from engine.vocabulary import AccountKind, AllocationKind, TransactionKind, TransactionStatus
-from storage import accounts, lots
+from storage import accounts, lots, usage
 from storage.accounts import Wallet
 from storage.database import LostRace
 from storage.errors import LedgerError
 from storage.lots import Entry, Lot, NewLot, Taken
 from storage.schema import entries, transactions
 from storage.statements import Statement
+from storage.usage import Count
 
 B = bindparam
 
 
 @dataclass(frozen=True)
 class Stamp:
-    """What priced a transfer: the pricebook version, its semantic hash, the rules, the quote (JSON).
+    """What priced a transfer: the pricebook version, its semantic hash, the rules, the quote (JSON
+    text: pydantic writes it from the quote in a third of the time of a dict through json.dumps).
     Storage keeps it so that "why did this cost 320 credits?" has an answer from the ledger alone."""
 
     pricebook_id: str | None = None
     version: int | None = None
     semantic_hash: str | None = None
     rule_ids: tuple[str, ...] = ()
-    quote: dict[str, Any] | None = None
+    quote: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,17 +149,23 @@ class Declined:
     transaction_id: int | None  # the recorded declined transaction, or None when nothing was written
     balance: int  # unchanged
     reason: str
+    refusal: Refusal | None = None  # why, with the rules the declined transaction records
 
 
-_INSERT_TRANSACTION = Statement(insert(transactions).returning(transactions.c.id))
-_INSERT_ENTRIES = Statement(insert(entries))
+_ROW = (  # the columns of transaction_row, in its order (a statement compiled once for them)
+    "clinic_id", "kind", "status", "credits", "at", "product", "units", "pricebook_id", "pricebook_version",
+    "pricebook_hash", "rule_ids", "quote", "reason", "actor", "note", "related_id", "payment_id", "patient_ref",
+    "unfunded", "refunded",
+)  # fmt: skip
+_INSERT_TRANSACTION = Statement(insert(transactions).returning(transactions.c.id), insert_keys=_ROW)
+_INSERT_ENTRIES = Statement(insert(entries), insert_keys=("transaction_id", "account_id", "amount"))
 _SET_CREDITS = Statement(
     update(transactions).where(transactions.c.id == B("b_id")).values(credits=B("b_credits"), unfunded=B("b_unfunded"))
 )
 
 
-def post(conn: Connection, transfer: Transfer) -> Posted | Declined:
-    """Post one transfer in the caller's database transaction (see the module docstring)."""
+def _check(transfer: Transfer) -> None:
+    """What every transfer must be before anything is written."""
     if transfer.credits < 0 or (transfer.credits == 0 and not isinstance(transfer.effect, Spend | Expire)):
         raise ValueError(f"a transfer moves a positive number of credits, not {transfer.credits}")
     if transfer.counter is AccountKind.WALLET:
@@ -162,6 +177,11 @@ def post(conn: Connection, transfer: Transfer) -> Posted | Declined:
             f"an operation dated {transfer.at.isoformat()} would go back in time",
             clinic_id=transfer.wallet.clinic_id,
         )
+
+
+def post(conn: Connection, transfer: Transfer) -> Posted | Declined:
+    """Post one transfer in the caller's database transaction (see the module docstring)."""
+    _check(transfer)
     effect = transfer.effect
     if isinstance(effect, Spend):
         return _spend(conn, transfer, effect)
@@ -170,6 +190,26 @@ def post(conn: Connection, transfer: Transfer) -> Posted | Declined:
     if isinstance(effect, Restore):
         return _restore(conn, transfer, effect)
     return _expire(conn, transfer, effect)
+
+
+def predict(transfer: Transfer) -> Posted | Declined:
+    """What `post` does with a spend, decided without writing (transaction ids 0): declined when the
+    guarded statement would refuse it (further below zero than the wallet's limit), else what each
+    lot gives in spending order and the unfunded rest. Exact when the wallet and lots the transfer
+    carries are the wallet's at the time it is posted (see the module docstring)."""
+    _check(transfer)
+    effect = transfer.effect
+    if not isinstance(effect, Spend):
+        raise ValueError("only a spend is predicted")
+    wallet = transfer.wallet
+    if transfer.credits == 0:
+        return Posted(0, wallet.balance, 0, Taken(kind=effect.allocation))
+    balance = wallet.balance - transfer.credits
+    if balance < -wallet.overdraft_limit:  # what accounts.debit's WHERE refuses
+        refusal = effect.why()
+        return Declined(0, wallet.balance, refusal.reason, refusal)
+    _check_lots(wallet, wallet.balance, effect.usable)
+    return Posted(0, balance, transfer.credits, lots.plan_take(transfer.credits, effect.usable, effect.allocation))
 
 
 def record(
@@ -183,9 +223,10 @@ def record(
     return _insert(conn, transfer, status)
 
 
-def _insert(conn: Connection, transfer: Transfer, status: TransactionStatus, unfunded: int = 0) -> int:
+def transaction_row(transfer: Transfer, status: TransactionStatus, unfunded: int = 0) -> dict[str, Any]:
+    """The transactions row a transfer writes (everything but its id)."""
     stamp, details = transfer.stamp, transfer.details
-    values = {
+    return {  # the keys of _ROW
         "clinic_id": transfer.wallet.clinic_id,
         "kind": transfer.kind.value,
         "status": status.value,
@@ -197,7 +238,7 @@ def _insert(conn: Connection, transfer: Transfer, status: TransactionStatus, unf
         "pricebook_version": stamp.version,
         "pricebook_hash": stamp.semantic_hash,
         "rule_ids": json.dumps(list(stamp.rule_ids)) if stamp.rule_ids else None,
-        "quote": None if stamp.quote is None else json.dumps(stamp.quote, sort_keys=True, default=str),
+        "quote": stamp.quote,
         "reason": details.reason,
         "actor": details.actor,
         "note": details.note,
@@ -207,7 +248,27 @@ def _insert(conn: Connection, transfer: Transfer, status: TransactionStatus, unf
         "unfunded": unfunded,
         "refunded": 0,
     }
-    return int(_INSERT_TRANSACTION.run(conn, values).scalar())
+
+
+def declined(transfer: Transfer, refusal: Refusal) -> Transfer:
+    """The transfer as its declined transaction records it: the reason, and the refusal's rules."""
+    return replace(
+        transfer,
+        details=replace(transfer.details, reason=refusal.reason),
+        stamp=replace(transfer.stamp, rule_ids=refusal.rule_ids or transfer.stamp.rule_ids),
+    )
+
+
+def charge_count(transfer: Transfer) -> Count:
+    """What a posted charge adds to its clinic's usage counters."""
+    wallet, details = transfer.wallet, transfer.details
+    return usage.charge(
+        wallet.clinic_id, wallet.timezone, transfer.at, details.product or "", transfer.credits, details.units or 0
+    )
+
+
+def _insert(conn: Connection, transfer: Transfer, status: TransactionStatus, unfunded: int = 0) -> int:
+    return int(_INSERT_TRANSACTION.run(conn, transaction_row(transfer, status, unfunded)).scalar())
 
 
 def _legs(conn: Connection, transfer: Transfer, transaction_id: int, wallet_amount: int) -> None:
@@ -224,36 +285,41 @@ def _legs(conn: Connection, transfer: Transfer, transaction_id: int, wallet_amou
     )
 
 
+def _check_lots(wallet: Wallet, before: int, usable: Sequence[Lot]) -> None:
+    held = sum(lot.remaining for lot in usable)
+    if held != max(before, 0):  # the lots must hold what the wallet holds
+        raise LedgerError(
+            f"wallet {wallet.id} held {before} credits but the lots given to spend from "
+            f"hold {held}: spend from the lots read under the wallet lock, after expiring the due ones"
+        )
+
+
 def _spend(conn: Connection, transfer: Transfer, effect: Spend) -> Posted | Declined:
     wallet = transfer.wallet
+    charge = transfer.kind is TransactionKind.CHARGE
     if transfer.credits == 0:  # a free charge: recorded, nothing moves
         transaction_id = _insert(conn, transfer, TransactionStatus.POSTED)
         accounts.touch(conn, wallet.id, transfer.at)
+        if charge:
+            usage.add(conn, [charge_count(transfer)])
         return Posted(transaction_id, wallet.balance, 0, Taken(kind=effect.allocation))
     balance = accounts.debit(conn, wallet.id, transfer.credits, transfer.at)
     if balance is None:
         refusal = effect.why()
         if effect.on_decline is OnDecline.REFUSE:
             return Declined(None, wallet.balance, refusal.reason)
-        declined = replace(
-            transfer,
-            details=replace(transfer.details, reason=refusal.reason),
-            stamp=replace(transfer.stamp, rule_ids=refusal.rule_ids or transfer.stamp.rule_ids),
-        )
-        return Declined(_insert(conn, declined, TransactionStatus.DECLINED), wallet.balance, refusal.reason)
+        recorded = _insert(conn, declined(transfer, refusal), TransactionStatus.DECLINED)
+        return Declined(recorded, wallet.balance, refusal.reason, refusal)
     before = balance + transfer.credits
     if before != wallet.balance:  # read without the wallet lock, and another transaction got there first
         raise LostRace(f"wallet {wallet.id} changed after its state was read ({wallet.balance} → {before})")
-    held = sum(lot.remaining for lot in effect.usable)
-    if held != max(before, 0):  # the lots must hold what the wallet holds
-        raise LedgerError(
-            f"wallet {wallet.id} held {before} credits but the lots given to spend from "
-            f"hold {held}: spend from the lots read under the wallet lock, after expiring the due ones"
-        )
+    _check_lots(wallet, before, effect.usable)
     taken = lots.take(conn, transfer.credits, effect.usable, effect.allocation)
     transaction_id = _insert(conn, transfer, TransactionStatus.POSTED, unfunded=taken.unfunded)
     lots.record_allocations(conn, taken, transaction_id)
     _legs(conn, transfer, transaction_id, -transfer.credits)
+    if charge:
+        usage.add(conn, [charge_count(transfer)])
     return Posted(transaction_id, balance, transfer.credits, taken)
 
 
@@ -281,6 +347,10 @@ def _restore(conn: Connection, transfer: Transfer, effect: Restore) -> Posted | 
     if balance is None:
         raise InvalidInput("credits", f"the wallet would hold more than {BALANCE_MAX:,} credits")
     _legs(conn, transfer, transaction_id, transfer.credits)
+    if transfer.kind is TransactionKind.REFUND:
+        charged_at = lots.charged_at(conn, effect.charge_id)
+        zone, product = wallet.timezone, transfer.details.product or ""
+        usage.add(conn, usage.refund(wallet.clinic_id, zone, transfer.at, charged_at, product, transfer.credits))
     return Posted(transaction_id, balance, transfer.credits)
 
 
@@ -313,6 +383,10 @@ __all__ = [
     "Spend",
     "Stamp",
     "Transfer",
+    "charge_count",
+    "declined",
     "post",
+    "predict",
     "record",
+    "transaction_row",
 ]

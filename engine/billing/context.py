@@ -77,19 +77,28 @@ class Context:
     def idempotent(
         self, keyed: Keyed, work: Callable[[Connection, datetime], Done], result_type: type[R], at: datetime
     ) -> R:
-        key = check_key(keyed.key)
+        check_key(keyed.key)
         digest = keyed.digest()
+        return self.db.run(lambda conn: self.keyed(conn, keyed, digest, work, result_type, at))
 
-        def transaction(conn: Connection) -> R:
-            claimed = idempotency.claim(conn, keyed.scope, key, keyed.operation, digest, at)
-            if claimed.replay:
-                assert claimed.outcome is not None
-                return result_type.model_validate({**claimed.outcome, "replayed": True})  # type: ignore[attr-defined,no-any-return]
-            done = work(conn, at)
-            idempotency.store_outcome(conn, claimed.id, done.result.outcome(), done.transaction_id)
-            return done.result  # type: ignore[no-any-return]
-
-        return self.db.run(transaction)
+    def keyed(
+        self,
+        conn: Connection,
+        keyed: Keyed,
+        digest: str,
+        work: Callable[[Connection, datetime], Done],
+        result_type: type[R],
+        at: datetime,
+    ) -> R:
+        """One keyed operation inside the caller's transaction (a batch's item): claim the key,
+        replay its stored outcome or do the work and store its outcome with the key."""
+        claimed = idempotency.claim(conn, keyed.scope, keyed.key, keyed.operation, digest, at)
+        if claimed.replay:
+            assert claimed.outcome is not None
+            return result_type.model_validate({**claimed.outcome, "replayed": True})  # type: ignore[attr-defined,no-any-return]
+        done = work(conn, at)
+        idempotency.store_outcome(conn, claimed.id, done.result.outcome(), done.transaction_id)
+        return done.result  # type: ignore[no-any-return]
 
 
 def check_key(key: object) -> str:

@@ -19,7 +19,7 @@ from engine.billing.results import BalanceView, RevenueReport, RevenueRow, Trans
 from engine.billing.state import ClinicState
 from engine.vocabulary import GRANT_KINDS, Product, TransactionKind, TransactionStatus
 from rules import PolicyEngine
-from storage import clinics, reports
+from storage import clinics, reports, usage
 from storage.clinics import Clinic
 from storage.database import Connection
 
@@ -32,17 +32,23 @@ def month_start(at: datetime, zone: str) -> datetime:
 
 def balance(ctx: Context, clinic_id: str, at: datetime) -> BalanceView:
     """The clinic dashboard header: balance, used this month, refunds granted, credits expiring
-    soon, leads and messages this month ("this month" in the pricebook's time zone)."""
+    soon, leads and messages this month ("this month" in the pricebook's time zone). The month is
+    read from the clinic's usage counters (at most 31 rows: storage/usage.py) — or, for a time
+    before its latest operation, summed from its transactions as they stood then."""
 
     def read(conn: Connection) -> BalanceView:
-        found = as_of(conn, clinic_state.load(conn, clinic_id, at), at)
+        loaded = clinic_state.load(conn, clinic_id, at)
+        found = as_of(conn, loaded, at)
         current = clinic_state.current(ctx.catalog, conn, found, at)
         start = month_start(at, current.meta.timezone)
         window = PolicyEngine.of(current).expiring_window_days
         soon, _ = wallet.expiring(found, at, at + timedelta(days=window))
-        totals = reports.month_totals(conn, clinic_id, start, at)
-        charges = {product: value for (kind, product), value in totals.items() if kind == TransactionKind.CHARGE}
-        leads = [value for product, value in charges.items() if product and Product(product).is_lead]
+        zone = found.clinic.timezone
+        if found is loaded and current.meta.timezone == zone:  # now: the counters hold the month
+            totals = usage.totals(conn, clinic_id, usage.day_of(start, zone), usage.day_of(at, zone))
+        else:
+            totals = reports.month_totals(conn, clinic_id, start, at)
+        leads = [value for product, value in totals.items() if product and Product(product).is_lead]
         held = found.wallet
         return BalanceView(
             clinic_id=clinic_id,
@@ -50,20 +56,20 @@ def balance(ctx: Context, clinic_id: str, at: datetime) -> BalanceView:
             money_per_credit=current.meta.money_per_credit,
             balance=held.balance,
             overdraft_limit=held.overdraft_limit,
-            used_this_month=sum(credits for credits, _ in charges.values()),
-            refunds_granted_this_month=sum(c for (k, _), (c, _) in totals.items() if k == TransactionKind.REFUND),
+            used_this_month=sum(value.charged for value in totals.values()),
+            refunds_granted_this_month=sum(value.refunded for value in totals.values()),
             expiring_soon=soon,
             expiring_within_days=window,
-            leads_this_month=sum(units for _, units in leads),
-            lead_credits_this_month=sum(credits for credits, _ in leads),
-            sms_segments_this_month=charges.get(Product.SMS, (0, 0))[1],
-            voice_minutes_this_month=charges.get(Product.VOICE, (0, 0))[1],
+            leads_this_month=sum(value.units for value in leads),
+            lead_credits_this_month=sum(value.charged for value in leads),
+            sms_segments_this_month=totals.get(Product.SMS, usage.Totals()).units,
+            voice_minutes_this_month=totals.get(Product.VOICE, usage.Totals()).units,
             month_starts=start,
             alerts=wallet.alerts(found, current, held.balance, at),
             remaining=wallet.remaining(found, current, held.balance, at),
         )
 
-    return ctx.db.run(read)
+    return ctx.db.read(read)
 
 
 @dataclass(frozen=True)
@@ -150,15 +156,21 @@ def _view(r: Any) -> TransactionView:
 
 
 def as_of(conn: Connection, found: ClinicState, at: datetime) -> ClinicState:
-    """The clinic's state as it stood at `at`: the wallet's cached balance and open lots when `at`
-    is at or after its latest operation, otherwise recomputed from the rows dated up to `at` (so that
-    every figure of a dashboard for an earlier date is that date's)."""
+    """The clinic's state as it stood at `at`: the wallet's cached balance, open lots and usage
+    counters when `at` is at or after its latest operation, otherwise recomputed from the rows
+    dated up to `at` (so that every figure of a dashboard for an earlier date is that date's)."""
     last = found.wallet.last_at
     if last is None or at >= last:
         return found
     balance = reports.balance_at(conn, found.wallet.id, at)
+    zone = found.clinic.timezone
+    first, _ = usage.trailing_days(usage.day_of(at, zone))
+    since = datetime.combine(first, datetime.min.time(), ZoneInfo(zone))
     return replace(
-        found, wallet=replace(found.wallet, balance=balance), lots=reports.lots_at(conn, found.wallet.id, at)
+        found,
+        wallet=replace(found.wallet, balance=balance),
+        lots=reports.lots_at(conn, found.wallet.id, at),
+        charged_30d=reports.charged_between(conn, found.clinic.id, since, at),
     )
 
 

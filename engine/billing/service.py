@@ -44,6 +44,7 @@ from engine.billing import (
 )
 from engine.billing.catalog import Catalog
 from engine.billing.context import Context, utc_now
+from engine.billing.errors import InvalidAmount
 from engine.billing.payments import GatewayRouter, PaymentGateway, PaymentSettings
 from engine.billing.results import (
     AdjustmentResult,
@@ -63,10 +64,11 @@ from engine.billing.results import (
     TransactionPage,
     WebhookResult,
 )
+from engine.errors import CreditbookError
 from engine.notify.mail import Mailer
 from engine.notify.worker import Tally, Worker
 from engine.pricebook.model import CompiledPricebook, PackageRule
-from engine.pricing.requests import Request, as_request
+from engine.pricing.requests import Request
 from storage.clinics import Clinic
 from storage.database import Database
 from storage.outbox import Endpoint
@@ -299,10 +301,18 @@ class Billing:
     ) -> ChargeResult:
         """Charge an SMS campaign, voice call records or leads (engine/billing/charges.py)."""
         when = self.ctx.at(at)
-        asked = charges.ChargeRequest(
-            arguments.clinic_id(clinic_id), as_request(request), key, arguments.patient_ref(patient_ref)
-        )
+        asked = charges.asked(clinic_id, request, key, patient_ref)
         return autotopup.after_charge(self.ctx, charges.charge(self.ctx, asked, when), when)  # after it committed
+
+    def charge_batch(self, items: Sequence[Mapping[str, Any]]) -> list[ChargeResult | CreditbookError]:
+        """Charge many requests in one database transaction — per-recipient campaign billing, a bulk
+        lead import. Each item is a mapping of `charge`'s arguments (clinic_id, request, key, and
+        optionally at and patient_ref) and gets its own answer, in the order given: its
+        ChargeResult (approved, declined and recorded, or replayed), or the error that refused it
+        alone — the others are posted all the same (engine/billing/charges.py `charge_batch`)."""
+        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Sequence):
+            raise InvalidAmount("items must be a list of charges (mappings of charge arguments)", field="items")
+        return charges.charge_batch(self.ctx, [charges.batch_item(self.ctx, item) for item in items])
 
     def refund(  # noqa: PLR0913 (public API: the refund's fields, passed by name)
         self,
@@ -383,9 +393,11 @@ class Billing:
         """Expire every lot whose time is up; safe to run twice and alongside charges."""
         return expiry.expire_lots(self.ctx, self.ctx.at(now))
 
-    def reconcile(self) -> Reconciliation:
-        """Recompute every ledger invariant and report any drift (see storage/reconcile.py)."""
-        return self.ctx.db.read(lambda conn: reconcile(conn, self.ctx.clock))  # and payments in flight, by age
+    def reconcile(self, full: bool = False) -> Reconciliation:
+        """Recompute every ledger invariant and report any drift (see storage/reconcile.py), with the
+        payments in flight by age; `full` also checks the usage counters day by day and SQLite's
+        every index against its table."""
+        return self.ctx.db.read(lambda conn: reconcile(conn, self.ctx.clock, full=bool(full)))
 
     # -- notifications ----------------------------------------------------------------------------
     def add_notification_endpoint(

@@ -4,10 +4,18 @@ the pay-as-you-go term a charge counts against.
 storage/clinics.py reads the state (clinic, wallet, version in force, pin, packages, terms, lots,
 recent usage) in two statements; this module holds the decisions taken from it, so that a charge,
 a purchase and the dashboard reach them the same way.
+
+`States` keeps each clinic's state between charges (one per database, in this process): a charge
+priced from a kept state is posted only while the wallet's version is the one it was read at
+(storage/clinics.py `verify`, storage/fast.py), so a kept state saves reading the clinic again and
+can never price a charge stale. A kept state is never changed in place: a charge puts the state
+after it, a new object.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -19,19 +27,23 @@ from engine.vocabulary import Plan
 from storage import accounts, clinics
 from storage.accounts import Wallet
 from storage.clinics import ClinicState, NewTerm, Term
-from storage.database import Connection
+from storage.database import Connection, Database
 
 __all__ = [
     "CLOCK_SKEW",
     "ClinicState",
+    "States",
     "Term",
     "clinic_time",
     "current",
+    "fresh",
     "load",
     "packages_cover",
     "plan",
     "pricing_version",
     "start_term",
+    "states",
+    "term_missing",
     "wallet_of",
 ]
 
@@ -56,6 +68,50 @@ def clinic_time(found: ClinicState, at: datetime) -> datetime:
         f"{at.isoformat()} would go back in time",
         clinic_id=found.clinic.id,
     )
+
+
+class States:
+    """Clinic states kept between operations, by clinic id (see the module docstring). Bounded: the
+    oldest kept are forgotten first."""
+
+    def __init__(self, size: int = 100_000):
+        self.size = size
+        self._kept: dict[str, ClinicState] = {}
+        self._lock = threading.Lock()
+
+    def get(self, clinic_id: str) -> ClinicState | None:
+        """The state kept for the clinic (whether the clock has changed it since: `fresh`)."""
+        return self._kept.get(clinic_id)
+
+    def put(self, state: ClinicState) -> None:
+        with self._lock:
+            self._kept.pop(state.clinic.id, None)
+            if len(self._kept) >= self.size:
+                del self._kept[next(iter(self._kept))]
+            self._kept[state.clinic.id] = state
+
+    def drop(self, clinic_id: str) -> None:
+        with self._lock:
+            self._kept.pop(clinic_id, None)
+
+
+def fresh(state: ClinicState, at: datetime) -> bool:
+    """The clock alone has not changed a state by `at`: no package, term, pin or lot ended, no
+    version came into force, the same day (storage/clinics.py `until`)."""
+    return state.at is not None and state.until is not None and state.at <= at < state.until
+
+
+_STATES: weakref.WeakKeyDictionary[Database, States] = weakref.WeakKeyDictionary()
+_STATES_LOCK = threading.Lock()
+
+
+def states(db: Database) -> States:
+    """The states kept for one database."""
+    found = _STATES.get(db)
+    if found is None:
+        with _STATES_LOCK:
+            found = _STATES.setdefault(db, States())
+    return found
 
 
 def load(conn: Connection, clinic_id: str, at: datetime, lock: bool = False) -> ClinicState:
@@ -89,6 +145,13 @@ def packages_cover(state: ClinicState, product: str, current: CompiledPricebook)
     """A package held now prices this product (no pay-as-you-go term applies)."""
     held = set(state.packages)
     return any(p.package_code in held and p.product == product for p in current.packages)
+
+
+def term_missing(state: ClinicState, product: str, current: CompiledPricebook) -> bool:
+    """The product is sold on a pay-as-you-go term and the clinic has none running: `start_term`
+    starts it."""
+    spec = current.product(product)
+    return spec is not None and spec.term_days is not None and product not in state.terms
 
 
 def start_term(

@@ -7,6 +7,7 @@ operation that needs it (charges, purchases, adjustments, the dashboard).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -20,9 +21,9 @@ from engine.vocabulary import AccountKind, Product, TransactionKind
 from rules import AlertDecision, AlertFacts, PolicyEngine
 from storage import lots as storage_lots
 from storage import transfers
-from storage.clinics import TRAILING
 from storage.database import Connection
-from storage.lots import Lot, Taken
+from storage.lots import Lot, Taken, after_take
+from storage.usage import TRAILING_DAYS
 
 
 def locked(conn: Connection, clinic_id: str, at: datetime) -> tuple[ClinicState, datetime]:
@@ -64,15 +65,16 @@ def expire_due(conn: Connection, found: ClinicState, at: datetime, sweep: bool =
     return posted
 
 
-def spent(found: ClinicState, taken: Taken, credits: int) -> None:
-    """Keep what was read at the start in step with a charge: its lots and the recent usage."""
-    found.charged_30d += credits
-    parts = dict(taken.by_lot)
-    found.lots = [
-        Lot(lot.id, lot.kind, lot.remaining - parts.get(lot.id, 0), lot.expires_at)
-        for lot in found.lots
-        if lot.remaining - parts.get(lot.id, 0) > 0
-    ]
+def spent(found: ClinicState, taken: Taken, credits: int, balance: int, at: datetime) -> ClinicState:
+    """The clinic's state after a posted spend of `credits` (what `taken` took from its lots) left
+    the wallet at `balance` at `at`: a new state (a kept one is never changed in place)."""
+    return replace(
+        found,
+        wallet=replace(found.wallet, balance=balance, version=found.wallet.version + 1, last_at=at),
+        lots=after_take(found.lots, taken),
+        charged_30d=found.charged_30d + credits,
+        at=at,
+    )
 
 
 def expiring(found: ClinicState, at: datetime, until: datetime) -> tuple[int, datetime | None]:
@@ -107,7 +109,7 @@ def alert_decision(found: ClinicState, current: CompiledPricebook, balance: int,
     return policy.alerts(
         AlertFacts(
             balance=balance,
-            trailing_daily_credits=Decimal(found.charged_30d) / TRAILING.days,
+            trailing_daily_credits=Decimal(found.charged_30d) / TRAILING_DAYS,
             expiring_credits=soon,
             earliest_expiry=earliest,
         )

@@ -4,11 +4,14 @@ payment gateway. After every test the ledger's invariants are recomputed and mus
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from engine.billing import Billing, FakeGateway
 from storage.database import Database
@@ -60,3 +63,21 @@ def us_version_2(
     if preferred_limit is not None:
         book.set("Overdraft", "OD-PREFERRED", "max_negative_credits", preferred_limit)
     return book.save(folder / "us-audiology-v2.xlsx")
+
+
+@pytest.fixture
+def twin_urls(ledger_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two empty ledgers of the same kind (the same operations on both must leave the same rows)."""
+    if ledger_url.startswith("sqlite"):
+        yield ledger_url, f"sqlite:///{tmp_path / 'twin.db'}"
+        return
+    admin = create_engine(request.getfixturevalue("postgres_admin_url"), isolation_level="AUTOCOMMIT")
+    name = f"creditbook_twin_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield ledger_url, make_url(ledger_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -44,3 +44,20 @@ def allocations_of(billing: Billing, transaction_id: int) -> dict[int, int]:
     for row in rows(billing, "allocations", transaction_id=transaction_id):
         found[row.lot_id] = found.get(row.lot_id, 0) + int(row.amount)
     return found
+
+
+def tables(billing: Billing) -> dict[str, list[Any]]:
+    """Every row of every table, in a stable order, leaving out the ids that are not the ledger's
+    to choose: an idempotency key's row id (the one-round-trip path withdraws a stale claim) and an
+    event's random id (and the deliveries' references to it)."""
+    chosen = {("idempotency_keys", "id"), ("events", "id"), ("deliveries", "event_id")}
+
+    def read(conn: Any) -> dict[str, list[Any]]:
+        found = {}
+        for name, table in metadata.tables.items():
+            columns = [c for c in table.columns if (name, c.name) not in chosen]
+            rows = [tuple(row) for row in conn.execute(select(*columns))]
+            found[name] = sorted(rows, key=lambda row: tuple((value is None, str(value)) for value in row))
+        return found
+
+    return billing.db.read(read)

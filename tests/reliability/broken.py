@@ -12,8 +12,15 @@ defects, each one a real bug seen in ledgers (reference §1):
 - `no_dispute_cas`, `no_refund_cas`, `no_payment_cas`, `no_expiry_cas`: a state transition that
   does not check the state it starts from (approve an approved dispute, refund past the charge,
   credit a payment twice, expire an expired lot).
+- `unchecked_state`: charges priced from a kept clinic state that is never checked against the
+  wallet (engine/billing/charges.py): on SQLite `verify` always agrees; on PostgreSQL the
+  one-round-trip function (storage/fast.py) is replaced by one with every check taken out — the
+  version check, the guard, the lots' compare-and-set and its agreement with the prediction.
 
-They patch module attributes of the running process for the duration of a `with` block.
+They patch module attributes of the running process (and, for `unchecked_state` on PostgreSQL,
+the function in the test's database) for the duration of a `with` block. The Python defects are
+defects of the door posting statement by statement, so the given databases post every charge
+through it while they apply (`Database.fast` off).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from storage import accounts as accounts_module
-from storage import clinics, idempotency
+from storage import clinics, fast, idempotency
 from storage import disputes as disputes_module
 from storage import lots as lots_module
 from storage import payments as payments_module
@@ -37,6 +44,7 @@ PRESETS = {
     "sound": (),
     "unguarded": ("unguarded_debit",),
     "read_modify_write": ("rmw_debit", "unlocked"),
+    "unchecked_state": ("unchecked_state",),
 }
 VARIANTS = tuple(PRESETS)
 
@@ -104,7 +112,10 @@ def _expire_without_cas(conn: Any, lot_id: int, transaction_id: int) -> int:
 def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *databases: Any) -> Iterator[None]:
     """Apply the variant's defects to the ledger code and to the given `Database`s until the block ends."""
     defects = PRESETS.get(variant, (variant,)) if isinstance(variant, str) else variant
-    with monkeypatch.context() as patch:
+    with monkeypatch.context() as patch, contextlib.ExitStack() as undo:
+        if defects and "unchecked_state" not in defects:
+            for database in databases:
+                patch.setattr(database, "fast", False)
         for defect in defects:
             if defect == "unguarded_debit":
                 patch.setattr(accounts_module, "debit", _unguarded_debit)
@@ -120,9 +131,41 @@ def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *dat
                 patch.setattr(payments_module, "mark_credited", _credit_without_cas)
             elif defect == "no_expiry_cas":
                 patch.setattr(lots_module, "expire_lot", _expire_without_cas)
+            elif defect == "unchecked_state":
+                patch.setattr(clinics, "verify", lambda conn, state, at: True)
+                for database in databases:
+                    undo.enter_context(_unchecked_function(database))
             else:
                 raise ValueError(defect)
         yield
+
+
+# what the unchecked function leaves out of storage/fast.py's (each must be found, or the control is void)
+_CHECKS = (
+    "IF v_version IS DISTINCT FROM p_version",  # the state check becomes "IF false AND ..."
+    " AND a.balance - p_credits >= -a.overdraft_limit",  # the guard
+    " AND l.remaining >= t.part",  # the lots' compare-and-set
+    "IF o_balance IS DISTINCT FROM p_balance THEN",  # agreeing with the prediction
+    "IF v_count <> coalesce(cardinality(p_lots), 0) THEN",
+)
+
+
+@contextlib.contextmanager
+def _unchecked_function(database: Any) -> Iterator[None]:
+    if database.dialect != "postgresql":
+        yield
+        return
+    broken_sql = fast.CHARGE_FUNCTION
+    for check in _CHECKS:
+        assert check in broken_sql, f"storage/fast.py's function no longer has {check!r}"
+        replacement = "" if check.startswith(" AND") else check.replace("IF ", "IF false AND ", 1)
+        broken_sql = broken_sql.replace(check, replacement, 1)
+    install = lambda sql: database.run(lambda conn: conn.connection.driver_connection.execute(sql))  # noqa: E731
+    install(broken_sql)
+    try:
+        yield
+    finally:
+        install(fast.CHARGE_FUNCTION)
 
 
 def _unlock(patch: pytest.MonkeyPatch, databases: tuple[Any, ...]) -> None:

@@ -33,6 +33,14 @@ def _charges(billing: Billing, clinic: str, status: str) -> list[Any]:
     return billing.db.read(read)
 
 
+def _only_where_it_breaks(ledger: Ledger, variant: str) -> None:
+    if variant == "unchecked_state" and ledger.billing.db.dialect == "sqlite":
+        pytest.skip(
+            "on SQLite a kept state is posted through the door, which refuses a balance other than the "
+            "one it was given (LostRace) even without verify: no damage to find"
+        )
+
+
 def _outcome(ledger: Ledger, variant: str, problems: list[str]) -> None:
     """Sound: nothing found. Broken: the same checks must find the damage."""
     if variant == "sound":
@@ -44,6 +52,7 @@ def _outcome(ledger: Ledger, variant: str, problems: list[str]) -> None:
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_r1_hot_wallet_charge_race(ledger: Ledger, variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_where_it_breaks(ledger, variant)
     credits, workers, each = scale(200, 1_000), scale(16, 32), scale(30, 500)
     clinic = ledger.wallet("hot", credits)
     billing = ledger.billing
@@ -70,6 +79,7 @@ def test_r1_hot_wallet_charge_race(ledger: Ledger, variant: str, monkeypatch: py
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_r2_overdraft_boundary(ledger: Ledger, seed: int, variant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_where_it_breaks(ledger, variant)
     workers, each = scale(16, 32), scale(40, 500)
     clinic = ledger.wallet("preferred", 1_000, segment="preferred")
     billing = ledger.billing

@@ -51,6 +51,7 @@ def test_r6_concurrent_resends_have_one_effect(ledger: Ledger, variant: str, mon
             return claim(conn, scope, key if seen else f"{key}#{uuid.uuid4().hex}", *rest)
 
         monkeypatch.setattr(idempotency_module, "claim", check_then_insert)
+        monkeypatch.setattr(ledger.billing.db, "fast", False)  # the defect is the door's claim: post through it
     raced = race(16, lambda w: [ledger.billing.charge(clinic, lead(7), key="K")])
     outcomes = Counter("replayed" if r.replayed else "original" for r in raced.results)
     print(f"R6 {variant} outcomes: {dict(outcomes)}")

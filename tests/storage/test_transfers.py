@@ -78,7 +78,7 @@ def spend(credits: int, on_decline: transfers.OnDecline = transfers.OnDecline.RE
         AccountKind.USAGE_REVENUE,
         transfers.Spend(spending_order(state.lots, at), on_decline),
         at,
-        stamp=transfers.Stamp("in-leads", 2, "abc", ("LP-03",), {"credits": credits}),
+        stamp=transfers.Stamp("in-leads", 2, "abc", ("LP-03",), f'{{"credits": {credits}}}'),
         details=transfers.Details(product="lead_call", units=1),
     )
 

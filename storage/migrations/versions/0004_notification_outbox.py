@@ -1,6 +1,6 @@
 """notification outbox: events, endpoints, deliveries, alert states
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-01 09:00:00
 
@@ -16,7 +16,7 @@ from alembic import op
 
 import storage.schema
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

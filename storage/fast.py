@@ -1,0 +1,287 @@
+"""A charge in one round trip on PostgreSQL: the ledger's door for charges, as one function call.
+
+Posted statement by statement (storage/transfers.py `post`, with the key's claim and outcome around
+it), a charge costs about a dozen client–server round trips on PostgreSQL, and the round trips,
+not the work, were the limit: 28% of pgbench's tpcb-like rate at one client, 19% at 16. Here
+billing prices the charge in Python from a clinic state it kept (engine/billing/charges.py),
+`transfers.predict` decides it as `post` would (approved or declined, what each lot gives, the
+balance after), and `creditbook_charge(...)` — installed by migration 0004 — writes it in one
+statement, in its own transaction (autocommit: no BEGIN or COMMIT round trip):
+
+1. claim the idempotency key (INSERT ... ON CONFLICT DO NOTHING, as storage/idempotency.py): a
+   key already used answers `replay` with its stored outcome, or `conflict`;
+2. lock the wallet (FOR UPDATE) and check that the state the charge was priced from is still the
+   clinic's: the wallet's version (storage/accounts.py `bump`: it changes with everything a
+   charge reads), the version of its pricebook in force at the charge's time and its pin. If not,
+   the claim is withdrawn and the answer is `stale`: nothing was written, billing reads the
+   clinic again and prices the charge anew;
+3. the guarded debit (THE statement of storage/accounts.py, same WHERE) — which must agree with
+   the prediction, or the function raises and nothing is written — and each lot's part,
+   compare-and-set; or the declined transaction, when the prediction says the guard refuses it
+   (the function checks that it would);
+4. the transaction row, its allocations and its two legs, the pay-as-you-go term's units and the
+   clinic's usage counters (storage/usage.py), and the outcome stored with the key: the outcome
+   is rendered by Python with the transaction id left out (`head`, `tail`), the function puts the
+   id in.
+
+So the database refuses a charge priced with anything stale, and what it writes is what `post`
+writes for the same charge (tests/storage/test_fast.py proves the rows equal, operation by
+operation). Everything else — purchases, refunds, expiry, charges whose lots must first expire or
+whose term must start — goes through `post`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final, Literal
+
+from sqlalchemy import Connection
+
+from storage.lots import Taken
+from storage.statements import driver_error
+
+Status = Literal["posted", "declined", "stale", "replay", "conflict", "slow"]
+
+#: what a charge's outcome holds in place of its transaction id until the function knows it
+ID_PLACEHOLDER: Final = -1
+
+CHARGE_FUNCTION: Final = """
+CREATE OR REPLACE FUNCTION creditbook_charge(
+    p_clinic text, p_key text, p_hash text, p_claimed_at timestamptz,
+    p_wallet bigint, p_version bigint, p_pricebook text, p_in_force integer, p_pinned integer,
+    p_at timestamptz, p_approve boolean, p_credits bigint, p_balance bigint,
+    p_lots bigint[], p_parts bigint[], p_counter bigint,
+    p_product text, p_units bigint, p_priced_version integer, p_priced_hash text, p_rule_ids text,
+    p_quote text, p_reason text, p_patient_ref text, p_unfunded bigint,
+    p_term bigint, p_term_units bigint, p_day date, p_head text, p_tail text,
+    OUT o_status text, OUT o_transaction bigint, OUT o_balance bigint, OUT o_stored text
+) LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_claim bigint;
+    v_version bigint;
+    v_balance bigint;
+    v_limit bigint;
+    v_key record;
+    v_count integer;
+BEGIN
+    -- 1. the idempotency key
+    INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
+    VALUES (p_clinic, p_key, 'charge', p_hash, p_claimed_at)
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING id INTO v_claim;
+    IF v_claim IS NULL THEN
+        SELECT k.operation, k.request_hash, k.outcome INTO v_key
+          FROM idempotency_keys k WHERE k.scope = p_clinic AND k.key = p_key;
+        IF v_key.operation <> 'charge' OR v_key.request_hash <> p_hash THEN
+            o_status := 'conflict';
+        ELSIF v_key.outcome IS NULL THEN
+            o_status := 'slow';
+        ELSE
+            o_status := 'replay';
+            o_stored := v_key.outcome;
+        END IF;
+        RETURN;
+    END IF;
+
+    -- 2. the wallet, locked, still in the state the charge was priced from
+    SELECT a.version, a.balance, a.overdraft_limit INTO v_version, v_balance, v_limit
+      FROM accounts a WHERE a.id = p_wallet AND a.kind = 'wallet' AND a.clinic_id = p_clinic FOR UPDATE;
+    IF v_version IS DISTINCT FROM p_version
+       OR (SELECT v.version FROM pricebook_versions v
+            WHERE v.pricebook_id = p_pricebook AND v.effective_from <= p_at
+            ORDER BY v.effective_from DESC LIMIT 1) IS DISTINCT FROM p_in_force
+       OR (SELECT p.version FROM clinic_pins p
+            WHERE p.clinic_id = p_clinic AND p.pinned_from <= p_at
+              AND (p.pinned_until IS NULL OR p.pinned_until > p_at)
+            ORDER BY p.pinned_from DESC, p.id DESC LIMIT 1) IS DISTINCT FROM p_pinned
+    THEN
+        DELETE FROM idempotency_keys WHERE id = v_claim;
+        o_status := 'stale';
+        RETURN;
+    END IF;
+
+    -- 3. the spend, or the decline
+    IF p_approve THEN
+        IF p_credits > 0 THEN
+            UPDATE accounts a SET balance = a.balance - p_credits, version = a.version + 1, last_at = p_at
+             WHERE a.id = p_wallet AND a.kind = 'wallet' AND a.balance - p_credits >= -a.overdraft_limit
+            RETURNING a.balance INTO o_balance;
+            IF o_balance IS DISTINCT FROM p_balance THEN
+                RAISE EXCEPTION 'creditbook_charge: wallet % took % credits to %, not the predicted %',
+                    p_wallet, p_credits, o_balance, p_balance USING ERRCODE = 'XX000';
+            END IF;
+            UPDATE lots l SET remaining = l.remaining - t.part
+              FROM unnest(p_lots, p_parts) AS t(id, part)
+             WHERE l.id = t.id AND l.wallet_id = p_wallet AND l.remaining >= t.part;
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            IF v_count <> coalesce(cardinality(p_lots), 0) THEN
+                RAISE EXCEPTION 'creditbook_charge: the lots of wallet % changed under the prediction', p_wallet
+                    USING ERRCODE = 'XX000';
+            END IF;
+        ELSE
+            UPDATE accounts a SET last_at = p_at, version = a.version + 1 WHERE a.id = p_wallet
+            RETURNING a.balance INTO o_balance;
+        END IF;
+        o_status := 'posted';
+    ELSE
+        IF v_balance - p_credits >= -v_limit THEN
+            RAISE EXCEPTION 'creditbook_charge: wallet % can take % credits: the prediction declined them',
+                p_wallet, p_credits USING ERRCODE = 'XX000';
+        END IF;
+        o_balance := v_balance;
+        o_status := 'declined';
+    END IF;
+    INSERT INTO transactions (clinic_id, kind, status, credits, at, product, units, pricebook_id,
+        pricebook_version, pricebook_hash, rule_ids, quote, reason, actor, note, related_id, payment_id,
+        patient_ref, unfunded, refunded)
+    VALUES (p_clinic, 'charge', o_status, p_credits, p_at, p_product, p_units, p_pricebook,
+        p_priced_version, p_priced_hash, p_rule_ids, p_quote, p_reason, NULL, NULL, NULL, NULL,
+        p_patient_ref, p_unfunded, 0)
+    RETURNING id INTO o_transaction;
+    IF p_approve THEN
+        IF p_credits > 0 THEN
+            INSERT INTO allocations (lot_id, transaction_id, kind, amount)
+            SELECT t.id, o_transaction, 'charge', t.part
+              FROM unnest(p_lots, p_parts) WITH ORDINALITY AS t(id, part, n) ORDER BY t.n;
+            INSERT INTO entries (transaction_id, account_id, amount)
+            VALUES (o_transaction, p_wallet, -p_credits), (o_transaction, p_counter, p_credits);
+        END IF;
+        IF p_term IS NOT NULL THEN
+            UPDATE terms SET units = units + p_term_units WHERE id = p_term;
+        END IF;
+        INSERT INTO usage_days AS u (clinic_id, day, product, charged, units, refunded, charge_refunded)
+        VALUES (p_clinic, p_day, coalesce(p_product, ''), p_credits, coalesce(p_units, 0), 0, 0)
+        ON CONFLICT (clinic_id, day, product)
+        DO UPDATE SET charged = u.charged + excluded.charged, units = u.units + excluded.units;
+    END IF;
+
+    -- 4. the outcome, with the key
+    UPDATE idempotency_keys SET outcome = p_head || o_transaction::text || p_tail, transaction_id = o_transaction
+     WHERE id = v_claim;
+END
+$fn$;
+"""
+DROP_CHARGE_FUNCTION: Final = (
+    "DROP FUNCTION IF EXISTS creditbook_charge(text, text, text, timestamptz, bigint, bigint, text, integer, "
+    "integer, timestamptz, boolean, bigint, bigint, bigint[], bigint[], bigint, text, bigint, integer, text, "
+    "text, text, text, text, bigint, bigint, bigint, date, text, text)"
+)
+_CALL: Final = "SELECT * FROM creditbook_charge(" + ", ".join(["%s"] * 30) + ")"
+
+
+@dataclass(frozen=True)
+class FastCharge:
+    """A charge decided in Python, as `creditbook_charge` takes it."""
+
+    key: str
+    request_hash: str
+    claimed_at: datetime  # the operation's time, as the key's claim records it
+    state: tuple[int, int, str, int | None, int | None]  # wallet, version, pricebook, in force, pinned
+    row: dict[str, Any]  # the transaction row (storage/transfers.py `transaction_row`)
+    approve: bool
+    balance: int  # the wallet's balance after
+    taken: Taken | None
+    counter: int  # the system account on the other side (usage revenue)
+    term: tuple[int, int] | None  # (term id, units) when the pay-as-you-go term counts them
+    day: date  # the clinic's day (storage/usage.py)
+    outcome: tuple[str, str]  # the stored outcome before and after its transaction id
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: Status
+    transaction_id: int | None = None
+    balance: int | None = None
+    stored: str | None = None  # the replayed outcome
+
+
+_FIXED: Final = {"kind": "charge", "actor": None, "note": None, "related_id": None, "payment_id": None, "refunded": 0}
+
+
+def split_outcome(text: str, marker: str) -> tuple[str, str]:
+    """The outcome's text before and after the transaction id (`marker`, exactly once)."""
+    head, found, tail = text.partition(marker)
+    if not found or marker in tail:
+        raise ValueError("the outcome must name its transaction id exactly once")
+    return head + marker[: -len(str(ID_PLACEHOLDER))], tail
+
+
+def _params(charge: FastCharge) -> tuple[Any, ...]:
+    row = charge.row
+    if any(row[name] != value for name, value in _FIXED.items()):
+        raise ValueError("creditbook_charge posts charges: the row is not one")
+    wallet, version, pricebook_id, in_force, pinned = charge.state
+    if row["pricebook_id"] != pricebook_id:
+        raise ValueError("a charge is priced by its clinic's pricebook")
+    by_lot = charge.taken.by_lot if charge.taken is not None else []
+    term_id, term_units = charge.term or (None, None)
+    return (
+        row["clinic_id"],
+        charge.key,
+        charge.request_hash,
+        charge.claimed_at,
+        wallet,
+        version,
+        pricebook_id,
+        in_force,
+        pinned,
+        row["at"],
+        charge.approve,
+        row["credits"],
+        charge.balance,
+        [lot for lot, _ in by_lot],
+        [part for _, part in by_lot],
+        charge.counter,
+        row["product"],
+        row["units"],
+        row["pricebook_version"],
+        row["pricebook_hash"],
+        row["rule_ids"],
+        row["quote"],
+        row["reason"],
+        row["patient_ref"],
+        row["unfunded"],
+        term_id,
+        term_units,
+        charge.day,
+        *charge.outcome,
+    )
+
+
+def post_charge(conn: Connection, charge: FastCharge) -> Answer:
+    """Post one charge in one statement (see the module docstring). `conn` should be in autocommit
+    (storage/database.py `Autocommit`): each call is then its own transaction."""
+    params = _params(charge)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_CALL, params)
+        status, transaction_id, balance, stored = cursor.fetchone()
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise driver_error(conn, _CALL, params, error, cursor) from error
+    finally:
+        cursor.close()
+    return Answer(status, transaction_id, balance, stored)
+
+
+def post_charges(conn: Connection, charges: Sequence[FastCharge]) -> list[Answer]:
+    """Post many charges in the caller's transaction, pipelined: every call is sent before the first
+    answer is read, so a batch costs one round trip however many charges it holds. A call that
+    raises aborts the transaction (the caller retries the batch: every key then replays)."""
+    if not charges:
+        return []
+    driver = conn.connection.driver_connection
+    cursors = []
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            for charge in charges:
+                cursor = driver.cursor()  # type: ignore[union-attr]
+                cursor.execute(_CALL, _params(charge))
+                cursors.append(cursor)
+        return [Answer(*cursor.fetchone()) for cursor in cursors]
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise driver_error(conn, _CALL, None, error, None) from error
+    finally:
+        for cursor in cursors:
+            cursor.close()
