@@ -28,7 +28,7 @@ $(UV):
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	@command -v cc >/dev/null 2>&1 || { echo "durable-rules is built from source: install a C compiler" \
 		"and the Python headers first (Debian: apt-get install build-essential python3-dev)"; exit 1; }
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
 	@touch $@
 
 install: $(STAMP)
