@@ -19,7 +19,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from engine.bounds import CODE_MAX, ID_MAX, LABEL_MAX, NOTE_MAX, OPERATION_CREDITS_MAX
-from engine.money import credits_to_money, format_credits
+from engine.money import credits_to_money, decimal_text, format_credits
+from engine.vocabulary import DisputeReason, Market, PromoType, TransactionKind
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class TransactionsQuery(PracticeQuery):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=200)
     kind = serializers.MultipleChoiceField(
         required=False,
-        choices=["topup", "bonus", "referral", "charge", "refund", "adjustment", "expiry"],
+        choices=[kind.value for kind in TransactionKind],
         help_text="Only these kinds (repeat the parameter for several).",
     )
 
@@ -216,7 +217,7 @@ class EstimateSerializer(serializers.Serializer):
 
 class PromotionSerializer(serializers.Serializer):
     code = serializers.CharField(source="promo_code", allow_null=True, help_text="Type it at top-up; null: automatic.")
-    kind = serializers.ChoiceField(choices=["fixed_bonus", "pct_bonus", "referral"])
+    kind = serializers.ChoiceField(choices=[kind.value for kind in PromoType])
     bonus = OptionalAmountField(source="bonus_credits")
     bonus_percent = serializers.SerializerMethodField(help_text="A percentage of the paid credits, as a string.")
     bonus_cap = OptionalAmountField(source="bonus_cap_credits")
@@ -233,7 +234,7 @@ class PromotionSerializer(serializers.Serializer):
     used_up = serializers.BooleanField()
 
     def get_bonus_percent(self, promo: Any) -> str | None:
-        return None if promo.bonus_pct is None else str((promo.bonus_pct * 100).normalize())
+        return None if promo.bonus_pct is None else decimal_text(promo.bonus_pct * 100)
 
 
 class PromotionsSerializer(serializers.Serializer):
@@ -244,7 +245,7 @@ class PromotionsSerializer(serializers.Serializer):
 
 class DisputeRequest(PracticeQuery):
     charge_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    reason = serializers.ChoiceField(choices=["duplicate", "invalid", "not_reachable", "mistaken_charge"])
+    reason = serializers.ChoiceField(choices=[reason.value for reason in DisputeReason])
 
 
 class DisputeResultSerializer(serializers.Serializer):
@@ -332,7 +333,7 @@ class AdjustmentSerializer(serializers.Serializer):
 
 
 class RevenueQuery(serializers.Serializer):
-    market = serializers.ChoiceField(choices=["US", "IN"])
+    market = serializers.ChoiceField(choices=[market.value for market in Market])
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
 
