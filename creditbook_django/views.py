@@ -11,6 +11,8 @@ another request is 409. Keys are scoped per clinic (staff decisions: per ledger)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -31,7 +33,12 @@ from creditbook_django.parsers import SafeJSONParser
 from creditbook_django.schema import CreditbookAutoSchema
 from creditbook_django.serializers import Rate
 from engine.billing.errors import ForeignDispute, UnknownCharge, UnknownDispute
+from engine.bounds import OPERATION_CREDITS_MAX
+from engine.errors import InvalidInput
 
+NUMBER_PLACES = 6
+#: request fields that hold numbers, which JSON callers may also send as decimal strings
+NUMERIC_FIELDS = frozenset({"units", "recipients", "quantity", "expected_seconds", "duration_s", "package_price"})
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 REPLAYED = "Idempotent-Replayed"
 KEY_PARAMETER = OpenApiParameter(
@@ -296,11 +303,37 @@ class CampaignChargeView(_ChargeView):
 
 
 def _request_object(value: Any) -> dict[str, Any]:
+    """A quote or campaign request as JSON gave it: an object whose every number (and numeric field
+    sent as a string) is finite, within
+    what one operation may count (engine/bounds.py) and has at most NUMBER_PLACES decimals; the
+    engine checks the rest (its fields, products and forms) and names the field it refuses."""
     if not isinstance(value, dict):
-        from engine import QuoteError
-
-        raise QuoteError("request", "must be a JSON object with a product")
+        raise InvalidInput("request", "must be a JSON object with a product")
+    for path, number in _numbers(value, "request"):
+        if isinstance(number, bool):
+            continue
+        exact = Decimal(number)
+        if not exact.is_finite() or abs(exact) > OPERATION_CREDITS_MAX or exact.as_tuple().exponent < -NUMBER_PLACES:
+            raise InvalidInput(
+                path, f"must be a finite number within ±{OPERATION_CREDITS_MAX:,} with at most {NUMBER_PLACES} decimals"
+            )
     return value
+
+
+def _numbers(value: Any, path: str) -> Iterator[tuple[str, int | Decimal]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _numbers(item, f"{path}[{n}]")
+    elif isinstance(value, int | Decimal):
+        yield path, value
+    elif isinstance(value, str) and path.rsplit(".", 1)[-1] in NUMERIC_FIELDS:
+        try:
+            yield path, Decimal(value)
+        except ArithmeticError:
+            return  # not a number at all: the engine names the field
 
 
 # -- staff --------------------------------------------------------------------------------------
