@@ -12,6 +12,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.renderers import OpenApiYamlRenderer
 from drf_spectacular.settings import patched_settings
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -28,10 +29,8 @@ SETTINGS: dict[str, Any] = {
     ),
     "VERSION": "1",
     "OAS_VERSION": "3.1.0",
-    "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["creditbook_django.schema.only_creditbook"],
-    "DEFAULT_GENERATOR_CLASS": "drf_spectacular.generators.SchemaGenerator",
     "SCHEMA_PATH_PREFIX": r"/api/credits/",
     "SCHEMA_PATH_PREFIX_TRIM": False,
 }
@@ -94,3 +93,14 @@ def generate(urlconf: str | None = None) -> bytes:
         generator = SchemaGenerator(urlconf=urlconf)
         document = generator.get_schema(request=None, public=True)
         return OpenApiYamlRenderer().render(document, renderer_context={})
+
+
+def documented(**kwargs: Any) -> Any:
+    """drf-spectacular's `extend_schema` for a view method, on this API's AutoSchema whatever the
+    host's REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] (extend_schema extends the method's `schema`)."""
+
+    def decorate(method: Any) -> Any:
+        method.schema = CreditbookAutoSchema
+        return extend_schema(**kwargs)(method)
+
+    return decorate

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -30,7 +30,7 @@ from creditbook_django import serializers as s
 from creditbook_django.authentication import ApiKeyAuthentication
 from creditbook_django.conf import config
 from creditbook_django.parsers import SafeJSONParser
-from creditbook_django.schema import CreditbookAutoSchema
+from creditbook_django.schema import CreditbookAutoSchema, documented
 from creditbook_django.serializers import Rate
 from engine.billing.errors import ForeignDispute, UnknownCharge, UnknownDispute
 from engine.bounds import OPERATION_CREDITS_MAX
@@ -119,7 +119,7 @@ class _View(APIView):
 
 
 class PackagesView(_View):
-    @extend_schema(parameters=[s.PracticeQuery], responses=s.PackagesSerializer, summary="Credit packages on sale")
+    @documented(parameters=[s.PracticeQuery], responses=s.PackagesSerializer, summary="Credit packages on sale")
     def get(self, request: Request) -> Response:
         clinic = self.clinic(self.query(s.PracticeQuery))
         offered = ledger.billing().offers(clinic)
@@ -128,7 +128,7 @@ class PackagesView(_View):
 
 
 class PurchaseView(_View):
-    @extend_schema(
+    @documented(
         request=s.PurchaseRequest,
         parameters=[KEY_PARAMETER],
         responses={201: s.PurchaseSerializer, 202: s.PurchaseSerializer},
@@ -157,7 +157,7 @@ class PurchaseView(_View):
 
 
 class BalanceView(_View):
-    @extend_schema(parameters=[s.PracticeQuery], responses=s.BalanceSerializer, summary="A clinic's balance")
+    @documented(parameters=[s.PracticeQuery], responses=s.BalanceSerializer, summary="A clinic's balance")
     def get(self, request: Request) -> Response:
         clinic = self.clinic(self.query(s.PracticeQuery))
         view = ledger.billing().balance(clinic)
@@ -166,7 +166,7 @@ class BalanceView(_View):
 
 
 class TransactionsView(_View):
-    @extend_schema(
+    @documented(
         parameters=[s.TransactionsQuery], responses=s.TransactionPageSerializer, summary="A clinic's transactions"
     )
     def get(self, request: Request) -> Response:
@@ -189,7 +189,7 @@ class TransactionsView(_View):
 
 
 class QuoteView(_View):
-    @extend_schema(
+    @documented(
         request=s.QuoteRequest,
         parameters=[KEY_PARAMETER],
         responses=s.EstimateSerializer,
@@ -204,7 +204,7 @@ class QuoteView(_View):
 
 
 class PromotionsView(_View):
-    @extend_schema(parameters=[s.PracticeQuery], responses=s.PromotionsSerializer, summary="Promotions available now")
+    @documented(parameters=[s.PracticeQuery], responses=s.PromotionsSerializer, summary="Promotions available now")
     def get(self, request: Request) -> Response:
         clinic = self.clinic(self.query(s.PracticeQuery))
         offered = ledger.billing().offers(clinic)
@@ -213,16 +213,14 @@ class PromotionsView(_View):
 
 
 class DisputesView(_View):
-    @extend_schema(
-        parameters=[s.DisputesQuery], responses=s.DisputeSerializer(many=True), summary="A clinic's disputes"
-    )
+    @documented(parameters=[s.DisputesQuery], responses=s.DisputeSerializer(many=True), summary="A clinic's disputes")
     def get(self, request: Request) -> Response:
         asked = self.query(s.DisputesQuery)
         clinic = self.clinic(asked)
         listed = ledger.billing().disputes(status=asked.get("status"), clinic_id=clinic)
         return Response(s.DisputeSerializer(listed, many=True, context={"rate": rates.rate_of(clinic)}).data)
 
-    @extend_schema(
+    @documented(
         request=s.DisputeRequest,
         parameters=[KEY_PARAMETER],
         responses={201: s.DisputeResultSerializer},
@@ -240,7 +238,7 @@ class DisputesView(_View):
 
 
 class DisputeView(_View):
-    @extend_schema(parameters=[s.PracticeQuery], responses=s.DisputeSerializer, summary="One dispute")
+    @documented(parameters=[s.PracticeQuery], responses=s.DisputeSerializer, summary="One dispute")
     def get(self, request: Request, dispute_id: int) -> Response:
         clinic = self.clinic(self.query(s.PracticeQuery))
         found = next((d for d in ledger.billing().disputes(status=None, clinic_id=clinic) if d.id == dispute_id), None)
@@ -273,7 +271,7 @@ class _ChargeView(_View):
 
 
 class LeadChargeView(_ChargeView):
-    @extend_schema(
+    @documented(
         request=s.LeadChargeRequest,
         parameters=[KEY_PARAMETER],
         responses={201: s.ChargeSerializer},
@@ -288,7 +286,7 @@ class LeadChargeView(_ChargeView):
 
 
 class CampaignChargeView(_ChargeView):
-    @extend_schema(
+    @documented(
         request=s.CampaignChargeRequest,
         parameters=[KEY_PARAMETER],
         responses={201: s.ChargeSerializer},
@@ -342,7 +340,7 @@ def _numbers(value: Any, path: str) -> Iterator[tuple[str, int | Decimal]]:
 class DecisionView(_View):
     staff_permission = "creditbook.decide_disputes"
 
-    @extend_schema(
+    @documented(
         request=s.DecisionRequest,
         parameters=[KEY_PARAMETER],
         responses=s.DisputeResultSerializer,
@@ -360,7 +358,7 @@ class DecisionView(_View):
 class AdjustmentView(_View):
     staff_permission = "creditbook.adjust_credits"
 
-    @extend_schema(
+    @documented(
         request=s.AdjustmentRequest,
         parameters=[KEY_PARAMETER],
         responses={201: s.AdjustmentSerializer},
@@ -379,7 +377,7 @@ class AdjustmentView(_View):
 class RevenueView(_View):
     staff_permission = "creditbook.view_revenue"
 
-    @extend_schema(parameters=[s.RevenueQuery], responses=s.RevenueSerializer, summary="Revenue by month (staff)")
+    @documented(parameters=[s.RevenueQuery], responses=s.RevenueSerializer, summary="Revenue by month (staff)")
     def get(self, request: Request) -> Response:
         asked = self.query(s.RevenueQuery)
         report = ledger.billing().revenue_report(asked["market"], since=asked.get("since"), until=asked.get("until"))
