@@ -12,10 +12,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install app test bench lint format soak clean browser
+.PHONY: help install app serve test bench lint format soak clean browser
 
 help:
 	@echo "make app    the app (simulator, pricebooks, wallet, admin) on a demo ledger seeded on first run"
+	@echo "make serve  the credits REST API (reference/) at http://127.0.0.1:8000/api/credits/ on the same demo ledger"
 	@echo "make test   run the test suite (PostgreSQL tests skip unless CREDITBOOK_REQUIRE_POSTGRES=1)"
 	@echo "make bench  run the benchmarks, each beside its baseline"
 	@echo "make soak   the reliability battery's long forms (minutes: 200 kills, 16k-charge races)"
@@ -41,6 +42,19 @@ app: $(STAMP)
 	@echo "creditbook app: http://localhost:$(PORT) (admin pages are read-only unless CREDITBOOK_ADMIN_PASSWORD is set)"
 	CREDITBOOK_DATABASE_URL=sqlite:///$(abspath $(DB)) $(VENV)/bin/streamlit run simulator/app/main.py \
 		--server.port $(PORT) --server.address 0.0.0.0
+
+# The credits API (creditbook_django) served by the reference project under gunicorn: on SQLite the
+# ledger is $(DB), seeded like `make app`'s, with Django's own tables beside it in reference.sqlite3;
+# DATABASE_URL=postgresql://... puts both in that PostgreSQL database (the ledger in its own schema).
+API_PORT ?= 8000
+API_ENV = CREDITBOOK_REFERENCE_DIR=$(CURDIR) CREDITBOOK_DATABASE_URL=sqlite:///$(abspath $(DB))
+serve: $(STAMP)
+	@test -n "$$DATABASE_URL" || test -f $(DB) || $(VENV)/bin/creditbook demo seed -d $(DB)
+	$(API_ENV) $(VENV)/bin/python -m reference migrate --verbosity 1
+	$(API_ENV) $(VENV)/bin/python -m reference demo_api
+	@echo "credits API: http://127.0.0.1:$(API_PORT)/api/credits/ (users: each demo clinic's id and staff, password demo)"
+	$(API_ENV) $(VENV)/bin/gunicorn reference.wsgi --bind 127.0.0.1:$(API_PORT) \
+		--workers 2 --access-logfile -
 
 # The browser test drives Debian's chromium through Playwright; install it when missing (root only).
 browser:

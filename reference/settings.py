@@ -79,7 +79,9 @@ DATABASES = {"default": _database(os.environ.get("DATABASE_URL"))}
 # `make app` also serves); on PostgreSQL it shares the database, in a schema of its own.
 CREDITBOOK = {
     "DATABASE_ALIAS": "default",
-    "DATABASE_URL": None if os.environ.get("DATABASE_URL") else f"sqlite:///{BASE / 'creditbook.db'}",
+    "DATABASE_URL": None
+    if os.environ.get("DATABASE_URL")
+    else os.environ.get("CREDITBOOK_DATABASE_URL", f"sqlite:///{BASE / 'creditbook.db'}"),
     "POOL_SIZE": int(os.environ.get("CREDITBOOK_POOL_SIZE", "5")),
     "CAMPAIGN_CHARGES": os.environ.get("CREDITBOOK_CAMPAIGN_CHARGES") == "1",
 }

@@ -4,8 +4,10 @@ permission, all with the password `demo`, and a lead-marketplace API client whos
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -37,9 +39,14 @@ class Command(BaseCommand):
         call_command("creditbook_api_key", "lead-marketplace", charge=True, stdout=self.stdout)
 
 
+@functools.cache
+def _demo_password() -> str:
+    """The demo password hashed once for every demo user (hashing it 41 times takes seconds)."""
+    return make_password(PASSWORD)
+
+
 def _user(username: str, is_staff: bool = False) -> User:
-    user, created = User.objects.get_or_create(username=username, defaults={"is_staff": is_staff})
-    if created:
-        user.set_password(PASSWORD)
-        user.save()
+    user, created = User.objects.get_or_create(
+        username=username, defaults={"is_staff": is_staff, "password": _demo_password()}
+    )
     return user
