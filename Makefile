@@ -12,7 +12,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install app serve test bench lint format soak clean browser
+.PHONY: help install app serve test bench lint format soak clean browser wrk
 
 help:
 	@echo "make app    the app (simulator, pricebooks, wallet, admin) on a demo ledger seeded on first run"
@@ -70,7 +70,14 @@ test: $(STAMP) browser
 soak: $(STAMP)
 	CREDITBOOK_SOAK=1 $(VENV)/bin/pytest tests/reliability -rA -s
 
-bench: $(STAMP)
+# The API benchmark drives gunicorn with wrk (Debian's package); installed when missing (root only).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)); \
+		else echo "wrk is not installed (Debian: apt-get install wrk): the api benchmark will skip"; fi; }
+
+bench: $(STAMP) wrk
 	$(VENV)/bin/python -m bench
 
 lint: $(STAMP)

@@ -46,7 +46,7 @@ def _demo_password() -> str:
 
 
 def _user(username: str, is_staff: bool = False) -> User:
-    user, created = User.objects.get_or_create(
+    user, _ = User.objects.get_or_create(
         username=username, defaults={"is_staff": is_staff, "password": _demo_password()}
     )
     return user
