@@ -33,7 +33,7 @@ from creditbook_django.parsers import SafeJSONParser
 from creditbook_django.schema import CreditbookAutoSchema, documented
 from creditbook_django.serializers import Rate
 from engine.billing.errors import ForeignDispute, UnknownCharge, UnknownDispute
-from engine.bounds import OPERATION_CREDITS_MAX
+from engine.bounds import INT64_MAX, OPERATION_CREDITS_MAX
 from engine.errors import InvalidInput
 
 NUMBER_PLACES = 6
@@ -41,6 +41,7 @@ NUMBER_PLACES = 6
 NUMERIC_FIELDS = frozenset({"units", "recipients", "quantity", "expected_seconds", "duration_s", "package_price"})
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 REPLAYED = "Idempotent-Replayed"
+DISPUTE_ID = OpenApiParameter("dispute_id", int, OpenApiParameter.PATH, description="A dispute's id.")
 KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
     str,
@@ -238,10 +239,11 @@ class DisputesView(_View):
 
 
 class DisputeView(_View):
-    @documented(parameters=[s.PracticeQuery], responses=s.DisputeSerializer, summary="One dispute")
-    def get(self, request: Request, dispute_id: int) -> Response:
+    @documented(parameters=[s.PracticeQuery, DISPUTE_ID], responses=s.DisputeSerializer, summary="One dispute")
+    def get(self, request: Request, dispute_id: str) -> Response:
         clinic = self.clinic(self.query(s.PracticeQuery))
-        found = next((d for d in ledger.billing().disputes(status=None, clinic_id=clinic) if d.id == dispute_id), None)
+        number = row_id(dispute_id)
+        found = next((d for d in ledger.billing().disputes(status=None, clinic_id=clinic) if d.id == number), None)
         if found is None:  # another clinic's dispute reads exactly like one that does not exist
             raise UnknownDispute(f"no dispute {dispute_id}")
         return self.answer(s.DisputeSerializer, found, rates.rate_of(clinic))
@@ -300,6 +302,13 @@ class CampaignChargeView(_ChargeView):
         return self.charge(request, asked, _request_object(asked["request"]), None)
 
 
+def row_id(text: str) -> int:
+    """A dispute's or charge's id from a path: a positive whole number the ledger can hold."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= INT64_MAX):
+        raise InvalidInput("dispute_id", f"must be a positive whole number, not {text[:40]!r}")
+    return int(text)
+
+
 def _request_object(value: Any) -> dict[str, Any]:
     """A quote or campaign request as JSON gave it: an object whose every number (and numeric field
     sent as a string) is finite, within
@@ -342,16 +351,17 @@ class DecisionView(_View):
 
     @documented(
         request=s.DecisionRequest,
-        parameters=[KEY_PARAMETER],
+        parameters=[KEY_PARAMETER, DISPUTE_ID],
         responses=s.DisputeResultSerializer,
         summary="Approve or reject an open dispute (staff)",
     )
-    def post(self, request: Request, dispute_id: int) -> Response:
+    def post(self, request: Request, dispute_id: str) -> Response:
         key = self.key(request)
+        number = row_id(dispute_id)
         asked = self.body(s.DecisionRequest)
         billing = ledger.billing()
         decide = billing.approve_dispute if asked["decision"] == "approve" else billing.reject_dispute
-        decided = decide(dispute_id, actor=identity.caller(request).actor, note=asked["note"], key=key)
+        decided = decide(number, actor=identity.caller(request).actor, note=asked["note"], key=key)
         return self.answer(s.DisputeResultSerializer, decided, rates.rate_of(decided.clinic_id))
 
 

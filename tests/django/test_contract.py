@@ -193,3 +193,13 @@ def test_a_busy_database_is_503_with_retry_after(world: World, api: Any, monkeyp
 def test_wrong_methods_are_405_problems(world: World, api: Any) -> None:
     got = as_user(api, "alice").delete(f"{API}/balance/")
     assert got.status_code == 405 and body(got)["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("dispute_id", ["abc", "null,null", "-1", "0", "9" * 30, "%00", "1.5", "٣"])
+def test_a_malformed_id_in_a_path_is_a_problem_not_an_html_page(world: World, api: Any, dispute_id: str) -> None:
+    for got in (
+        as_user(api, "bob").get(f"{API}/disputes/{dispute_id}/"),
+        post(as_user(api, "staff"), f"{API}/staff/disputes/{dispute_id}/decision/", {"decision": "reject"}),
+    ):
+        assert got.status_code == 422 and got["Content-Type"] == "application/problem+json"
+        assert body(got)["field"] == "dispute_id"
