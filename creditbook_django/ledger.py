@@ -44,7 +44,11 @@ def url() -> str:
     alias = settings.database_alias
     if alias not in connections.settings:
         raise ImproperlyConfigured(f"CREDITBOOK['DATABASE_ALIAS'] is {alias!r}, which DATABASES does not define")
-    db = connections[alias].settings_dict
+    return url_of(connections[alias].settings_dict, alias)
+
+
+def url_of(db: dict[str, Any], alias: str = "default") -> str:
+    """The SQLAlchemy URL of a Django database's settings (PostgreSQL or an SQLite file)."""
     engine = db["ENGINE"]
     if engine.endswith("sqlite3"):
         name = str(db["NAME"])
