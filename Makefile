@@ -15,7 +15,8 @@ export UV_LINK_MODE := copy
 .PHONY: help install app serve test bench lint format soak clean browser wrk
 
 help:
-	@echo "make app    the app (simulator, pricebooks, wallet, admin) on a demo ledger seeded on first run"
+	@echo "make app    the app (simulator, pricebooks, wallet, admin) on a demo ledger seeded on first run;"
+	@echo "            on 127.0.0.1:8501 (HOST=0.0.0.0 PORT=8600 DB=other.db to change)"
 	@echo "make serve  the credits REST API (reference/) at http://127.0.0.1:8000/api/credits/ on the same demo ledger"
 	@echo "make test   run the test suite (PostgreSQL tests skip unless CREDITBOOK_REQUIRE_POSTGRES=1)"
 	@echo "make bench  run the benchmarks, each beside its baseline"
@@ -36,12 +37,15 @@ install: $(STAMP)
 
 DB ?= creditbook.db
 PORT ?= 8501
+HOST ?= 127.0.0.1
 
+# The app listens on this machine only; HOST=0.0.0.0 make app opens it to the network (then set
+# CREDITBOOK_ADMIN_PASSWORD: the wallet and admin pages are read-only without it).
 app: $(STAMP)
 	@test -f $(DB) || $(VENV)/bin/creditbook demo seed -d $(DB)
-	@echo "creditbook app: http://localhost:$(PORT) (admin pages are read-only unless CREDITBOOK_ADMIN_PASSWORD is set)"
+	@echo "creditbook app: http://$(HOST):$(PORT) (wallet and admin are read-only unless CREDITBOOK_ADMIN_PASSWORD is set)"
 	CREDITBOOK_DATABASE_URL=sqlite:///$(abspath $(DB)) $(VENV)/bin/streamlit run simulator/app/main.py \
-		--server.port $(PORT) --server.address 0.0.0.0
+		--server.port $(PORT) --server.address $(HOST)
 
 # The credits API (creditbook_django) served by the reference project under gunicorn: on SQLite the
 # ledger is $(DB), seeded like `make app`'s, with Django's own tables beside it in reference.sqlite3;

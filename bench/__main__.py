@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import api, ledger, policy, pricebook, quotes, simulator, startup
+from bench import api, app, ledger, policy, pricebook, quotes, simulator, startup
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "ledger": ledger.run,
     "simulator": simulator.run,
     "startup": startup.run,
+    "app": app.run,
     "api": api.run,
 }
 

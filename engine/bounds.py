@@ -56,6 +56,7 @@ CODE_MAX: Final = 64  # promo codes, package codes, payment methods
 REFERENCE_MAX: Final = 100  # payment ids and references from a provider
 NOTE_MAX: Final = 2_000  # reasons and notes people type
 LABEL_MAX: Final = 32  # a short word from a list: a clinic size, a dispute reason
+URL_MAX: Final = 2_000  # a webhook URL, an e-mail address
 
 #: identifiers (clinic ids, rule ids): ASCII letters and digits, then also . _ -; no look-alikes,
 #: no separators a composite reference could confuse (':' '/' '|'), nothing a URL must escape
@@ -179,6 +180,7 @@ __all__ = [
     "REFERENCE_MAX",
     "RESERVED_IDS",
     "UNITS_MAX",
+    "URL_MAX",
     "YEAR_MAX",
     "YEAR_MIN",
     "check_credits",

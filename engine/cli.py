@@ -251,11 +251,12 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "ledger": ("engine.ledger_cli", "ledger_app", "Read and maintain the credit ledger."),
     "db": ("engine.ledger_cli", "db_app", "Create or upgrade the ledger database."),
     "demo": ("engine.ledger_cli", "demo_app", "A demo ledger with a few months of history."),
+    "notify": ("engine.ledger_cli", "notify_app", "Deliver notifications: signed webhooks and e-mail."),
     "simulate": ("simulator.cli", "register", "Simulate clinics' monthly bills under a scenario's assumptions."),
 }
 
 
-HELP_ORDER = ("pricebook", "quote", "ledger", "db", "demo", "simulate")
+HELP_ORDER = ("pricebook", "quote", "ledger", "db", "demo", "notify", "simulate")
 
 
 def load_command(name: str) -> Any:

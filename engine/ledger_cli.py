@@ -46,6 +46,9 @@ ledger_app = typer.Typer(
 demo_app = typer.Typer(
     cls=Group, help="A demo ledger with a few months of history.", no_args_is_help=True, rich_markup_mode=None
 )
+notify_app = typer.Typer(
+    cls=Group, help="Deliver notifications: signed webhooks and e-mail.", no_args_is_help=True, rich_markup_mode=None
+)
 
 DatabaseOption = Annotated[
     str | None,
@@ -495,3 +498,25 @@ def seed_cmd(
         )
     if not reconciliation.ok:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@notify_app.command("run")
+def notify_run_cmd(
+    database: DatabaseOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Deliver what is due now, then stop.")] = False,
+    poll: Annotated[float, typer.Option("--poll", min=0.1, max=3600, help="Seconds between looks when idle.")] = 5.0,
+) -> None:
+    """Deliver the outbox's notifications: webhooks signed with HMAC-SHA256 and e-mail (SMTP from
+    $CREDITBOOK_SMTP_URL), at least once, retried with backoff until dead. Stop with Ctrl-C."""
+    from engine.notify.mail import SmtpMailer
+    from engine.notify.worker import Worker
+
+    with ledger(database) as billing:
+        worker = Worker(billing.db, billing.clock, SmtpMailer.from_env())
+        if once:
+            tally = worker.run_once()
+            typer.echo(f"Delivered {tally.delivered:,}, to retry {tally.retried:,}, dead {tally.dead:,}.")
+            for error in tally.errors[:20]:
+                typer.echo(f"failed {error}", err=True)
+            return
+        worker.run(poll_s=poll)

@@ -268,6 +268,31 @@ class AllocationKind(StrEnum):
     ADJUST = "adjust"
 
 
+class EventKind(StrEnum):
+    """What creditbook tells a clinic or the company about (docs/domain.md §13)."""
+
+    LOW_BALANCE = "low_balance"  # the balance crossed below the alert threshold (once per crossing)
+    CREDITS_EXPIRING = "credits_expiring"  # credits start to expire within the alert window
+    TOPUP_SETTLED = "topup_settled"
+    TOPUP_FAILED = "topup_failed"
+    AUTO_TOPUP_FAILED = "auto_topup_failed"
+    DISPUTE_DECIDED = "dispute_decided"
+    VERSION_PUBLISHED = "version_published"
+
+
+class NotifyChannel(StrEnum):
+    """How a notification reaches people."""
+
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # every attempt failed: kept for a person to look at and replay
+
+
 class PaymentStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
@@ -292,14 +317,17 @@ __all__ = [
     "Beneficiary",
     "CallOutcome",
     "Channel",
+    "DeliveryStatus",
     "Direction",
     "DisputeMode",
     "DisputeOutcome",
     "DisputeReason",
     "DisputeStatus",
+    "EventKind",
     "LotKind",
     "LotSource",
     "Market",
+    "NotifyChannel",
     "NumberType",
     "PaymentStatus",
     "Plan",

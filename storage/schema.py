@@ -35,7 +35,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
-from engine.bounds import ACTOR_MAX, CODE_MAX, ID_MAX, KEY_MAX, LABEL_MAX, NAME_MAX, PATIENT_REF_MAX, REFERENCE_MAX
+from engine.bounds import (
+    ACTOR_MAX,
+    CODE_MAX,
+    ID_MAX,
+    KEY_MAX,
+    LABEL_MAX,
+    NAME_MAX,
+    PATIENT_REF_MAX,
+    REFERENCE_MAX,
+    URL_MAX,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -350,6 +360,58 @@ perks = Table(
     _when("starts_at"),
     _when("until"),
     Column("transaction_id", Id, ForeignKey("transactions.id"), nullable=False),
+)
+
+# -- the notification outbox (storage/outbox.py) ---------------------------------------------------
+
+events = Table(
+    "events",
+    metadata,  # what happened, written in the same transaction as the change that caused it
+    Column("id", String(32), primary_key=True),  # a uuid4 in hex: what receivers de-duplicate on
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id")),  # None: about the whole company
+    Column("kind", String(LABEL_MAX), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    _when("created_at"),
+    Index("ix_events_clinic", "clinic_id", "created_at"),
+)
+
+notification_endpoints = Table(
+    "notification_endpoints",
+    metadata,  # where events go: a clinic's (or, with no clinic, every clinic's) webhook or e-mail
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id")),
+    Column("channel", String(LABEL_MAX), nullable=False),  # webhook | email
+    Column("target", String(URL_MAX), nullable=False),  # the URL or the e-mail address
+    Column("secret", String(KEY_MAX)),  # a webhook's signing secret (HMAC-SHA256)
+    Column("kinds", Text, nullable=False),  # JSON list of the event kinds it receives; [] = all
+    Column("active", Boolean, nullable=False, default=True),
+    _when("created_at"),
+    Index("ix_notification_endpoints_clinic", "clinic_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,  # one event to one endpoint: delivered at least once, or dead after every retry
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), ForeignKey("events.id"), nullable=False),
+    Column("endpoint_id", Id, ForeignKey("notification_endpoints.id"), nullable=False),
+    Column("status", String(LABEL_MAX), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    _when("next_attempt_at"),
+    _when("leased_until", nullable=True),  # a worker is sending it until then (a killed one's lease lapses)
+    Column("last_error", Text),
+    _when("delivered_at", nullable=True),
+    UniqueConstraint("event_id", "endpoint_id", name="uq_deliveries_event_endpoint"),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+)
+
+alert_states = Table(
+    "alert_states",
+    metadata,  # whether an alert's condition holds for a clinic: one event per crossing, not per charge
+    Column("clinic_id", String(ID_MAX), ForeignKey("clinics.id"), primary_key=True),
+    Column("kind", String(LABEL_MAX), primary_key=True),
+    Column("active", Boolean, nullable=False),
+    _when("changed_at"),
 )
 
 SYSTEM_ACCOUNTS = ("cash", "usage_revenue", "promotion_expense", "expired", "adjustments")

@@ -55,8 +55,8 @@ RULES = (
         ("engine.pricing", "engine.pricebook", "rules", "engine.billing", "simulator", "engine.loader", *WEB),
     ),
     Rule(
-        "engine/billing holds no SQL",
-        ("engine.billing",),
+        "engine/billing (and the notification worker) hold no SQL",
+        ("engine.billing", "engine.notify"),
         ("sqlalchemy", "storage.schema", "storage.statements", "simulator", *WEB),
     ),
     Rule(

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.billing import notices, wallet
 from engine.billing import state as clinic_state
-from engine.billing import wallet
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import AdjustmentRefused, InvalidAmount
 from engine.billing.results import AdjustmentResult
@@ -57,6 +57,7 @@ def adjust(ctx: Context, asked: Adjustment, key: str, at: datetime) -> Adjustmen
                 f"taking {shown(-asked.credits)} would put clinic {asked.clinic_id} (balance "
                 f"{shown(found.wallet.balance)}) past its overdraft limit of {shown(found.wallet.overdraft_limit)}"
             )
+        notices.balance_changed(conn, found, clinic_state.current(ctx.catalog, conn, found, at), posted.balance, at)
         result = AdjustmentResult(
             clinic_id=asked.clinic_id,
             transaction_id=posted.transaction_id,

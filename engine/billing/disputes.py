@@ -7,12 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.billing import notices
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import DisputeClosed, ForeignDispute, UnknownDispute
 from engine.billing.refunds import RefundAsk, posted_charge, refund_charge
 from engine.billing.results import DisputeResult, DisputeView
-from engine.vocabulary import DisputeOutcome, DisputeStatus
+from engine.pricebook.model import CompiledPricebook
+from engine.vocabulary import DisputeOutcome, DisputeStatus, EventKind
 from rules import DisputeFacts, PolicyEngine
 from storage import accounts, disputes
 from storage.database import Connection
@@ -75,6 +77,8 @@ def open_dispute(ctx: Context, clinic_id: str, charge_id: int, reason: str, key:
             refunded_credits=refunded,
             balance=balance,
         )
+        if decided:
+            _tell(conn, result, current, at)
         return Done(result, refund_id)
 
     keyed = Keyed(clinic_id, key, "dispute", {"charge": charge_id, "reason": reason})
@@ -125,11 +129,35 @@ def decide(ctx: Context, verdict: Verdict, key: str, at: datetime) -> DisputeRes
             refunded_credits=refunded,
             balance=balance,
         )
+        found = clinic_state.load(conn, row.clinic_id, at)
+        _tell(conn, result, clinic_state.current(ctx.catalog, conn, found, at), at)
         return Done(result, refund_id)
 
     operation = "approve" if verdict.approve else "reject"
     request = {"dispute": verdict.dispute_id, "actor": verdict.actor, "note": verdict.note}
     return ctx.idempotent(Keyed(ADMIN_SCOPE, key, operation, request), work, DisputeResult, at)
+
+
+def _tell(conn: Connection, result: DisputeResult, current: CompiledPricebook, at: datetime) -> None:
+    """The clinic hears how its dispute was decided (docs/domain.md §13)."""
+    if result.status == DisputeStatus.APPROVED:
+        outcome = f"approved: {current.format_credits(result.refunded_credits)} refunded"
+    else:
+        outcome = f"rejected: {result.reason}"
+    notices.tell(
+        conn,
+        EventKind.DISPUTE_DECIDED,
+        result.clinic_id,
+        {
+            "subject": f"Dispute {result.dispute_id} {result.status}",
+            "message": f"Your dispute of charge {result.charge_id} was {outcome}.",
+            "dispute_id": result.dispute_id,
+            "charge_id": result.charge_id,
+            "status": result.status,
+            "refunded_credits": result.refunded_credits,
+        },
+        at,
+    )
 
 
 def listed(ctx: Context, status: str | None, clinic_id: str | None) -> list[DisputeView]:

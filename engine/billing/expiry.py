@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from engine.billing import notices, wallet
 from engine.billing import state as clinic_state
-from engine.billing import wallet
 from engine.billing.context import Context
 from engine.billing.results import ExpiryResult
 from storage import accounts, lots
@@ -28,7 +28,12 @@ def expire_lots(ctx: Context, at: datetime) -> ExpiryResult:
             swept_at = max(at, found.wallet.last_at or at)  # a sweep that lags a clinic's time sweeps at it
             due = lots.due_lots(conn, swept_at, wallet_id)
             posted = wallet.expire_due(conn, found, swept_at, sweep=True)
-            return None if posted is None else (posted.transaction_id, len(due), posted.credits)
+            if posted is None:
+                return None
+            if posted.credits:
+                current = clinic_state.current(ctx.catalog, conn, found, swept_at)
+                notices.balance_changed(conn, found, current, posted.balance, swept_at)
+            return posted.transaction_id, len(due), posted.credits
 
         done = ctx.db.run(sweep)
         if done is not None:

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from engine.billing import notices
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import NoPricebook, PricebookRejected
 from engine.billing.results import ClinicResult, PublishResult
 from engine.loader import validate_pricebook
 from engine.pricebook.model import CompiledPricebook, PackageRule
+from engine.vocabulary import EventKind
 from storage import clinics, versions
 from storage.database import Connection
 from storage.idempotency import ADMIN_SCOPE
@@ -44,6 +46,20 @@ def publish(ctx: Context, path: Path, actor: str, key: str, at: datetime) -> Pub
                 published_at=at,
                 published_by=actor,
             ),
+        )
+        notices.tell(
+            conn,
+            EventKind.VERSION_PUBLISHED,
+            None,
+            {
+                "subject": f"{pricebook.label} published",
+                "message": f"{pricebook.label} takes effect on {pricebook.meta.effective_from.isoformat()}.",
+                "pricebook_id": pricebook.pricebook_id,
+                "version": pricebook.version,
+                "effective_from": pricebook.meta.effective_from,
+                "semantic_hash": pricebook.semantic_hash,
+            },
+            at,
         )
         result = PublishResult(
             pricebook_id=pricebook.pricebook_id,

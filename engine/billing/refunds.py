@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from engine.billing import notices
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed
 from engine.billing.errors import ForeignDispute, InvalidAmount, RefundExceeded, UnknownCharge
@@ -74,6 +75,7 @@ def refund_charge(conn: Connection, ctx: Context, clinic_id: str, ask: RefundAsk
     )
     if isinstance(posted, transfers.Declined):
         raise RefundExceeded(f"charge {ask.charge_id} was refunded meanwhile")
+    notices.balance_changed(conn, found, clinic_state.current(ctx.catalog, conn, found, at), posted.balance, at)
     return posted.transaction_id, amount, posted.balance
 
 

@@ -30,7 +30,11 @@ from engine.billing import (
     clinics,
     disputes,
     expiry,
+<<<<<<< HEAD
     offers,
+=======
+    notifications,
+>>>>>>> main
     pricebooks,
     purchases,
     refunds,
@@ -53,10 +57,13 @@ from engine.billing.results import (
     RevenueReport,
     TransactionPage,
 )
+from engine.notify.mail import Mailer
+from engine.notify.worker import Tally, Worker
 from engine.pricebook.model import CompiledPricebook, PackageRule
 from engine.pricing.requests import Request, as_request
 from storage.clinics import Clinic
 from storage.database import Database
+from storage.outbox import Endpoint
 from storage.reconcile import Reconciliation, reconcile
 
 
@@ -312,6 +319,36 @@ class Billing:
     def reconcile(self) -> Reconciliation:
         """Recompute every ledger invariant and report any drift (see storage/reconcile.py)."""
         return self.ctx.db.read(reconcile)
+
+    # -- notifications ----------------------------------------------------------------------------
+    def add_notification_endpoint(
+        self, clinic_id: str | None, channel: str, target: str, kinds: Sequence[str] = ()
+    ) -> tuple[Endpoint, str | None]:
+        """Send a clinic's events (None: every clinic's) to a webhook or an e-mail address; a
+        webhook's signing secret is returned once."""
+        asked = notifications.EndpointRequest(
+            arguments.optional_clinic_id(clinic_id, "clinic_id"), channel, target, tuple(kinds)
+        )
+        return notifications.add_endpoint(self.ctx, asked, self.ctx.at(None))
+
+    def notification_endpoints(self, clinic_id: str | None = None) -> list[Endpoint]:
+        return notifications.endpoints(self.ctx, arguments.optional_clinic_id(clinic_id, "clinic_id"))
+
+    def set_notification_endpoint(
+        self, endpoint_id: int, clinic_id: str | None, kinds: Sequence[str] = (), active: bool = True
+    ) -> None:
+        """Choose which events an endpoint receives (none: all), or switch it off."""
+        notifications.choose(
+            self.ctx,
+            arguments.row_id("endpoint_id", endpoint_id),
+            arguments.optional_clinic_id(clinic_id, "clinic_id"),
+            tuple(kinds),
+            bool(active),
+        )
+
+    def deliver_notifications(self, mailer: Mailer | None = None) -> Tally:
+        """Deliver every notification due now (what `creditbook notify run` does in a loop)."""
+        return Worker(self.ctx.db, self.ctx.clock, mailer).run_once()
 
     # -- reports ----------------------------------------------------------------------------------
     def balance(self, clinic_id: str, at: datetime | None = None) -> BalanceView:

@@ -17,7 +17,7 @@ from engine.pricebook.model import CompiledPricebook
 from engine.pricing.quote import quote
 from engine.pricing.requests import QuoteContext, Usage
 from engine.vocabulary import AccountKind, Product, TransactionKind
-from rules import AlertFacts, PolicyEngine
+from rules import AlertDecision, AlertFacts, PolicyEngine
 from storage import lots as storage_lots
 from storage import transfers
 from storage.clinics import TRAILING
@@ -100,11 +100,11 @@ def remaining(found: ClinicState, current: CompiledPricebook, balance: int, at: 
     return Remaining(sms_segments=estimate.sms_segments, voice_minutes=estimate.voice_minutes)
 
 
-def alerts(found: ClinicState, current: CompiledPricebook, balance: int, at: datetime) -> tuple[str, ...]:
+def alert_decision(found: ClinicState, current: CompiledPricebook, balance: int, at: datetime) -> AlertDecision:
     """The alerts the pricebook's policy raises for this balance, recent usage and expiring credits."""
     policy = PolicyEngine.of(current)
     soon, earliest = expiring(found, at, at + timedelta(days=policy.expiring_window_days))
-    decision = policy.alerts(
+    return policy.alerts(
         AlertFacts(
             balance=balance,
             trailing_daily_credits=Decimal(found.charged_30d) / TRAILING.days,
@@ -112,4 +112,8 @@ def alerts(found: ClinicState, current: CompiledPricebook, balance: int, at: dat
             earliest_expiry=earliest,
         )
     )
-    return tuple(alert.message for alert in decision.alerts)
+
+
+def alerts(found: ClinicState, current: CompiledPricebook, balance: int, at: datetime) -> tuple[str, ...]:
+    """The alerts' messages (what a charge's result and the dashboard show)."""
+    return tuple(alert.message for alert in alert_decision(found, current, balance, at).alerts)

@@ -1,0 +1,59 @@
+"""What billing tells people, written to the outbox in the same transaction as the change.
+
+Each function is called by an operation, inside its database transaction, after the change it
+reports: the event exists iff the change does (storage/outbox.py), and a worker delivers it later
+(engine/notify). Alerts about a condition (a low balance, credits about to expire) are sent once per
+crossing: when the condition starts to hold, not at every charge while it holds; once it stops
+holding (a top-up), the next crossing is told again.
+
+Every payload carries `subject` and `message` in words (credits with their money, in the market's
+conventions) for e-mail, and the figures as data for webhooks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from engine.billing import wallet
+from engine.billing.state import ClinicState
+from engine.pricebook.model import CompiledPricebook
+from engine.vocabulary import AlertKind, EventKind
+from storage import outbox
+from storage.database import Connection
+
+#: which policy alerts raise which event (a low balance is low by credits or by runway)
+_ALERT_EVENTS: dict[AlertKind, EventKind] = {
+    AlertKind.LOW_BALANCE_CREDITS: EventKind.LOW_BALANCE,
+    AlertKind.LOW_BALANCE_RUNWAY_DAYS: EventKind.LOW_BALANCE,
+    AlertKind.EXPIRING_CREDITS_DAYS: EventKind.CREDITS_EXPIRING,
+}
+
+
+def balance_changed(
+    conn: Connection, found: ClinicState, current: CompiledPricebook, balance: int, at: datetime
+) -> list[str]:
+    """After a balance change: an event for each alert that starts to hold now (ids returned)."""
+    decision = wallet.alert_decision(found, current, balance, at)
+    holding = {_ALERT_EVENTS[alert.kind]: alert for alert in decision.alerts}
+    ids = []
+    for kind in dict.fromkeys(_ALERT_EVENTS.values()):
+        alert = holding.get(kind)
+        if not outbox.alert_changed(conn, found.clinic.id, kind, alert is not None, at) or alert is None:
+            continue
+        payload = {
+            "subject": f"{found.clinic.name}: {kind.replace('_', ' ')}",
+            "message": alert.message,
+            "balance": balance,
+            "currency": current.meta.currency,
+            "money_per_credit": current.meta.money_per_credit,
+            "rule_id": alert.rule_id,
+            "threshold": alert.threshold,
+        }
+        ids.append(outbox.add_event(conn, outbox.NewEvent(kind, found.clinic.id, payload, at)))
+    return ids
+
+
+def tell(conn: Connection, kind: EventKind, clinic_id: str | None, payload: dict[str, Any], at: datetime) -> str:
+    """One event about something that happened (a settled top-up, a decided dispute, a version)."""
+    return outbox.add_event(conn, outbox.NewEvent(kind, clinic_id, payload, at))
