@@ -30,11 +30,8 @@ from engine.billing import (
     clinics,
     disputes,
     expiry,
-<<<<<<< HEAD
-    offers,
-=======
     notifications,
->>>>>>> main
+    offers,
     pricebooks,
     purchases,
     refunds,
