@@ -53,7 +53,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             "--max-examples", "40", "--seed", "7", "--workers", "2", "--report", "ndjson",
             "--report-ndjson-path", str(tmp_path / "events.ndjson"), "--no-color",
         ],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,  # its cache stays there
     )  # fmt: skip
     summary = done.stdout[-4000:]
     assert done.returncode == 0, summary
