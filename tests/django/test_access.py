@@ -128,6 +128,6 @@ def test_keys_are_stored_only_as_digests(world: World) -> None:
 
     stored = ApiClient.objects.get(name="marketplace")
     key = world.keys["marketplace"]
-    assert key not in (stored.key_digest, stored.prefix) and key.split("_")[2] not in repr(stored.__dict__)
+    assert key not in (stored.key_digest, stored.prefix) and key.split("_", 2)[2] not in repr(stored.__dict__)
     assert ApiClient.authenticate(key) == stored and ApiClient.authenticate(key[:-1] + "A") in (None, stored)
     assert ApiClient.authenticate(key[:-2]) is None
