@@ -12,11 +12,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
 .DEFAULT_GOAL := help
-.PHONY: help install app test bench lint format soak clean browser
+.PHONY: help install app serve test bench lint format soak clean browser wrk
 
 help:
 	@echo "make app    the app (simulator, pricebooks, wallet, admin) on a demo ledger seeded on first run;"
 	@echo "            on 127.0.0.1:8501 (HOST=0.0.0.0 PORT=8600 DB=other.db to change)"
+	@echo "make serve  the credits REST API (reference/) at http://127.0.0.1:8000/api/credits/ on the same demo ledger"
 	@echo "make test   run the test suite (PostgreSQL tests skip unless CREDITBOOK_REQUIRE_POSTGRES=1)"
 	@echo "make bench  run the benchmarks, each beside its baseline"
 	@echo "make soak   the reliability battery's long forms (minutes: 200 kills, 16k-charge races)"
@@ -29,7 +30,7 @@ $(UV):
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	@command -v cc >/dev/null 2>&1 || { echo "durable-rules is built from source: install a C compiler" \
 		"and the Python headers first (Debian: apt-get install build-essential python3-dev)"; exit 1; }
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
 	@touch $@
 
 install: $(STAMP)
@@ -46,6 +47,19 @@ app: $(STAMP)
 	CREDITBOOK_DATABASE_URL=sqlite:///$(abspath $(DB)) $(VENV)/bin/streamlit run simulator/app/main.py \
 		--server.port $(PORT) --server.address $(HOST)
 
+# The credits API (creditbook_django) served by the reference project under gunicorn: on SQLite the
+# ledger is $(DB), seeded like `make app`'s, with Django's own tables beside it in reference.sqlite3;
+# DATABASE_URL=postgresql://... puts both in that PostgreSQL database (the ledger in its own schema).
+API_PORT ?= 8000
+API_ENV = CREDITBOOK_REFERENCE_DIR=$(CURDIR) CREDITBOOK_DATABASE_URL=sqlite:///$(abspath $(DB))
+serve: $(STAMP)
+	@test -n "$$DATABASE_URL" || test -f $(DB) || $(VENV)/bin/creditbook demo seed -d $(DB)
+	$(API_ENV) $(VENV)/bin/python -m reference migrate --verbosity 1
+	$(API_ENV) $(VENV)/bin/python -m reference demo_api
+	@echo "credits API: http://127.0.0.1:$(API_PORT)/api/credits/ (users: each demo clinic's id and staff, password demo)"
+	$(API_ENV) $(VENV)/bin/gunicorn reference.wsgi --bind 127.0.0.1:$(API_PORT) \
+		--workers 2 --access-logfile -
+
 # The browser test drives Debian's chromium through Playwright; install it when missing (root only).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -60,7 +74,14 @@ test: $(STAMP) browser
 soak: $(STAMP)
 	CREDITBOOK_SOAK=1 $(VENV)/bin/pytest tests/reliability -rA -s
 
-bench: $(STAMP)
+# The API benchmark drives gunicorn with wrk (Debian's package); installed when missing (root only).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null)); \
+		else echo "wrk is not installed (Debian: apt-get install wrk): the api benchmark will skip"; fi; }
+
+bench: $(STAMP) wrk
 	$(VENV)/bin/python -m bench
 
 lint: $(STAMP)

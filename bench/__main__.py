@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import app, hostile, ledger, payments, policy, pricebook, quotes, simulator, startup, typos
+from bench import api, app, hostile, ledger, payments, policy, pricebook, quotes, simulator, startup, typos
 
 BENCHMARKS = {
     "pricebook": pricebook.run,
@@ -17,6 +17,7 @@ BENCHMARKS = {
     "startup": startup.run,
     "app": app.run,
     "typos": typos.run,
+    "api": api.run,
 }
 
 

@@ -34,6 +34,7 @@ from engine.billing import (
     disputes,
     expiry,
     notifications,
+    offers,
     pricebooks,
     purchases,
     refunds,
@@ -128,6 +129,26 @@ class Billing:
 
     def pricebook_in_force(self, market_or_id: str, at: datetime | None = None) -> CompiledPricebook:
         return pricebooks.in_force(self.ctx, arguments.code("market", market_or_id), self.ctx.at(at))
+
+    @classmethod
+    def open(
+        cls, url: str | None = None, *, pool_size: int = 20, schema: str | None = None, **options: Any
+    ) -> Billing:
+        """A Billing on a new connection pool of `pool_size` (PostgreSQL: the ledger's tables in
+        `schema`), for a layer that never imports storage (the Django app); `options` as Billing's."""
+        return cls(Database(url, pool_size=pool_size, schema=schema), **options)
+
+    def offers(self, clinic_id: str, at: datetime | None = None) -> offers.Offers:
+        """What the clinic can buy now: its pricebook's packages, the smallest top-up, and the
+        promotions in force with how often it may still use each (engine/billing/offers.py)."""
+        return offers.offers(self.ctx, arguments.clinic_id(clinic_id), self.ctx.at(at))
+
+    def estimate(
+        self, clinic_id: str, request: Request | dict[str, Any], at: datetime | None = None
+    ) -> offers.Estimate:
+        """What charging `request` would cost the clinic now, and whether it would be approved;
+        writes nothing (engine/billing/offers.py)."""
+        return offers.estimate(self.ctx, arguments.clinic_id(clinic_id), as_request(request), self.ctx.at(at))
 
     def list_packages(self, market_or_id: str, at: datetime | None = None) -> tuple[PackageRule, ...]:
         """The monthly packages on sale at `at` (practice note: GET /api/credits/packages/)."""

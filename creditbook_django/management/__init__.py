@@ -1,0 +1,43 @@
+"""Management commands: creditbook's maintenance jobs from `manage.py`, on the configured ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class LedgerCommand(BaseCommand):
+    """A command whose creditbook refusals end it with one line and exit status 1, never a traceback."""
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from engine import CreditbookError
+
+        try:
+            self.run(**options)
+        except CreditbookError as error:
+            raise CommandError(f"{error.code}: {error.message}") from None
+
+    def run(self, **options: Any) -> None:
+        raise NotImplementedError
+
+
+def aware(text: str) -> datetime:
+    """An ISO date-time with an offset (argparse type)."""
+    import argparse
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date-time") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset (e.g. 2026-11-30T00:00:00+00:00)")
+    return value
+
+
+def billing_call(name: str) -> Callable[..., Any]:
+    from creditbook_django import ledger
+
+    return getattr(ledger.billing(), name)  # type: ignore[no-any-return]
