@@ -69,7 +69,7 @@ from engine.errors import CreditbookError
 from engine.notify.mail import Mailer
 from engine.notify.worker import Tally, Worker
 from engine.pricebook.model import CompiledPricebook, PackageRule
-from engine.pricing.requests import Request
+from engine.pricing.requests import Request, as_request
 from storage.clinics import Clinic
 from storage.database import Database
 from storage.outbox import Endpoint
