@@ -28,11 +28,21 @@ def run(*args: object) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+# An outbox event's id is a fresh uuid4 by design (receivers de-duplicate on it, across every ledger
+# that ever sends them events): the one column a reproducible seed leaves to chance.
+RANDOM_COLUMNS = {"events": "id", "deliveries": "event_id"}
+
+
 def rows(database: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every table's rows in storage order: ids, amounts, times, keys, everything."""
+    """Every table's rows in storage order: ids, amounts, times, keys, everything (but event ids)."""
     with sqlite3.connect(database) as conn:
         tables = [name for (name,) in conn.execute("select name from sqlite_master where type = 'table'")]
-        return {table: conn.execute(f'select * from "{table}" order by rowid').fetchall() for table in tables}
+        out = {}
+        for table in tables:
+            columns = [row[1] for row in conn.execute(f'pragma table_info("{table}")')]
+            kept = ", ".join(f'"{c}"' for c in columns if c != RANDOM_COLUMNS.get(table))
+            out[table] = conn.execute(f'select {kept} from "{table}" order by rowid').fetchall()
+        return out
 
 
 def first_clinic(database: Path, market: str) -> str:
