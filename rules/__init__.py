@@ -4,7 +4,7 @@ Rules decide; they never touch the database (the ledger enforces what they decid
 the compiled pricebook model only.
 """
 
-from rules.engine import BonusBatch, PolicyEngine, normalise_code
+from rules.engine import PolicyEngine, normalise_code
 from rules.models import (
     Alert,
     AlertDecision,
@@ -28,7 +28,6 @@ __all__ = [
     "AlertDecision",
     "AlertFacts",
     "Bonus",
-    "BonusBatch",
     "ChargeFacts",
     "DisputeDecision",
     "DisputeFacts",

@@ -6,7 +6,6 @@
     policy.overdraft(ChargeFacts(...))     -> OverdraftDecision (approved or declined, with the reason)
     policy.dispute(DisputeFacts(...))      -> DisputeDecision (auto-approved, to an admin, or rejected)
     policy.alerts(AlertFacts(...))         -> AlertDecision
-    policy.topup_bonuses(paid, at, ...)    -> BonusBatch (memoised, for the simulator's millions)
 
 durable-rules decides which pricebook rows apply to the facts; this facade turns the matched rows
 into amounts (bonus = fixed credits, or a percentage of the paid credits rounded once and capped),
@@ -16,11 +15,8 @@ single non-stackable one) and words the decision. Rules decide; the ledger enfor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-
-import numpy as np
 
 from engine.money import format_credits, round_credits
 from engine.pricebook.model import CompiledPricebook, TopUpPromo
@@ -42,15 +38,6 @@ from rules.models import (
     TopUpFacts,
 )
 from rules.rulesets import NO_RUNWAY, Ruling, Verdict, epoch, rulesets_for
-
-
-@dataclass(frozen=True)
-class BonusBatch:
-    """Bonus credits for many top-ups; `decisions[index[i]]` is the full decision of top-up i."""
-
-    credits: np.ndarray
-    index: np.ndarray
-    decisions: tuple[TopUpDecision, ...]
 
 
 def normalise_code(code: str | None) -> str | None:
@@ -366,74 +353,3 @@ class PolicyEngine:
             rule_ids=tuple(matched),
             runway_days=None if runway is None else runway.quantize(Decimal("0.1")),
         )
-
-    # -- many top-ups at once ---------------------------------------------------------------------
-    def topup_bonuses(
-        self, paid: np.ndarray, at: np.ndarray, codes: np.ndarray | None = None, uses: np.ndarray | None = None
-    ) -> BonusBatch:
-        """Bonus credits for many top-ups (paid credits, UTC epoch seconds, optional promo codes and
-        per-promotion prior uses by the clinic, columns in `self.promos` order), deciding each
-        distinct case once: a top-up's bonus depends on its time only through which promotion
-        windows contain it, so the cases are (paid, window, code, uses). The credits are exact for
-        every top-up; `decisions` are one representative per case (their expiry dates are the
-        representative's). Totals across clinics (max_total) are not applied here: the simulator
-        draws independent top-ups."""
-        paid = np.asarray(paid, dtype=np.int64)
-        at = np.asarray(at, dtype=np.int64)
-        n = len(paid)
-        bounds = sorted(
-            {epoch(p.valid_from) for p in self.promos.values()}
-            | {epoch(p.valid_to) for p in self.promos.values() if p.valid_to is not None}
-        )
-        window = np.searchsorted(np.array(bounds, dtype=np.int64), at, side="right")
-        if codes is not None and len(codes):
-            as_text = np.asarray(codes, dtype=object)
-            as_text = np.where(np.equal(as_text, None), "", as_text).astype(str)
-            distinct, code_id = np.unique(np.char.upper(np.char.strip(as_text)), return_inverse=True)
-            code_list = [str(c) for c in distinct]
-            code_id = code_id.astype(np.int64).reshape(-1)
-        else:
-            code_list, code_id = [""], np.zeros(n, dtype=np.int64)
-        promo_ids = list(self.promos)
-        uses = np.zeros((n, 0), dtype=np.int64) if uses is None else np.asarray(uses, dtype=np.int64)
-        columns = (
-            np.column_stack([paid, window, code_id, uses]) if uses.size else np.column_stack([paid, window, code_id])
-        )
-        if (
-            not uses.size
-            and n
-            and paid.min() >= 0
-            and paid.max() < 1 << 40
-            and window.max() < 1 << 10
-            and code_id.max() < 1 << 10
-        ):
-            # one int64 per top-up: np.unique on a 1-D array is several times faster than on rows
-            packed = (paid << 20) | (window << 10) | code_id
-            _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
-            unique = columns[first]
-        else:
-            unique, first, inverse = np.unique(columns, axis=0, return_index=True, return_inverse=True)
-        zone = self.pricebook.meta.effective_from.tzinfo
-        if len(self._memo) > 100_000:
-            self._memo.clear()
-        decisions = []
-        for key, i in zip(unique, first, strict=True):
-            memo_key = tuple(int(v) for v in key)
-            decision = self._memo.get(memo_key)
-            if decision is None:
-                clinic_uses = {promo_ids[j]: int(v) for j, v in enumerate(uses[i])} if uses.size else {}
-                code = code_list[int(key[2])]
-                decision = self.topup(
-                    TopUpFacts(
-                        clinic_id="simulated",
-                        paid_credits=int(paid[i]),
-                        at=datetime.fromtimestamp(int(at[i]), tz=zone),
-                        promo_code=code or None,
-                        clinic_uses=clinic_uses,
-                    )
-                )
-                self._memo[memo_key] = decision
-            decisions.append(decision)
-        per_case = np.array([d.bonus_credits for d in decisions], dtype=np.int64)
-        inverse = inverse.reshape(-1)
-        return BonusBatch(credits=per_case[inverse], index=inverse, decisions=tuple(decisions))

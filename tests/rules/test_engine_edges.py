@@ -110,34 +110,6 @@ def test_the_facade_is_safe_from_many_threads() -> None:
     assert errors == []
 
 
-def test_memoised_bonuses_equal_one_decision_per_topup() -> None:
-    engine = PolicyEngine(IN_PB)
-    rng = np.random.default_rng(7)
-    n = 3_000
-    paid = rng.choice([999, 1000, 4999, 5000, 7500, 9999, 10_000, 12_345, 100_000, 250_000], n)
-    start = int(datetime(2025, 12, 1, tzinfo=IST).timestamp())
-    at = start + rng.integers(0, 400 * 86_400, n)
-    codes = rng.choice(np.array([None, "DOUBLE5K", "extra2k", "NOPE"], dtype=object), n)
-    uses = rng.integers(0, 2, (n, len(engine.promos)))
-    batch = engine.topup_bonuses(paid, at, codes, uses)
-    promo_ids = list(engine.promos)
-    for i in range(0, n, 7):
-        single = engine.topup(
-            TopUpFacts(
-                clinic_id="x",
-                paid_credits=int(paid[i]),
-                at=datetime.fromtimestamp(int(at[i]), tz=UTC),
-                promo_code=codes[i],
-                clinic_uses={p: int(u) for p, u in zip(promo_ids, uses[i], strict=True)},
-            )
-        )
-        assert batch.credits[i] == single.bonus_credits
-        assert batch.decisions[batch.index[i]].rule_ids == single.rule_ids
-    plain = engine.topup_bonuses(paid, at, codes)  # no prior uses: (paid, window, code) decides
-    windows = len({p.valid_from for p in engine.promos.values()} | {p.valid_to for p in engine.promos.values()}) + 1
-    assert len(plain.decisions) <= 10 * 4 * windows < n  # decided once per distinct case, not per top-up
-
-
 FACTS = st.one_of(
     st.builds(
         TopUpFacts,
