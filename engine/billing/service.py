@@ -131,9 +131,7 @@ class Billing:
         return pricebooks.in_force(self.ctx, arguments.code("market", market_or_id), self.ctx.at(at))
 
     @classmethod
-    def open(
-        cls, url: str | None = None, *, pool_size: int = 20, schema: str | None = None, **options: Any
-    ) -> Billing:
+    def open(cls, url: str | None = None, *, pool_size: int = 20, schema: str | None = None, **options: Any) -> Billing:
         """A Billing on a new connection pool of `pool_size` (PostgreSQL: the ledger's tables in
         `schema`), for a layer that never imports storage (the Django app); `options` as Billing's."""
         return cls(Database(url, pool_size=pool_size, schema=schema), **options)

@@ -29,20 +29,11 @@ from engine.pricebook.checks.context import percent_text
 from engine.pricebook.checks.offers import last_day
 from engine.pricebook.conditions import Condition
 from engine.pricebook.findings import Finding, Severity
-from engine.pricebook.model import SHEET_OF_FIELD, CompiledPricebook, Frozen, PricebookMeta
+from engine.pricebook.model import IDENTITY_FIELDS, SHEET_OF_FIELD, CompiledPricebook, Frozen, PricebookMeta
 from engine.pricebook.schema import LISTS, SHEET_BY_NAME, amount_kind
 from engine.pricebook.validate import Report
 
 #: Meta settings that name the version rather than price anything.
-_IDENTITY_META = {
-    "version",
-    "effective_from",
-    "supersedes_version",
-    "existing_customers_effective_from",
-    "change_summary",
-    "author",
-    "title",
-}
 #: The compiled model of each sheet's rows (tuple[UsageTier, ...] → UsageTier): its fields are what a diff compares.
 _MODEL_OF_SHEET: dict[str, type[Frozen]] = {
     sheet: get_args(CompiledPricebook.model_fields[name].annotation)[0] for name, sheet in SHEET_OF_FIELD.items()
@@ -117,7 +108,7 @@ class PricebookDiff:
 
     @property
     def prices_changed(self) -> bool:
-        return bool(self.rows or self.lists or [m for m in self.meta if m.name not in _IDENTITY_META])
+        return bool(self.rows or self.lists or [m for m in self.meta if m.name not in IDENTITY_FIELDS])
 
     def to_dict(self) -> dict[str, Any]:
         def fc(change: FieldChange) -> dict[str, Any]:

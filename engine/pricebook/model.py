@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, Priv
 from engine.errors import CreditbookError
 from engine.money import decimal_text, format_credits
 from engine.pricebook.conditions import Condition, condition_from_text
-from engine.pricebook.schema import META_KEYS
+from engine.pricebook.schema import IDENTITY_KEYS, META_DEFAULTS, SHEETS
 from engine.vocabulary import (
     AlertKind,
     AppliesTo,
@@ -73,21 +73,22 @@ class PricebookMeta(Frozen):
     timezone: str
     currency: str
     money_per_credit: Dec
-    rounding: Rounding = Rounding.HALF_UP
-    topup_min_credits: int = 1
+    # defaults: the Meta sheet's, declared once in engine/pricebook/schema.py
+    rounding: Rounding = Rounding(META_DEFAULTS["rounding"])
+    topup_min_credits: int = META_DEFAULTS["topup_min_credits"]  # type: ignore[assignment]
     topup_validity_days: int | None = None
-    sms_gsm7_single: int = 160
-    sms_gsm7_part: int = 153
-    sms_ucs2_single: int = 70
-    sms_ucs2_part: int = 67
-    sms_max_body_chars: int = 1600
+    sms_gsm7_single: int = META_DEFAULTS["sms_gsm7_single"]  # type: ignore[assignment]
+    sms_gsm7_part: int = META_DEFAULTS["sms_gsm7_part"]  # type: ignore[assignment]
+    sms_ucs2_single: int = META_DEFAULTS["sms_ucs2_single"]  # type: ignore[assignment]
+    sms_ucs2_part: int = META_DEFAULTS["sms_ucs2_part"]  # type: ignore[assignment]
+    sms_max_body_chars: int = META_DEFAULTS["sms_max_body_chars"]  # type: ignore[assignment]
     supersedes_version: int | None = None
     existing_customers_effective_from: UTC | None = None
     change_summary: str | None = None
     author: str | None = None
 
 
-IDENTITY_FIELDS = frozenset(key.name for key in META_KEYS if key.identity)
+IDENTITY_FIELDS = IDENTITY_KEYS
 
 
 class ProductRule(Frozen):
@@ -201,17 +202,7 @@ class NamedList(Frozen):
 
 
 #: compiled field → workbook sheet, in workbook order
-SHEET_OF_FIELD: dict[str, str] = {
-    "products": "Products",
-    "usage_tiers": "UsageTiers",
-    "packages": "Packages",
-    "bundles": "Bundles",
-    "lead_prices": "LeadPrices",
-    "topup_promos": "TopUpPromos",
-    "overdraft": "Overdraft",
-    "disputes": "Disputes",
-    "alerts": "Alerts",
-}
+SHEET_OF_FIELD: dict[str, str] = {spec.compiled_as: spec.name for spec in SHEETS if spec.compiled_as}
 
 
 class CompiledPricebook(Frozen):

@@ -118,6 +118,7 @@ class SheetSpec:
     key: tuple[str, ...] = ()  # natural key that must be unique besides rule_id
     required_for: frozenset[str] = frozenset()  # markets whose workbook must have this sheet
     in_template_for: frozenset[str] = frozenset({"US", "IN"})
+    compiled_as: str | None = None  # the CompiledPricebook field its rows become (None: not compiled)
 
     @property
     def table_name(self) -> str:
@@ -343,6 +344,10 @@ META_KEYS: tuple[MetaKey, ...] = (
 )
 
 META_BY_NAME: dict[str, MetaKey] = {key.name: key for key in META_KEYS}
+#: the Meta keys that name a version rather than price anything (left out of the semantic hash)
+IDENTITY_KEYS: frozenset[str] = frozenset(key.name for key in META_KEYS if key.identity)
+#: what an optional Meta key is when the workbook leaves it out
+META_DEFAULTS: dict[str, object] = {key.name: key.default for key in META_KEYS if key.default is not None}
 
 # ----------------------------------------------------------------------------------------------
 # Data sheets
@@ -441,6 +446,7 @@ PRODUCTS = SheetSpec(
     ),
     key=("product",),
     required_for=frozenset({"US", "IN"}),
+    compiled_as="products",
 )
 
 USAGE_TIERS = SheetSpec(
@@ -494,6 +500,7 @@ USAGE_TIERS = SheetSpec(
     ),
     required_for=frozenset({"US"}),
     in_template_for=frozenset({"US"}),
+    compiled_as="usage_tiers",
 )
 
 PACKAGES = SheetSpec(
@@ -547,6 +554,7 @@ PACKAGES = SheetSpec(
     ),
     key=("package_code", "product"),
     in_template_for=frozenset({"US"}),
+    compiled_as="packages",
 )
 
 BUNDLES = SheetSpec(
@@ -589,6 +597,7 @@ BUNDLES = SheetSpec(
     ),
     key=("bundle_code",),
     in_template_for=frozenset({"US"}),
+    compiled_as="bundles",
 )
 
 LEAD_PRICES = SheetSpec(
@@ -632,6 +641,7 @@ LEAD_PRICES = SheetSpec(
     ),
     required_for=frozenset({"IN"}),
     in_template_for=frozenset({"IN"}),
+    compiled_as="lead_prices",
 )
 
 TOPUP_PROMOS = SheetSpec(
@@ -741,6 +751,7 @@ TOPUP_PROMOS = SheetSpec(
         ),
         NOTES,
     ),
+    compiled_as="topup_promos",
 )
 
 OVERDRAFT = SheetSpec(
@@ -764,6 +775,7 @@ OVERDRAFT = SheetSpec(
     ),
     key=("segment",),
     required_for=frozenset({"US", "IN"}),
+    compiled_as="overdraft",
 )
 
 DISPUTES = SheetSpec(
@@ -809,6 +821,7 @@ DISPUTES = SheetSpec(
     ),
     key=("reason",),
     required_for=frozenset({"US", "IN"}),
+    compiled_as="disputes",
 )
 
 ALERTS = SheetSpec(
@@ -830,6 +843,7 @@ ALERTS = SheetSpec(
     ),
     key=("alert",),
     required_for=frozenset({"US", "IN"}),
+    compiled_as="alerts",
 )
 
 TESTS = SheetSpec(
