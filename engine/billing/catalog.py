@@ -11,7 +11,7 @@ import threading
 from datetime import datetime
 
 from engine.billing.errors import NoPricebook
-from engine.pricebook.model import CompiledPricebook, load_compiled_json
+from engine.pricebook.model import CompiledPricebook, CompiledPricebookError, load_compiled_json
 from storage import versions
 from storage.database import Connection
 
@@ -23,6 +23,7 @@ class Catalog:
     def __init__(self) -> None:
         self._compiled: dict[tuple[str, int], CompiledPricebook] = {}
         self._lock = threading.Lock()
+        self.unloadable: dict[tuple[str, int], str] = {}  # (pricebook, version) → why it cannot be loaded
 
     def version(self, conn: Connection, pricebook_id: str, version: int) -> CompiledPricebook:
         cached = self._compiled.get((pricebook_id, version))
@@ -45,10 +46,15 @@ class Catalog:
         return self.version(conn, pricebook_id, number)
 
     def markets(self, conn: Connection) -> dict[str, str]:
-        """market → pricebook_id of the published pricebooks."""
+        """market → pricebook_id of the published pricebooks. A stored version that cannot be loaded
+        (damaged in the database) is left out here and remembered in `unloadable`: it stops its own
+        pricebook at the moment it would price (CompiledPricebookError), never another market."""
         out: dict[str, str] = {}
         for pricebook_id, number in versions.all_versions(conn):
-            out[self.version(conn, pricebook_id, number).meta.market] = pricebook_id
+            try:
+                out[self.version(conn, pricebook_id, number).meta.market] = pricebook_id
+            except CompiledPricebookError as error:
+                self.unloadable[(pricebook_id, number)] = str(error)
         return out
 
     def pricebook_for(self, conn: Connection, market: str) -> str:

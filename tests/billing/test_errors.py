@@ -186,3 +186,25 @@ def test_a_decided_dispute_cannot_be_decided_again(world: World) -> None:
     with pytest.raises(DisputeClosed, match="already rejected"):
         world.billing.approve_dispute(world.dispute, actor="admin", note="changed my mind", key="yes")
     assert snapshot(world.billing) == before
+
+
+def test_a_damaged_published_version_stops_its_own_market_only(billing: Billing) -> None:
+    """A stored version whose canonical JSON cannot be read back is reported where it would price;
+    clinics of the other markets register and charge as before."""
+    from sqlalchemy import update
+
+    from engine.pricebook.model import CompiledPricebookError
+    from storage.schema import pricebook_versions
+
+    billing.db.run(
+        lambda conn: conn.execute(
+            update(pricebook_versions)
+            .where(pricebook_versions.c.pricebook_id == "us-audiology")
+            .values(canonical_json='{"identity": {"effective_from": "1-01-01T00:00:00Z"}}')
+        )
+    )
+    fresh = Billing(billing.db, clock=billing.clock, gateway=billing.gateway)  # nothing compiled yet
+    assert fresh.register_clinic("in-1", "Pune clinic", "IN", key="reg").market == "IN"
+    with pytest.raises((CompiledPricebookError, NoPricebook)):
+        fresh.register_clinic("us-1", "Ohio clinic", "US", key="reg")
+    assert ("us-audiology", 1) in fresh.catalog.unloadable
