@@ -233,3 +233,23 @@ def test_memory_does_not_grow_across_twenty_reruns(app: AppTest, monkeypatch: py
     grown = _rss_mb() - before
     assert len(SIMULATIONS) == 1
     assert grown < 150, f"the process grew by {grown:.0f} MB over 20 reruns"
+
+
+def test_compare_shows_a_drafts_changes_and_its_findings_even_when_it_has_errors(app: AppTest, tmp_path: Path) -> None:
+    from tests.pricebook.book import Book
+
+    book = Book(IN_V2)
+    book.set("LeadPrices", "LP-03", "lead_price_credits", 275)  # the edit the team wants to see
+    book.set("LeadPrices", "LP-04", "pkg_price_from", "twenty thousand")  # and a mistake left in
+    draft = book.save(tmp_path / "draft.xlsx")
+    open_page(app, "compare")
+    app.radio(key="compare_market").set_value("IN").run()
+    app.selectbox(key="compare_a_IN").set_value("in-clinic-leads-v2.xlsx").run()
+    app.selectbox(key="compare_b_IN").set_value("Upload a draft…").run()
+    app.file_uploader(key="compare_b_file").set_value((draft.name, draft.read_bytes(), "application/xlsx")).run()
+    assert not app.exception
+    diff = frame(app, "rule_id")
+    assert "LP-03" in set(diff.rule_id)  # the change is shown although the draft does not validate
+    findings = frame(app, "code")
+    assert len(findings) >= 1 and any("LP-04" in str(row) or "LeadPrices" in str(row) for row in findings.values)
+    assert not [m for m in app.metric if m.label == "Revenue change"]  # no simulation of a draft with errors

@@ -10,6 +10,7 @@ import streamlit as st
 from engine.money import currency_symbol, format_money, format_number, format_percent
 from engine.pricebook.diff import diff_pricebooks
 from engine.pricebook.model import CompiledPricebook
+from engine.pricebook.validate import Report
 from simulator import Scenario, in_default, us_default
 from simulator.app.display import MONEY_AXIS, Column, localized, metric_rows, money_metric, table
 from simulator.app.labels import label, market_label
@@ -18,8 +19,9 @@ from simulator.app.services import SHIPPED, compared, read_upload, shipped, vali
 UPLOAD = "Upload a draft…"
 
 
-def pick(title: str, market: str, key: str, default: int) -> CompiledPricebook | None:
-    """A shipped version, or an uploaded draft (validated; its findings shown when it fails)."""
+def pick(title: str, market: str, key: str, default: int) -> CompiledPricebook | Report | None:
+    """A shipped version, or an uploaded draft: compiled when it validates, else its validation
+    Report, whose changes are still shown (with its findings after them)."""
     books = {p.name: p for p in SHIPPED[market]}
     options = [*books, UPLOAD]
     choice = st.selectbox(
@@ -35,31 +37,30 @@ def pick(title: str, market: str, key: str, default: int) -> CompiledPricebook |
     if upload is None:
         return None
     report = validated(upload)
-    if report.pricebook is None:
-        st.error(f"{upload.name} has {len(report.errors)} error(s); fix them first (see the inspector).")
-        st.dataframe(
-            pd.DataFrame(
-                [{"where": f.location, "code": f.code, "message": f.message, "hint": f.hint} for f in report.errors]
-            ),
-            hide_index=True,
-        )
+    if report.pricebook is None and report.unreadable:
+        st.error(f"{upload.name} cannot be read as a workbook: {report.errors[0].message if report.errors else ''}")
         return None
+    if report.pricebook is None:
+        st.warning(
+            f"{upload.name} has {len(report.errors)} error(s): its changes are shown, its findings after them, "
+            "and what it does to the clinics once it validates."
+        )
+        return report
     return report.pricebook
 
 
-def changes(a: CompiledPricebook, b: CompiledPricebook) -> None:
+def changes(a: CompiledPricebook | Report, b: CompiledPricebook | Report) -> None:
     diff = diff_pricebooks(a, b)
-    st.subheader(f"What changed from {a.label} to {b.label}")
-    if diff.empty:
-        st.success("Nothing that prices: the two versions price identically (same semantic hash).")
-        return
-    rows = [{"sheet": "Meta", "rule_id": "", "change": "changed", "fields": c.describe()} for c in diff.meta]
-    rows += [{"sheet": "Lists", "rule_id": "", "change": "changed", "fields": c.describe()} for c in diff.lists]
-    rows += [
-        {"sheet": r.sheet, "rule_id": r.rule_id, "change": r.kind, "fields": "; ".join(f.describe() for f in r.fields)}
-        for r in diff.rows
-    ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="diff")
+    st.subheader(f"What changed from {diff.old_label} to {diff.new_label}")
+    rows = diff.table()
+    if not rows:
+        st.success("Nothing that prices: the two versions price identically.")
+    else:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="diff")
+    findings = diff.findings_table()
+    if findings:
+        st.subheader("Findings")
+        st.dataframe(pd.DataFrame(findings), hide_index=True, width="stretch", key="diff_findings")
 
 
 def impact(market: str, a: CompiledPricebook, b: CompiledPricebook) -> None:
@@ -143,6 +144,10 @@ def main() -> None:
         b = pick("Pricebook B", market, "compare_b", 1)
     if a is None or b is None:
         st.info("Choose both pricebooks.")
+        return
+    if isinstance(a, Report) or isinstance(b, Report):
+        changes(a, b)
+        st.info("What it does to the clinics is simulated once both sides validate.")
         return
     if a.pricebook_id != b.pricebook_id:
         st.warning(f"A is {a.pricebook_id} and B is {b.pricebook_id}: comparing different pricebooks.")
