@@ -43,7 +43,8 @@ class Command(LedgerCommand):
     def run(self, older_than: int, abandon_after: int, limit: int, at: Any, **_: Any) -> None:
         if abandon_after * 60 < older_than:
             raise CommandError("--abandon-after must be at least as long as --older-than")
-        result = billing_call("sweep_payments")(timedelta(minutes=older_than), timedelta(hours=abandon_after), at, limit)
+        sweep = billing_call("sweep_payments")
+        result = sweep(timedelta(minutes=older_than), timedelta(hours=abandon_after), at, limit)
         for swept in result.attempts:
             self.stdout.write(f"{swept.settled_as:<8} {swept.reference}  {swept.clinic_id}  {swept.shown}")
         self.stdout.write(
