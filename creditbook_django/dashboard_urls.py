@@ -14,7 +14,11 @@ urlpatterns = [
     path("", dashboard.index, name="index"),
     path(
         "login/",
-        auth.LoginView.as_view(template_name="creditbook/dashboard/login.html", redirect_authenticated_user=True),
+        auth.LoginView.as_view(
+            template_name="creditbook/dashboard/login.html",
+            redirect_authenticated_user=True,
+            next_page="creditbook-dashboard:index",
+        ),
         name="login",
     ),
     path("logout/", auth.LogoutView.as_view(next_page="creditbook-dashboard:login"), name="logout"),

@@ -12,6 +12,7 @@ import html
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ def login(user: str) -> Client:
     answer = client.post(
         "/dashboard/login/", {"username": user, "password": PASSWORD, "csrfmiddlewaretoken": csrf(page), "next": ""}
     )
-    assert answer.status_code == 302, answer.content[:500]
+    assert answer.status_code == 302 and answer["Location"] == "/dashboard/", answer.content[:500]
     return client
 
 
@@ -350,6 +351,31 @@ def test_alert_choices_and_creditbook_notify_sending_them_through_djangos_mail(w
     assert sent[0].from_email == "billing@example.com" and "event" in sent[0].body
     with pytest.raises(Exception, match="interval"):
         call_command("creditbook_notify", "--interval", "0")
+
+
+def test_a_razorpay_order_is_handed_to_the_browser_with_what_checkout_needs(world: World) -> None:
+    from django.test import RequestFactory
+
+    from creditbook_django.dashboard import _after_payment, _frame
+    from engine.billing.results import NextActionView, PurchaseResult
+
+    action = NextActionView(kind="razorpay_checkout", order_id="order_Q1w2e3", key_id="rzp_test_k")
+    pending = PurchaseResult(
+        status="pending", clinic_id="smile", payment_id="order_Q1w2e3", money=Decimal(5_000), currency="INR",
+        provider="razorpay", next_action=action,
+    )  # fmt: skip
+    request = RequestFactory().post("/dashboard/smile/topup/pay/")
+    answer = _after_payment(request, "smile", _frame("smile"), pending)
+    page = answer.content.decode()
+    assert answer.status_code == 202
+    assert 'data-order="order_Q1w2e3"' in page and 'data-key="rzp_test_k"' in page and 'data-amount="500000"' in page
+    assert 'name="razorpay_order_id" value="order_Q1w2e3"' in page
+
+
+def test_a_user_of_several_clinics_picks_one_and_a_user_of_none_is_told(world: World) -> None:
+    shown = text(login("carol").get("/dashboard/"))
+    assert "lakeside" in shown and "riverside" in shown
+    assert "belongs to no clinic" in text(login("nobody").get("/dashboard/"))
 
 
 def test_leads_this_month_still_says_zero_on_the_first_of_the_month(world: World) -> None:
