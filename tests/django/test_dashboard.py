@@ -378,6 +378,27 @@ def test_a_user_of_several_clinics_picks_one_and_a_user_of_none_is_told(world: W
     assert "belongs to no clinic" in text(login("nobody").get("/dashboard/"))
 
 
+def test_a_us_practice_buys_a_package_and_the_dashboard_shows_it_as_its_plan(world: World) -> None:
+    client = login("alice")
+    topup = client.get("/dashboard/riverside/topup/")
+    assert "SMALL-SMS" in options_of(topup, "what")
+    asked = {**form(topup, "/dashboard/riverside/topup/"), "what": "SMALL-SMS", "payment_method": "card_ok"}
+    preview = client.post("/dashboard/riverside/topup/", {**asked, "csrfmiddlewaretoken": csrf(topup)})
+    quote = world.billing.quote_topup("riverside", "SMALL-SMS")
+    assert f"You pay {format_money(quote.amount, 'USD', quote.money_per_credit)}" in text(preview)
+    before = world.billing.balance("riverside").balance
+    confirm = {**form(preview, "/dashboard/riverside/topup/pay/"), "csrfmiddlewaretoken": csrf(preview)}
+    assert client.post("/dashboard/riverside/topup/pay/", confirm).status_code == 302
+    assert world.billing.balance("riverside").balance - before == quote.paid_credits + quote.bonus_credits
+    assert "Plan: Package SMALL-SMS" in text(client.get("/dashboard/riverside/"))
+
+
+def options_of(response: Any, name: str) -> list[str]:
+    select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', response.content.decode(), re.S)
+    assert select is not None
+    return re.findall(r'<option value="([^"]*)"', select.group(1))
+
+
 def test_leads_this_month_still_says_zero_on_the_first_of_the_month(world: World) -> None:
     world.clock.now = datetime(2026, 11, 30, 18, 45, tzinfo=UTC)  # 1 December, 00:15 in India
     shown = text(login("bob").get("/dashboard/smile/"))
