@@ -514,7 +514,7 @@ def ledger_page(request: HttpRequest, clinic_id: str) -> HttpResponse:
             "row": row,
             "when": _aware(row.at).astimezone(zone),
             "credits": f"{'+' if row.signed_credits > 0 else ''}{shown.credits(row.signed_credits)}",
-            "money": shown.money(row.signed_credits),
+            "money": f"{'+' if row.signed_credits > 0 else ''}{shown.money(row.signed_credits)}",
             "what": _what(row),
         }
         for row in page.rows
@@ -539,7 +539,7 @@ def ledger_page(request: HttpRequest, clinic_id: str) -> HttpResponse:
 
 def _what(row: Any) -> str:
     parts = [row.product.replace("_", " ") if row.product else ""]
-    if row.units:
+    if row.units and row.units > 1:
         parts.append(f"× {row.units:,}")
     return " ".join(p for p in parts if p)
 
