@@ -240,24 +240,37 @@ def home(request: HttpRequest, clinic_id: str) -> HttpResponse:
             ),
         ],
         "expiring": [(when.astimezone(zone), shown.credits(credits)) for when, credits in expiring[:6]],
-        "leads_line": (
-            f"Leads this month: {format_number(view.leads_this_month, view.currency)} "
-            f"({shown.money(view.lead_credits_this_month)} spent)"
-        ),
+        "leads_line": _usage_line(view, shown),
         "month": view.month_starts.astimezone(zone),
         "alerts": view.alerts,
         "remaining": view.remaining,
         "remaining_sms": None
         if view.remaining is None or view.remaining.sms_segments is None
-        else format_credit_count(view.remaining.sms_segments, view.currency).replace("credits", "SMS segments"),
+        else f"{format_number(view.remaining.sms_segments, view.currency)} SMS segments",
         "remaining_voice": None
         if view.remaining is None or view.remaining.voice_minutes is None
-        else f"{view.remaining.voice_minutes:,} voice minutes",
+        else f"{format_number(view.remaining.voice_minutes, view.currency)} voice minutes",
         "plan": _plan(clinic_id) if view.remaining is not None else None,
         "promotions": promotions,
         "charges": charges,
     }
     return render(request, "creditbook/dashboard/home.html", context)
+
+
+def _usage_line(view: Any, shown: Any) -> str:
+    """The month in one line, in the clinic's own terms: leads for a lead market ("Leads this month:
+    21 (₹3,200 spent)", 0 on the 1st, never missing), messages for a messaging market (a US practice
+    buys no leads: its line counts SMS segments and voice minutes)."""
+    if view.remaining is not None:  # a messaging pricebook
+        return (
+            f"This month: {format_number(view.sms_segments_this_month, view.currency)} SMS segments and "
+            f"{format_number(view.voice_minutes_this_month, view.currency)} voice minutes "
+            f"({shown.money(view.used_this_month)} spent)"
+        )
+    return (
+        f"Leads this month: {format_number(view.leads_this_month, view.currency)} "
+        f"({shown.money(view.lead_credits_this_month)} spent)"
+    )
 
 
 def _places(fraction: Decimal) -> int:

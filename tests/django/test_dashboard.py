@@ -22,7 +22,7 @@ from django.test import Client, override_settings
 
 from creditbook_django import lead_contacts
 from creditbook_django.dashboard import csv_cell
-from engine.money import format_credit_count, format_money
+from engine.money import credits_to_money, format_credit_count, format_money
 from tests.django.conftest import PASSWORD, World
 
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
@@ -118,6 +118,12 @@ def test_a_us_practice_sees_what_its_balance_still_buys_and_its_plan(world: Worl
     assert f"{view.remaining.voice_minutes:,} voice minutes" in shown
     assert "Plan: Pay as you go" in shown
     assert "$" in shown and "₹" not in shown
+    spent = format_money(credits_to_money(view.used_this_month, view.money_per_credit), "USD", view.money_per_credit)
+    assert (
+        f"This month: {view.sms_segments_this_month:,} SMS segments and {view.voice_minutes_this_month:,} voice "
+        f"minutes ({spent} spent)" in shown
+    )
+    assert "Leads this month" not in shown  # a US practice buys no leads
 
 
 def test_a_promotion_is_claimed_previewed_and_paid_once_however_often_the_form_is_sent(world: World) -> None:
@@ -261,7 +267,7 @@ def test_the_ledger_filters_and_exports_csv_escaped_against_formulas(world: Worl
     client = login("bob")
     page = client.get("/dashboard/smile/ledger/?kind=adjustment")
     assert page.status_code == 200 and "=HYPERLINK" in text(page)
-    kinds = re.findall(r'<td class="kind">([a-z]+)</td>', page.content.decode())
+    kinds = re.findall(r'<td class="kind"[^>]*>([a-z]+)</td>', page.content.decode())
     assert kinds == ["adjustment", "adjustment"]
     exported = client.get("/dashboard/smile/ledger.csv?kind=adjustment")
     assert exported.status_code == 200 and exported["Content-Type"].startswith("text/csv")
