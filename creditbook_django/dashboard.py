@@ -559,7 +559,11 @@ def _what(row: Any) -> str:
 
 def csv_cell(value: object) -> str:
     """A value as a CSV cell a spreadsheet will not run: text starting with = + - @ tab or CR is
-    prefixed with ' (OWASP's CSV injection advice)."""
+    prefixed with ' (OWASP's CSV injection advice). Numbers the ledger itself produced (ints and
+    Decimals: credits, money, ids) are written as numbers, so -180 stays a number an analyst can sum;
+    anything that arrived as text (a reason, a note) is escaped, even when it looks like a number."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(CSV_DANGEROUS) else text
 
