@@ -47,19 +47,12 @@ def holding(decision: AlertDecision) -> frozenset[str]:
 
 
 def balance_changed(
-    conn: Connection,
-    found: ClinicState,
-    current: CompiledPricebook,
-    balance: int,
-    at: datetime,
-    decision: AlertDecision | None = None,
+    conn: Connection, found: ClinicState, current: CompiledPricebook, balance: int, at: datetime
 ) -> list[str]:
-    """After a balance change posted in this transaction: record which alert conditions hold now,
-    and write an event for each that starts to hold (their ids returned). `decision` is the policy's
-    answer for this balance when the caller has it already (wallet.alert_decision)."""
-    if decision is None:
-        decision = wallet.alert_decision(found, current, balance, at)
-    now = raised(decision)
+    """After a balance change posted in this transaction: record which alert conditions hold now at
+    `balance` (judged on `found`'s lots and recent usage), and write an event for each that starts
+    to hold (their ids returned)."""
+    now = raised(wallet.alert_decision(found, current, balance, at))
     ids = []
     for kind in dict.fromkeys(_ALERT_EVENTS.values()):
         alert = now.get(kind)
