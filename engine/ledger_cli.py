@@ -402,7 +402,7 @@ def expire_cmd(
         result = billing.expire_lots((at or When("now")).at())
     typer.echo(
         f"Expired {result.lots:,} lots in {result.wallets:,} wallets: {result.credits:,} credits in all "
-        "(each clinic's history shows its own with their money)."
+        f"(each clinic's history shows its own with their money); {result.alerts:,} alerts written to the outbox."
     )
 
 

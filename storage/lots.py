@@ -350,6 +350,23 @@ def wallets_with_due_lots(conn: Connection, at: datetime) -> list[int]:
     return [int(wallet_id) for (wallet_id,) in conn.execute(query)]
 
 
+def wallets_with_lots_expiring(conn: Connection, after: datetime, until: datetime) -> list[int]:
+    """Wallets holding credits in a lot that expires in (after, until]: those whose expiring-credits
+    alert may start to hold with time alone, no balance change (engine/billing/expiry.py)."""
+    query = (
+        select(lots.c.wallet_id)
+        .where(
+            lots.c.expired.is_(False),
+            lots.c.remaining > 0,
+            lots.c.expires_at > after,
+            lots.c.expires_at <= until,
+        )
+        .distinct()
+        .order_by(lots.c.wallet_id)
+    )
+    return [int(wallet_id) for (wallet_id,) in conn.execute(query)]
+
+
 def expire_lot(conn: Connection, lot_id: int, transaction_id: int) -> int:
     """Mark a lot expired and allocate its remainder to the expiry (compare-and-set: once)."""
     remaining = conn.execute(select(lots.c.remaining).where(lots.c.id == lot_id, lots.c.expired.is_(False))).scalar()

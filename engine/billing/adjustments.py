@@ -34,7 +34,7 @@ def adjust(ctx: Context, asked: Adjustment, key: str, at: datetime) -> Adjustmen
         raise InvalidAmount("an adjustment needs an actor and a reason")
 
     def work(conn: Connection, asked_at: datetime) -> Done:
-        found, at = wallet.locked(conn, asked.clinic_id, asked_at)
+        found, at, _ = wallet.locked(conn, asked.clinic_id, asked_at)
         if asked.credits > 0:
             effect: transfers.Effect = transfers.Fund(NewLot(LotKind.GRANTED, LotSource.ADJUSTMENT, None))
         else:

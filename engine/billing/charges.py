@@ -214,9 +214,13 @@ def _in_transaction(
     kept = _kept(ctx, conn, asked.clinic_id, asked_at, local)
     decided = None if kept is None else decide(ctx, conn, kept[0], asked, kept[1], may_write=False)
     if decided is None:
-        found, at = wallet.locked(conn, asked.clinic_id, asked_at)
+        found, at, expired = wallet.locked(conn, asked.clinic_id, asked_at)
         decided = decide(ctx, conn, found, asked, at, may_write=True)
         assert decided is not None
+        if expired:  # credits expired before this charge: a balance change of its own, told even if declined
+            notices.balance_changed(conn, found, decided.current, found.wallet.balance, at)
+            holding = notices.holding(wallet.alert_decision(found, decided.current, found.wallet.balance, at))
+            decided = replace(decided, found=replace(found, alerts=holding))
     return through_door(conn, decided)
 
 

@@ -119,6 +119,7 @@ class ExpiryResult(_Result):
     credits: int
     wallets: int
     transaction_ids: tuple[int, ...] = ()
+    alerts: int = 0  # events written: alerts that started to hold with the expiry or with time alone
 
 
 class BalanceView(_Result):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from engine.billing import state as clinic_state
 from engine.billing.results import Remaining
@@ -26,15 +27,25 @@ from storage.lots import Lot, Taken, after_take
 from storage.usage import TRAILING_DAYS
 
 
-def locked(conn: Connection, clinic_id: str, at: datetime) -> tuple[ClinicState, datetime]:
+class Locked(NamedTuple):
+    """A clinic's state under its wallet lock, the time the operation is posted at, and whether
+    lots were expired first (a posted balance change of its own, whose alerts the caller tells)."""
+
+    found: ClinicState
+    at: datetime
+    expired: bool
+
+
+def locked(conn: Connection, clinic_id: str, at: datetime) -> Locked:
     """The clinic's state under its wallet lock at the time the operation is posted at (a clinic's
     time only moves forward: engine/billing/state.py clinic_time), with the lots whose time is up
     expired first (a lot is usable iff now < expires_at, so nothing may be spent from one that is due)."""
     found = clinic_state.load(conn, clinic_id, at, lock=True)
     posted_at = clinic_state.clinic_time(found, at)
-    if expire_due(conn, found, posted_at) is None and posted_at == at:
-        return found, at
-    return clinic_state.load(conn, clinic_id, posted_at), posted_at
+    expired = expire_due(conn, found, posted_at) is not None
+    if not expired and posted_at == at:
+        return Locked(found, at, expired=False)
+    return Locked(clinic_state.load(conn, clinic_id, posted_at), posted_at, expired)
 
 
 def due(found: ClinicState, at: datetime) -> list[Lot]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,7 @@ from engine.billing.results import ChargeResult
 from engine.pricing.requests import LeadRequest, Usage
 from storage import fast
 from storage.database import Database
-from storage.schema import alert_states, events
+from storage.schema import alert_states, events, lots
 from tests.billing.helpers import snapshot, tables
 from tests.conftest import IN_V1, IN_V2, US_V1, Clock
 
@@ -229,3 +229,42 @@ def test_a_batch_rolled_back_leaves_no_event(charging: Billing, monkeypatch: pyt
     answers = billing.charge_batch(items)
     assert all(isinstance(a, ChargeResult) and a.approved for a in answers)
     assert len(_events(billing, "a")) == 1
+
+
+def test_credits_expired_by_a_declined_charge_still_tell_the_low_balance(charging: Billing, clock: Clock) -> None:
+    """A charge expires its wallet's due lots first (a balance change of its own); when that leaves
+    too little and the charge is declined, the low balance the expiry caused is told all the same —
+    otherwise the clinic that most needs the alert (it can no longer be charged) would never get it."""
+    billing = charging
+    billing.register_clinic("us", "Riverside", "US", key="reg")
+    billing.purchase("us", 100_000, payment_method="card_ok", key="fund")  # above the 50,000 threshold
+    billing.charge("us", Usage(product="sms", units=10), key="warm")
+    assert not _events(billing, "us")
+    expires = billing.db.read(lambda conn: conn.execute(select(lots.c.expires_at)).scalar_one())
+    clock.now = _utc(expires)  # the lot's last instant has passed: usable iff now < expires_at
+    declined = billing.charge("us", Usage(product="voice", units=10), key="after-expiry")
+    assert not declined.approved and declined.balance == 0
+    assert len(_events(billing, "us")) == 1  # told once, in the declined charge's transaction
+    assert not billing.charge("us", Usage(product="voice", units=10), key="again").approved
+    assert len(_events(billing, "us")) == 1  # still low: not told again
+
+
+def test_credits_entering_the_expiring_window_are_told_by_the_sweep_once(charging: Billing, clock: Clock) -> None:
+    """Time alone makes credits "expiring soon": no balance changes, so no operation notices. The
+    expiry sweep looks at wallets with credits inside the window and tells it, once; a charge after
+    it (from a kept state too) does not tell it again."""
+    billing = charging
+    billing.register_clinic("us", "Riverside", "US", key="reg")
+    billing.purchase("us", 150_000, payment_method="card_ok", key="fund")  # above the low threshold
+    billing.charge("us", Usage(product="sms", units=10), key="warm")  # a kept state on the fast paths
+    expires = billing.db.read(lambda conn: conn.execute(select(lots.c.expires_at)).scalar_one())
+    clock.now = _utc(expires) - timedelta(days=10)  # inside the 30-day window, nothing posted since
+    assert not _events(billing, "us", EXPIRING)
+    swept = billing.expire_lots()
+    assert (swept.lots, swept.alerts) == (0, 1)
+    (event,) = _events(billing, "us", EXPIRING)
+    assert json.loads(event.payload)["subject"].endswith("credits expiring")
+    assert billing.expire_lots().alerts == 0  # recorded: not told twice
+    charged = billing.charge("us", Usage(product="sms", units=10), key="after")
+    assert charged.approved and EXPIRING in _told(charged.alerts)
+    assert len(_events(billing, "us", EXPIRING)) == 1 and not _events(billing, "us", LOW)

@@ -17,4 +17,7 @@ class Command(LedgerCommand):
 
     def run(self, at: Any, **_: Any) -> None:
         done = billing_call("expire_lots")(at)
-        self.stdout.write(f"Expired {done.lots:,} lots in {done.wallets:,} wallets: {done.credits:,} credits")
+        self.stdout.write(
+            f"Expired {done.lots:,} lots in {done.wallets:,} wallets: {done.credits:,} credits; "
+            f"{done.alerts:,} alerts written to the outbox"
+        )
