@@ -585,7 +585,7 @@ def parse(text: str | bytes) -> Any:
         loader.dispose()
 
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _check_depth(text: str) -> None:

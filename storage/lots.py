@@ -315,7 +315,7 @@ def refundable(conn: Connection, charge_id: int) -> int:
 
 def charged_at(conn: Connection, charge_id: int) -> datetime:
     """When a charge was posted (its refunds count against that day's usage: storage/usage.py)."""
-    return conn.execute(select(transactions.c.at).where(transactions.c.id == charge_id)).scalar_one()  # type: ignore[no-any-return]
+    return conn.execute(select(transactions.c.at).where(transactions.c.id == charge_id)).scalar_one()
 
 
 def mark_refunded(conn: Connection, charge_id: int, amount: int) -> bool:

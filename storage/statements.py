@@ -71,7 +71,7 @@ class Statement:
             slots=tuple((name, binds.get(name), fallback.get(name, _REQUIRED)) for name in names),
             fallback=fallback,
             converting=tuple((n, processor) for n, processor in enumerate(results) if processor is not None),
-            row=namedtuple("Row", [column.key for column in columns] or ["_"], rename=True),  # type: ignore[misc]
+            row=namedtuple("Row", [column.key for column in columns] or ["_"], rename=True),
         )
         with self._lock:
             self._plans[(dialect.name, keys)] = plan

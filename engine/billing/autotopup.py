@@ -146,7 +146,7 @@ def view(saved: AutoTopUp, current: CompiledPricebook) -> AutoTopUpView:
         enabled=saved.enabled,
         method=saved.method,
         threshold=saved.threshold,
-        mode=saved.mode,  # type: ignore[arg-type]
+        mode=saved.mode,
         amount=saved.amount,
         cap=saved.cap,
         in_flight=saved.in_flight,

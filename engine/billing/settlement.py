@@ -194,7 +194,7 @@ def _result(
 ) -> PurchaseResult:
     """A purchase result for an attempt; `figures` are what crediting gave (bonuses, perks, ids)."""
     return PurchaseResult(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         clinic_id=attempt.clinic_id,
         payment_id=payment_id or attempt.provider_id,
         package_code=attempt.package_code,

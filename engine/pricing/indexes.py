@@ -162,4 +162,4 @@ def plan_table(
 
 def tables_for(pricebook: CompiledPricebook) -> PricingTables:
     """The indexes of a pricebook version, built on first use and kept with the version object."""
-    return pricebook.derived("pricing.tables", PricingTables)  # type: ignore[no-any-return]
+    return pricebook.derived("pricing.tables", PricingTables)

@@ -195,7 +195,7 @@ class QuoteContext(_Model):
 def as_request(request: Request | Mapping[str, Any]) -> Request:
     """Accept a request model or a plain dict (the CLI and JSON callers send dicts)."""
     if isinstance(request, BaseModel):
-        return request  # type: ignore[return-value]
+        return request
     if not isinstance(request, Mapping):
         raise QuoteError("request", "must be an SmsCampaign, VoiceCampaign, Usage or LeadRequest")
     product = request.get("product")

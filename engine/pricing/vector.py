@@ -201,7 +201,7 @@ class VectorLeadIndex:
             price_scale,
             credit_scale,
             codes,
-            bucket_keys,  # type: ignore[arg-type]
+            bucket_keys,
             np.array(flat_keys, dtype=np.int64),
             np.array(flat_hi, dtype=np.int64),
             np.array(flat_full, dtype=bool),
