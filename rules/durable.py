@@ -36,7 +36,7 @@ from durable.lang import assert_fact, m, post, retract_fact, ruleset, when_all
 LOCK = threading.RLock()
 _DEFINED: dict[str, DecisionTable[Any] | Ruleset] = {}
 _IDS = itertools.count(1)
-O = TypeVar("O")  # what a decision table's regions decide: rule ids, or typed rulings
+Decided = TypeVar("Decided")  # what a decision table's regions decide: rule ids, or typed rulings
 T = TypeVar("T", bound="DecisionTable[Any] | Ruleset")
 
 
@@ -49,10 +49,10 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Region(Generic[O]):
+class Region(Generic[Decided]):
     """One rule of an exclusive, exhaustive table: its condition and the rows that apply there."""
 
-    outcome: tuple[O, ...]  # rule_ids, or typed rulings (rules/rulesets.py): never parsed text
+    outcome: tuple[Decided, ...]  # rule_ids, or typed rulings (rules/rulesets.py): never parsed text
     condition: Any
 
 
@@ -91,7 +91,7 @@ def _cut_points(conditions: Sequence[Any]) -> tuple[dict[str, list[Any]], frozen
     return {field: sorted(values) for field, values in numeric.items()}, frozenset(fields)
 
 
-class DecisionTable(Generic[O]):
+class DecisionTable(Generic[Decided]):
     """Exclusive, exhaustive rules: one `post`, exactly one rule fires, its outcome is the decision.
 
     Decisions are remembered per *cell*: the position of each numeric fact against the constants
@@ -100,7 +100,7 @@ class DecisionTable(Generic[O]):
     threshold share a cell. The memo is exact by construction and proven against fresh posts in
     tests/rules."""
 
-    def __init__(self, name: str, regions: Sequence[Region[O]]):
+    def __init__(self, name: str, regions: Sequence[Region[Decided]]):
         self.name = name
         self.outcomes = tuple(region.outcome for region in regions)
         self.conditions = tuple(region.condition for region in regions)
@@ -134,7 +134,7 @@ class DecisionTable(Generic[O]):
 
         return record
 
-    def matches(self, facts: dict[str, Any], remember: bool = True) -> tuple[O, ...]:
+    def matches(self, facts: dict[str, Any], remember: bool = True) -> tuple[Decided, ...]:
         """The rows that apply to `facts` (`remember=False` asks durable-rules even for a known cell)."""
         cell = self._cell(facts) if remember else None
         if cell is not None:

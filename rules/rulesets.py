@@ -16,7 +16,7 @@ present (absent values are sentinels: code "", runway 1e15, duplicate_age -1).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from functools import partial, reduce
