@@ -128,6 +128,7 @@ class Priced:
     __hash__ = None  # type: ignore[assignment]
 
     def line(self) -> QuoteLine:
+        slices: tuple[QuoteSlice, ...]
         if self.lead is not None:
             slices = (
                 QuoteSlice(

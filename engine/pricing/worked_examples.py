@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+from typing import TypedDict
 
 from engine.money import decimal_text
 from engine.pricebook.compile import PricebookTest
@@ -58,7 +59,17 @@ def price_example(pricebook: CompiledPricebook, test: PricebookTest) -> Quote:
     return quote(pricebook, example_request(test), context)
 
 
-def _cell(test: PricebookTest, column: str) -> dict[str, object]:
+class _Where(TypedDict):
+    """Where a finding about a Tests row points: `Collector.add`'s location arguments."""
+
+    sheet: str
+    row: int
+    col: int
+    column: str
+    rule_id: str
+
+
+def _cell(test: PricebookTest, column: str) -> _Where:
     return {
         "sheet": "Tests",
         "row": test.row,
