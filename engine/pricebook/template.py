@@ -398,7 +398,7 @@ def write_workbook(
         "version": 1,
     }
     meta_values.update(meta or {})
-    editable = dict(defaults.extra_lists)
+    editable: dict[str, Sequence[str]] = dict(defaults.extra_lists)
     editable.update(lists or {})
     specs = sheets_for_market(market)
     present = {name for name, sheet_rows in (rows or {}).items() if sheet_rows}

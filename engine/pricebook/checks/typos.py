@@ -56,6 +56,7 @@ from engine.pricebook.checks.leads import check_lead_prices
 from engine.pricebook.checks.offers import check_packages, check_promos, stated_promo_total
 from engine.pricebook.checks.tiers import check_tier_table, tier_cost, tier_tables
 from engine.pricebook.compile import PricebookTest, compile_pricebook, compile_tests
+from engine.pricebook.conditions import Condition
 from engine.pricebook.excel_tables import Row
 from engine.pricebook.findings import Collector, Finding, Severity, cell_ref
 from engine.pricebook.model import SHEET_OF_FIELD, CompiledPricebook
@@ -271,9 +272,7 @@ def _tables(ctx: CheckContext) -> list[Table]:
                 "UsageTiers",
                 f"the {product} tiers" + (f" for {', '.join(conditions)}" if conditions else ""),
                 rows,
-                lambda sub, product=product, pricing=pricing: check_tier_table(
-                    sub, product, sub.sheet("UsageTiers"), pricing
-                ),
+                functools.partial(_check_tiers_of, product, pricing),
                 _solve_tiers,
             )
         )
@@ -285,11 +284,11 @@ def _tables(ctx: CheckContext) -> list[Table]:
         tables.append(Table("TopUpPromos", f"promotion {row.rule_id}", [row], check_promos, _solve_promo))
     families: dict[tuple[str, ...], list[Row]] = defaultdict(list)
     for row in ctx.sheet("LeadPrices"):
-        conditions = [row.get(c) for c in ("channel", "specialty", "city")]
-        if any(c is None or c is INVALID for c in conditions):
+        lead_conditions: list[Condition] = [row.get(c) for c in ("channel", "specialty", "city")]
+        if any(c is None or c is INVALID for c in lead_conditions):
             continue
-        default = conditions[1].is_any and conditions[2].is_any
-        families[("default",) if default else tuple(c.text for c in conditions)].append(row)
+        default = lead_conditions[1].is_any and lead_conditions[2].is_any
+        families[("default",) if default else tuple(c.text for c in lead_conditions)].append(row)
     for key, rows in families.items():
         name = "the default lead price ranges" if key == ("default",) else f"the lead price ranges for {', '.join(key)}"
         tables.append(
@@ -304,6 +303,11 @@ def _tables(ctx: CheckContext) -> list[Table]:
             )
         )
     return tables
+
+
+def _check_tiers_of(product: str, pricing: str, sub: CheckContext) -> None:
+    """Check the tier table of `product` in a sub-context that holds only its rows."""
+    check_tier_table(sub, product, sub.sheet("UsageTiers"), pricing)
 
 
 def _solve_tiers(rows: list[Row]) -> Iterator[tuple[Row, str, Any]]:
