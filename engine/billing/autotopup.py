@@ -29,6 +29,7 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
@@ -77,7 +78,7 @@ ENABLED = _Enabled()
 def configure(
     ctx: Context,
     clinic_id: str,
-    setting: dict[str, object],
+    setting: Mapping[str, object],
     key: str,
     at: datetime,
 ) -> AutoTopUpView:
@@ -106,7 +107,7 @@ def configure(
     return result
 
 
-def _choice(clinic_id: str, setting: dict[str, object], current: CompiledPricebook, at: datetime) -> Choice:
+def _choice(clinic_id: str, setting: Mapping[str, object], current: CompiledPricebook, at: datetime) -> Choice:
     meta = current.meta
     method = check_text("method", setting["method"], CODE_MAX)
     customer = check_optional_text("customer", setting["customer"], REFERENCE_MAX)

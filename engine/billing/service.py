@@ -46,6 +46,7 @@ from engine.billing import (
 from engine.billing.catalog import Catalog
 from engine.billing.context import Context, utc_now
 from engine.billing.errors import InvalidAmount
+from engine.billing.offers import Estimate
 from engine.billing.payments import GatewayRouter, PaymentGateway, PaymentSettings
 from engine.billing.results import (
     AdjustmentResult,
@@ -143,7 +144,7 @@ class Billing:
 
     def estimate(
         self, clinic_id: str, request: Request | dict[str, Any], at: datetime | None = None
-    ) -> offers.Estimate:
+    ) -> Estimate:
         """What charging `request` would cost the clinic now, and whether it would be approved;
         writes nothing (engine/billing/offers.py)."""
         return offers.estimate(self.ctx, arguments.clinic_id(clinic_id), as_request(request), self.ctx.at(at))
