@@ -5,6 +5,7 @@ annotated copy to download. Uploads are validated in a temporary folder removed 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -114,7 +115,8 @@ def tier_range(start: int, up_to: int | None, currency: str) -> str:
 def tiers_chart(pricebook: CompiledPricebook) -> None:
     meta = pricebook.meta
     st.subheader("Pay-as-you-go tiers")
-    rows, starts = [], {}
+    rows: list[dict[str, Any]] = []
+    starts: dict[str, int] = {}
     for tier in sorted(pricebook.usage_tiers, key=lambda t: (t.product, t.up_to is None, t.up_to or 0)):
         start = starts.get(tier.product, 1)
         unit = UNITS.get(tier.product, (tier.product, tier.product))[1]
