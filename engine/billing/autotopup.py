@@ -227,8 +227,7 @@ def _start(ctx: Context, conn: Connection, clinic_id: str, at: datetime) -> Atte
     sequence = autotopups.start(conn, clinic_id, reference_of)
     if sequence is None:
         return None
-    uses = topups.Uses({}, {})
-    terms = topups.plan(current, clinic_id, credits, None, at, uses, round_up=True, promotions_apply=False)
+    terms = topups.paid_terms(current, credits, None, round_up=True)
     reference = reference_of(sequence)
     payments.insert_attempt(
         conn,
