@@ -673,7 +673,7 @@ def _count(help_text: str, high: int = 10**9) -> Any:
 
 
 @app.command("quote")
-def quote_cmd(
+def quote_cmd(  # noqa: PLR0913  typer reads each parameter as one command-line option
     pricebooks: Annotated[
         list[Path],
         typer.Argument(
@@ -733,23 +733,9 @@ def quote_cmd(
             quantity=quantity,
             package_price=None if package_price is None else _bounded("--package-price", package_price, 10**12),
         )
-    elif units is not None:
-        request.update(units=units, number_type=number_type)
-    elif product == "sms":
-        request.update(body=body, recipients=recipients, smart_encoding=smart_encoding)
-        if number_type:
-            request["number_type"] = number_type
-    elif product == "voice":
-        if call:
-            records = []
-            for item in call:
-                duration, _, outcome = item.partition(":")
-                records.append({"duration_s": _bounded("--call", duration, 86_400), "outcome": outcome or "completed"})
-            request["calls"] = records
-        else:
-            request.update(recipients=recipients, expected_seconds=seconds)
-        if number_type:
-            request["number_type"] = number_type
+    else:
+        usage = _UsageOptions(units, body, recipients, seconds, call, number_type, smart_encoding)
+        request.update(usage.request(product))
     context = {
         "at": when,
         "plan": tuple(plan or ["PAYG"]),
@@ -770,6 +756,43 @@ def quote_cmd(
         print(f"{result.summary} → {result.format()}")
         for warning in result.warnings:
             print(f"  warning: {warning}")
+
+
+@dataclass(frozen=True)
+class _UsageOptions:
+    """The quote command's options for SMS and voice: counted units, or a campaign to count."""
+
+    units: int | None
+    body: str | None
+    recipients: int | None
+    seconds: float | None
+    call: list[str] | None
+    number_type: str | None
+    smart_encoding: bool
+
+    def request(self, product: str) -> dict[str, object]:
+        """The request fields these options give for `product` (sms or voice; another product
+        gets only what it names, and the quote engine names what is missing)."""
+        fields: dict[str, object] = {}
+        if self.units is not None:
+            return {"units": self.units, "number_type": self.number_type}
+        if product == "sms":
+            fields.update(body=self.body, recipients=self.recipients, smart_encoding=self.smart_encoding)
+        elif product == "voice" and self.call:
+            fields["calls"] = [_call_record(item) for item in self.call]
+        elif product == "voice":
+            fields.update(recipients=self.recipients, expected_seconds=self.seconds)
+        else:
+            return fields
+        if self.number_type:
+            fields["number_type"] = self.number_type
+        return fields
+
+
+def _call_record(item: str) -> dict[str, str]:
+    """A --call option (SECONDS or SECONDS:OUTCOME) as a call record."""
+    duration, _, outcome = item.partition(":")
+    return {"duration_s": _bounded("--call", duration, 86_400), "outcome": outcome or "completed"}
 
 
 def _bounded(option: str, text: str, largest: int) -> str:
