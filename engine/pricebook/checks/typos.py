@@ -637,35 +637,8 @@ class TypoFinder:
         for table in dict.fromkeys([*problem.tables, *(t for t, _ in problem.related)]):
             for row, column, value in table.solve(table.rows):
                 solved[(row.sheet, row.row, column)].append(value)
-
-        def options(cell: Cell, free: bool) -> list[Any]:
-            """Solutions of the cell's broken equations; else, for a cell no equation pins to
-            what it holds, the values a keystroke away (when `free`: a cell the errors point at)."""
-            solutions = solved.get(cell.key, [])
-            values = self._values(cell, solutions)
-            if values:
-                return values
-            current = cell.row.get(cell.column)
-            pinned = any(_typed_like(cell.column, current, v) == current for v in solutions)
-            return [] if pinned or not free else self._values(cell, self._keystrokes(cell))
-
-        for table in problem.tables:
-            targets = self._targets(table, problem)
-            rows = {r for _, r, _ in targets}
-            ordering = any(code in ORDERING for code, _, _ in targets)
-            for row in table.rows:
-                for column in NUMERIC_COLUMNS[table.sheet]:
-                    if column in row.cols:
-                        cell = Cell(table, row, column)
-                        free = row.row in rows or 0 in rows or (ordering and column in BOUNDS)
-                        yield cell, options(cell, free)
-        for table, row in problem.related:
-            if table in problem.tables:
-                continue
-            for column in NUMERIC_COLUMNS[table.sheet]:
-                if column in row.cols and column not in CHECK_ONLY:
-                    cell = Cell(table, row, column)
-                    yield cell, options(cell, True)
+        for cell, free in self._table_cells(problem):
+            yield cell, self._options(cell, free, solved.get(cell.key, []))
         failing = {f.rule_id for f in problem.tests}
         for row in self.ctx.sheet("Tests"):
             if row.rule_id in failing:
@@ -673,6 +646,35 @@ class TypoFinder:
                     if column in row.cols and valid(row.get(column)):
                         cell = Cell(None, row, column)
                         yield cell, self._values(cell, self._keystrokes(cell))
+
+    def _options(self, cell: Cell, free: bool, solutions: list[Any]) -> list[Any]:
+        """Solutions of the cell's broken equations; else, for a cell no equation pins to what it
+        holds, the values a keystroke away (when `free`: a cell the errors point at)."""
+        values = self._values(cell, solutions)
+        if values:
+            return values
+        current = cell.row.get(cell.column)
+        pinned = any(_typed_like(cell.column, current, v) == current for v in solutions)
+        return [] if pinned or not free else self._values(cell, self._keystrokes(cell))
+
+    def _table_cells(self, problem: Problem) -> Iterator[tuple[Cell, bool]]:
+        """The numeric cells of the problem's tables and of the rows related to it, each with
+        whether any value a keystroke away may be offered (a cell the errors point at)."""
+        for table in problem.tables:
+            targets = self._targets(table, problem)
+            rows = {r for _, r, _ in targets}
+            ordering = any(code in ORDERING for code, _, _ in targets)
+            for row in table.rows:
+                for column in NUMERIC_COLUMNS[table.sheet]:
+                    if column in row.cols:
+                        free = row.row in rows or 0 in rows or (ordering and column in BOUNDS)
+                        yield Cell(table, row, column), free
+        for table, row in problem.related:
+            if table in problem.tables:
+                continue
+            for column in NUMERIC_COLUMNS[table.sheet]:
+                if column in row.cols and column not in CHECK_ONLY:
+                    yield Cell(table, row, column), True
 
     @staticmethod
     def _keystrokes(cell: Cell) -> list[Any]:
