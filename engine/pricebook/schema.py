@@ -365,6 +365,7 @@ def meta_default_text(name: str) -> str:
         raise TypeError(f"the Meta default of {name} is {value!r}, not text")
     return value
 
+
 # ----------------------------------------------------------------------------------------------
 # Data sheets
 # ----------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def _settle(page: Any) -> None:
     """Wait until the script has finished (no spinner, no running indicator) and every chart has drawn."""
     page.wait_for_timeout(300)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]')",
+        '() => !document.querySelector(\'[data-testid="stStatusWidget"], [data-testid="stSpinner"]\')',
         timeout=120_000,
         polling=200,
     )
