@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from simulator.app.launch import Server, running
-from tests.app.conftest import PASSWORD, copy_ledger
+from tests.support.app_pages import PASSWORD, copy_ledger
 
 PAGES = (  # nav title, heading, url path
     ("Simulator", "What-if simulator", ""),

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import charts, frame, metric, number, open_page
-from tests.conftest import IN_V2, US_V1
+from tests.support.app_pages import charts, frame, metric, number, open_page
+from tests.support.paths import IN_V2, US_V1
 
 LAKH = re.compile(r"₹\d{1,2}(,\d\d)*,\d{3}(\.\d\d)?$")  # ₹12,34,567.50
 

@@ -21,8 +21,9 @@ from engine.billing import (
 )
 from engine.errors import InvalidInput
 from storage.promotions import ALL_CLINICS
-from tests.billing.conftest import Clock
 from tests.billing.helpers import rows, snapshot
+from tests.support.clock import Clock
+from tests.support.races import start_and_join
 
 NOVEMBER = datetime(2026, 11, 15, 6, 0, tzinfo=UTC)  # DOUBLE5K is on sale (1 Nov - 31 Dec 2026, India)
 
@@ -60,11 +61,7 @@ def test_a_pending_payment_credits_once_when_it_settles_however_often_the_webhoo
         barrier.wait()
         deliveries.append(billing.confirm_payment(pending.payment_id))
 
-    threads = [threading.Thread(target=webhook) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threading.Thread(target=webhook) for _ in range(3))
     assert {d.status for d in deliveries} == {"credited"}
     assert sum(not d.replayed for d in deliveries) == 1
     assert billing.balance("c").balance == 12_000  # 10,000 + the 20% bonus, once
@@ -256,11 +253,7 @@ def test_the_last_use_of_a_limited_promotion_goes_to_one_of_two_racing_clinics(b
         except PromoCodeRefused as refused:
             outcomes.append(refused.detail["refusal"])
 
-    threads = [threading.Thread(target=buy, args=(clinic,)) for clinic in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threading.Thread(target=buy, args=(clinic,)) for clinic in ("a", "b"))
     assert sorted(outcomes) == ["credited", "used_up"]
     assert len(rows(billing, "payment_attempts")) == 1
 

@@ -23,10 +23,12 @@ from engine.pricing.quote import quote
 from engine.pricing.requests import QuoteContext, Usage
 from rules import PolicyEngine, TopUpFacts
 from storage.schema import accounts, transactions
-from tests.conftest import START, US_V1
 from tests.reliability.broken import broken
-from tests.reliability.conftest import PUBLISHED, Ledger, findings, lead, scale
 from tests.reliability.model import Wallet, lot_order
+from tests.support.clock import START
+from tests.support.paths import US_V1
+from tests.support.races import start_and_join
+from tests.support.reliability import PUBLISHED, Ledger, findings, lead, scale
 
 SPAN = timedelta(days=15)  # long enough for 10-day paid and 5-day bonus lots to expire mid-run
 
@@ -272,10 +274,7 @@ class _Race:
         self.threads = [threading.Thread(target=self.worker, args=(k,)) for k in range(self.workers)]
         self.threads.append(threading.Thread(target=self.sweeper))
         started = time.perf_counter()
-        for thread in self.threads:
-            thread.start()
-        for thread in self.threads:
-            thread.join()
+        start_and_join(self.threads)
         return time.perf_counter() - started
 
     def worker(self, k: int) -> None:
