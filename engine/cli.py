@@ -54,6 +54,8 @@ SHIPPED = Path(__file__).resolve().parent.parent / "pricebooks"
 class CliError(typer.TyperException):
     """A failure the person can fix, shown as one line (`command: message`) with its exit code."""
 
+    where: str | None = None  # the command it came from, when it was raised outside click's context
+
     def __init__(self, message: str, exit_code: int = EXIT_USAGE):
         super().__init__(message)
         self.exit_code = exit_code
@@ -63,6 +65,7 @@ class InternalError(typer.TyperException):
     """An unexpected exception: a bug. Its line gives an error id and where the traceback went."""
 
     exit_code = EXIT_INTERNAL
+    where: str | None = None  # the command it came from
 
 
 # -- text shown to people --------------------------------------------------------------------------
@@ -327,6 +330,7 @@ class Commands(Group):
             return super().invoke(ctx)
         except typer.TyperException as exc:
             if getattr(exc, "ctx", None) is None:
+                # click's own exception, raised before it had a context: the command path rides on it
                 exc.where = where  # type: ignore[attr-defined]
             raise
         except (typer.Exit, typer.Abort, KeyboardInterrupt, EOFError):
@@ -338,7 +342,7 @@ class Commands(Group):
             if not (exc.strerror and exc.filename):  # an OSError without a file is a bug, not the disk
                 raise internal_error(exc, self.debug, where) from exc
             error = CliError(f"{shown(exc.filename)}: {exc.strerror.lower()}")
-            error.where = where  # type: ignore[attr-defined]
+            error.where = where
             raise error from exc
         except Exception as exc:
             raise internal_error(exc, self.debug, where) from exc
@@ -356,7 +360,7 @@ class Commands(Group):
             path.append(name)
         return " ".join(path)
 
-    def main(  # type: ignore[override]
+    def main(  # type: ignore[override]  # click types main() as overloads on standalone_mode; this returns the code
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -413,7 +417,7 @@ def _show(exc: typer.TyperException) -> int:
         typer.echo(exc.format_message(), err=True)
         return int(exc.exit_code)
     context = getattr(exc, "ctx", None)
-    where = context.command_path if context is not None else getattr(exc, "where", "creditbook")
+    where = context.command_path if context is not None else (getattr(exc, "where", None) or "creditbook")
     hint = f" (see {where} --help)" if context is not None else ""
     typer.echo(one_line(f"{where}: {exc.format_message()}{hint}"), err=True)
     return int(exc.exit_code)
@@ -439,7 +443,7 @@ def internal_error(exc: BaseException, debug: bool, where: str = "creditbook") -
         sys.stderr.write(details)
         shown_where = "the traceback is above"
     error = InternalError(f"internal error {error_id}: this is a bug in creditbook, please report it ({shown_where})")
-    error.where = where  # type: ignore[attr-defined]
+    error.where = where
     return error
 
 

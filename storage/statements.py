@@ -104,6 +104,7 @@ class Statement:
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
         keys = self.insert_keys or (tuple(sorted(params)) if isinstance(self.statement, Insert) and params else None)
         plan = self._plan(conn.dialect, keys)
+        # SQLAlchemy types driver_connection Optional; a connection checked out of the pool has one
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         values = self._params(plan, params or {})
         try:
@@ -116,6 +117,7 @@ class Statement:
         if not rows:
             return
         plan = self._plan(conn.dialect, self.insert_keys or tuple(sorted(rows[0])))
+        # SQLAlchemy types driver_connection Optional; a connection checked out of the pool has one
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         values = [self._params(plan, row) for row in rows]
         try:

@@ -20,11 +20,12 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import MergedCell
+from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableStyleInfo
+from openpyxl.worksheet.worksheet import Worksheet
 
 from engine.pricebook.findings import Finding, Severity, shown
 from engine.pricebook.safety import DEFAULT_LIMITS, Limits, Package, preflight
@@ -85,13 +86,13 @@ def openable(package: Package) -> io.BytesIO:
 ERRORS_MAX = EXCEL_ROWS - 2
 
 
-def _text_cell(ws, row: int, col: int, value: object) -> None:  # type: ignore[no-untyped-def]
+def _text_cell(ws: Worksheet, row: int, col: int, value: object) -> None:
     cell = ws.cell(row=row, column=col)
     cell.value = "" if value is None else excel_text(str(value))
     cell.data_type = "s"
 
 
-def _editable(ws, ref: str):  # type: ignore[no-untyped-def]
+def _editable(ws: Worksheet, ref: str) -> Cell | MergedCell:
     """The cell at `ref`, or the top-left cell of the merged range that covers it."""
     cell = ws[ref]
     if isinstance(cell, MergedCell):

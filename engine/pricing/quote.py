@@ -157,28 +157,28 @@ class Quote(_Out):
     # private attribute because pydantic makes private attributes cost more than the rest of a quote.
     priced: Any = Field(default=None, exclude=True, repr=False)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @property
     def money(self) -> Decimal:
         return self.credits * self.money_per_credit
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @property
     def units(self) -> int:
         return 0 if self.priced is None else self.priced.units
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @property
     def plan(self) -> str:
         return PAYG if self.priced is None else self.priced.plan
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @cached_property
     def lines(self) -> tuple[QuoteLine, ...]:
         """One line per product, with the slices that priced it."""
         return () if self.priced is None else (self.priced.line(),)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @cached_property
     def summary(self) -> str:
         """What was priced, in a phrase: 'sms · 600 segments after 400 used this term · PAYG'."""

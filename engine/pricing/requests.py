@@ -163,7 +163,7 @@ class LeadRequest(_Model):
 
 
 Request = SmsCampaign | VoiceCampaign | Usage | LeadRequest
-REQUEST_TYPES: dict[str, type[BaseModel]] = {
+REQUEST_TYPES: dict[str, type[SmsCampaign] | type[VoiceCampaign] | type[LeadRequest]] = {
     Product.SMS: SmsCampaign,
     Product.VOICE: VoiceCampaign,
     Product.LEAD_CHAT: LeadRequest,
@@ -204,7 +204,7 @@ def as_request(request: Request | Mapping[str, Any]) -> Request:
     kind = REQUEST_TYPES.get(str(product))
     if kind is None:
         raise QuoteError("product", f"unknown product {product!r}; expected one of {', '.join(REQUEST_TYPES)}")
-    return kind(**request)  # type: ignore[return-value]
+    return kind(**request)
 
 
 def as_context(context: QuoteContext | Mapping[str, Any] | None, at: datetime | None = None) -> QuoteContext:

@@ -4,6 +4,7 @@ annotated copy to download. Uploads are validated in a temporary folder removed 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -163,11 +164,11 @@ def tiers_chart(pricebook: CompiledPricebook) -> None:
         )
 
 
-def price_range(low: object, high: object, currency: str) -> str:
+def price_range(low: Decimal, high: Decimal | None, currency: str) -> str:
     """'₹10,000 – ₹20,000' ([from, to)), '₹1,00,000 and more'."""
     if high is None:
-        return f"{format_money(low, currency, places=0)} and more"  # type: ignore[arg-type]
-    return f"{format_money(low, currency, places=0)} – {format_money(high, currency, places=0)}"  # type: ignore[arg-type]
+        return f"{format_money(low, currency, places=0)} and more"
+    return f"{format_money(low, currency, places=0)} – {format_money(high, currency, places=0)}"
 
 
 def applies_to(channel: str, specialty: str, city: str) -> str:
