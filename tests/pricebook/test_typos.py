@@ -18,8 +18,8 @@ from engine.pricebook.findings import CODES, Finding
 from engine.pricebook.schema import SHEETS
 from engine.pricebook.validate import Report
 from tests.pricebook import mutations
-from tests.pricebook.book import Book
 from tests.support.paths import IN_V1, IN_V2, US_V1
+from tests.support.workbooks import Book
 
 WORKBOOKS = mutations.shipped()
 SAMPLE = mutations.sample(WORKBOOKS, 240, seed=15)

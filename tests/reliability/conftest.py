@@ -17,10 +17,10 @@ import pytest
 
 from engine.billing import Billing, FakeGateway
 from storage.database import Database
-from tests.pricebook.book import Book
 from tests.support.clock import Clock
 from tests.support.paths import IN_V2
 from tests.support.reliability import PUBLISHED, Ledger, running_balance_violations
+from tests.support.workbooks import Book
 
 
 @pytest.fixture(scope="session")
