@@ -63,10 +63,19 @@ def _wrk(base: str, path: str, headers: dict[str, str], script: Path | None = No
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "p99": _ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": _percentile(out, 50),
+        "p99": _percentile(out, 99),
         "errors": float(errors.group(1)) if errors else 0.0,
     }
+
+
+def _percentile(out: str, percent: int) -> float:
+    """A line of wrk's latency distribution, anchored at its start: a stdev column ending in "50%"
+    ("62.50%") must not be read as the 50th percentile."""
+    found = re.search(rf"^\s*{percent}%\s+(\S+)$", out, flags=re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"no {percent}% line in wrk's output:\n{out}")
+    return _ms(found.group(1))
 
 
 def _ms(text: str) -> float:

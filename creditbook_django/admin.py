@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from creditbook_django.models import ApiClient, Membership
+from creditbook_django.models import ApiClient, LeadContact, Membership
 
 
 @admin.register(Membership)
@@ -44,3 +44,12 @@ class ApiClientAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiClient]) -> None:
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@admin.register(LeadContact)
+class LeadContactAdmin(admin.ModelAdmin):
+    """Leads' names and phones (kept beside the ledger so that a person can be erased here)."""
+
+    list_display = ("clinic_id", "charge_id", "name", "created_at")
+    search_fields = ("clinic_id", "patient_ref", "name")
+    readonly_fields = ("created_at",)

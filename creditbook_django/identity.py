@@ -60,6 +60,11 @@ class Caller:
         return self.client is None and bool(request.user.has_perm(permission))
 
 
+def user_clinics(user: Any) -> frozenset[str]:
+    """The clinic ids an authenticated Django user belongs to, as the configured resolver says."""
+    return frozenset(_resolver(config().identity_resolver).clinics(user))
+
+
 def caller(request: Request) -> Caller:
     """The request's caller (NotAuthenticated when there is none)."""
     cached = getattr(request, "_creditbook_caller", None)
@@ -78,7 +83,7 @@ def caller(request: Request) -> Caller:
         user = request.user
         found = Caller(
             actor=f"user:{user.get_username()}",
-            clinics=frozenset(_resolver(config().identity_resolver).clinics(user)),
+            clinics=user_clinics(user),
             any_clinic=bool(user.has_perm(ANY_CLINIC)),
             can_charge=bool(user.has_perm(ANY_CLINIC)),
         )

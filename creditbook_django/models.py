@@ -17,7 +17,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from engine.bounds import IDENTIFIER
+from engine.bounds import IDENTIFIER, PATIENT_REF_MAX
 
 clinic_id_validator = RegexValidator(
     f"^{IDENTIFIER.pattern}$", "1 to 64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -95,3 +95,30 @@ class ApiClient(models.Model):
 
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+class LeadContact(models.Model):
+    """Who a charged lead was: the name and phone the clinic needs to call back, kept here and not
+    in the ledger.
+
+    The ledger is append-only and its rows are never changed, so it holds only an opaque
+    `patient_ref` for a lead (what makes a duplicate a duplicate); the person's name and phone live
+    in this ordinary table, where erasing a person (`erase_patient`) deletes their rows and leaves
+    the ledger's history intact. The backend that charges a lead records its contact beside the
+    charge (creditbook_django/lead_contacts.py `record`); the clinic dashboard reads it by the
+    charge's ledger transaction id (the facade's transaction rows carry no patient_ref) and shows
+    the phone masked but for its last four digits.
+    """
+
+    clinic_id = models.CharField(max_length=64, validators=[clinic_id_validator])
+    charge_id = models.BigIntegerField(help_text="The ledger transaction that charged this lead.")
+    patient_ref = models.CharField(max_length=PATIENT_REF_MAX, db_index=True)
+    name = models.CharField(max_length=200)
+    phone = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = (models.UniqueConstraint(fields=("clinic_id", "charge_id"), name="creditbook_lead_contact_once"),)
+
+    def __str__(self) -> str:
+        return f"{self.clinic_id} charge {self.charge_id}: {self.name}"

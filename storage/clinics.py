@@ -3,10 +3,11 @@
 A charge used to ask for the clinic, its wallet, the version in force, its pin, its packages, each
 product's term and its lots one query at a time (31 statements per charge). `load_state` reads them
 together, optionally under the wallet lock: one joined row (clinic, wallet, version in force, pinned
-version), then the clinic's active packages, its running terms, its open lots and its usage of the
-last 30 days (storage/usage.py's counters: at most 30 rows, however long its history) in one
-UNION. What billing computes from them (the pricing version, the plan, the lots to spend, the
-alerts) is plain Python in engine/billing/state.py.
+version), then the clinic's active packages, its running terms, its open lots, its usage of the
+last 30 days (storage/usage.py's counters: at most 30 rows, however long its history) and the
+alerts the outbox records as holding (storage/outbox.py `alert_changed`) in one UNION. What
+billing computes from them (the pricing version, the plan, the lots to spend, the alerts) is plain
+Python in engine/billing/state.py.
 
 A state carries the wallet's `version` and how long it stays true by the clock alone (`until`: the
 next end of a package, term or pin, expiry of a lot, version coming into force, or midnight, when
@@ -45,7 +46,7 @@ from storage import accounts, statements, usage
 from storage.accounts import Wallet
 from storage.lots import Lot
 from storage.schema import accounts as accounts_table
-from storage.schema import clinic_pins, clinics, holdings, lots, pricebook_versions, terms, usage_days
+from storage.schema import alert_states, clinic_pins, clinics, holdings, lots, pricebook_versions, terms, usage_days
 from storage.statements import Statement
 
 B = bindparam
@@ -103,6 +104,7 @@ class ClinicState:
     terms: dict[str, Term]  # product → running term
     lots: list[Lot]  # unexpired lots holding credits (some may be due)
     charged_30d: int = 0  # net credits charged on the clinic's last TRAILING_DAYS days (storage/usage.py)
+    alerts: frozenset[str] = frozenset()  # the alert events whose condition holds (storage/outbox.py)
     at: datetime | None = None  # the instant it was read for
     until: datetime | None = None  # when the clock alone changes it (see `until`)
     ends: tuple[datetime, ...] = field(default=(), repr=False)  # packages and terms ending, version and pin changes
@@ -161,7 +163,7 @@ _CLINIC = (
 )
 _CLINIC_LOCKED = Statement(_CLINIC.with_for_update(of=accounts_table))
 _CLINIC_READ = Statement(_CLINIC)
-_LISTS = Statement(  # packages, running terms, open lots and the trailing usage, in one round trip
+_LISTS = Statement(  # packages, running terms, open lots, the trailing usage and alerts, in one round trip
     union_all(
         select(
             literal("holding").label("tag"),
@@ -189,6 +191,14 @@ _LISTS = Statement(  # packages, running terms, open lots and the trailing usage
         ).where(
             usage_days.c.clinic_id == B("b_clinic"), usage_days.c.day >= B("b_first"), usage_days.c.day <= B("b_day")
         ),
+        select(
+            literal("alert"),
+            literal(0, BigInteger),
+            alert_states.c.kind,
+            literal(0, BigInteger),
+            literal(0, Integer),
+            null(),
+        ).where(alert_states.c.clinic_id == B("b_clinic"), alert_states.c.active.is_(True)),
     )
 )
 
@@ -251,6 +261,7 @@ def _load(conn: Connection, clinic_id: str, at: datetime, lock: bool) -> ClinicS
         },
         lots=found,
         charged_30d=sum(int(r.amount) for r in listed if r.tag == "usage"),
+        alerts=frozenset(r.name for r in listed if r.tag == "alert"),
         at=at,
         until=until(at, row.timezone, ends, found),
         ends=ends,

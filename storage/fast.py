@@ -27,7 +27,8 @@ statement, in its own transaction (autocommit: no BEGIN or COMMIT round trip):
 So the database refuses a charge priced with anything stale, and what it writes is what `post`
 writes for the same charge (tests/storage/test_fast.py proves the rows equal, operation by
 operation). Everything else — purchases, refunds, expiry, charges whose lots must first expire or
-whose term must start — goes through `post`.
+whose term must start, and charges that change which alerts hold for the clinic (the door records
+them and writes the alert's event: engine/billing/notices.py) — goes through `post`.
 """
 
 from __future__ import annotations

@@ -283,7 +283,10 @@ def delivery_counts(conn: Connection) -> dict[str, int]:
 
 
 def alert_changed(conn: Connection, clinic_id: str, kind: str, active: bool, at: datetime) -> bool:
-    """Record whether an alert's condition holds now; True when that is a change (a crossing)."""
+    """Record whether an alert's condition holds now; True when that is a change (a crossing).
+    Called only in a transaction that changes the clinic's wallet (a posted balance change), so the
+    wallet's version covers what is recorded here: a clinic state read with it (storage/clinics.py)
+    stays true while the version does."""
     known = conn.execute(
         select(alert_states.c.active).where(alert_states.c.clinic_id == clinic_id, alert_states.c.kind == kind)
     ).scalar()

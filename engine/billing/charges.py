@@ -5,7 +5,12 @@ it (its pin, its pay-as-you-go term's version, else the one in force), the overd
 the version in force, and one `Spend` with the pricing stamp (pricebook, version, semantic hash,
 rule ids, the quote). Posted, it takes the credits from lots in spending order or records the
 decline with its reason; the term's usage is counted and the outcome stored with the key, in the
-same database transaction.
+same database transaction. A posted charge that changes which alerts hold for its clinic (a low
+balance, credits expiring: engine/billing/notices.py) records them there too, and writes an event to
+the outbox for each that starts to hold — once per crossing; a declined charge changes no balance
+and raises none. The state knows the alerts recorded when it was read (`ClinicState.alerts`), so a
+charge whose alerts are those has nothing to write, and only a crossing leaves the fast paths for
+the reference.
 
 Where the state comes from, and how the spend reaches storage's door:
 
@@ -29,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
-from engine.billing import arguments, wallet
+from engine.billing import arguments, notices, wallet
 from engine.billing import state as clinic_state
 from engine.billing.context import Context, Done, Keyed, check_key
 from engine.billing.errors import InvalidAmount
@@ -40,7 +45,7 @@ from engine.pricebook.model import CompiledPricebook
 from engine.pricing.quote import Quote, quote
 from engine.pricing.requests import QuoteContext, Request, as_request
 from engine.vocabulary import AccountKind, AllocationKind, Plan, TransactionKind, TransactionStatus
-from rules import ChargeFacts, PolicyEngine
+from rules import AlertDecision, ChargeFacts, PolicyEngine
 from storage import accounts, clinics, fast, idempotency, transfers
 from storage.clinics import ClinicState, Term
 from storage.database import Autocommit, Connection, savepoint
@@ -162,27 +167,42 @@ def answer(
     decided: Decided, posted: transfers.Posted | transfers.Declined, transaction_id: int
 ) -> tuple[ChargeResult, ClinicState]:
     """The charge's result, and the clinic's state after it (a new object: the one decided on may
-    be a kept state, never changed in place)."""
+    be a kept state, never changed in place). A posted charge's state holds the alerts that hold
+    after it: `through_door` records them when they differ from those recorded before."""
     found, priced, at = decided.found, decided.priced, decided.at
-    if isinstance(posted, transfers.Declined):
-        result = _result(found, decided.current, priced, transaction_id, found.wallet.balance, at, posted.reason)
+    if isinstance(posted, transfers.Declined):  # no balance changed: the alerts stay as they were
+        decision = wallet.alert_decision(found, decided.current, found.wallet.balance, at)
+        result = _result(
+            found, decided.current, priced, transaction_id, found.wallet.balance, at, posted.reason, decision
+        )
         return result, found
     after = wallet.spent(found, posted.taken or Taken(), posted.credits, posted.balance, at)
-    term = decided.counted
-    if term is not None:
-        counted = replace(term, units=term.units + priced.units)
-        after = replace(after, terms={**after.terms, term.product: counted})
-    return _result(after, decided.current, priced, transaction_id, posted.balance, at, None), after
+    decision = wallet.alert_decision(after, decided.current, posted.balance, at)
+    terms = after.terms
+    if decided.counted is not None:
+        term = decided.counted
+        terms = {**terms, term.product: replace(term, units=term.units + priced.units)}
+    after = replace(after, terms=terms, alerts=notices.holding(decision))
+    return _result(after, decided.current, priced, transaction_id, posted.balance, at, None, decision), after
+
+
+def tells(decided: Decided, after: ClinicState) -> bool:
+    """The charge changes which alerts hold for its clinic: it must record them, and tell those
+    that start to hold (`through_door` does; the one-round-trip function leaves it to the door)."""
+    return after.alerts != decided.found.alerts
 
 
 def through_door(conn: Connection, decided: Decided) -> tuple[Done, ClinicState | None]:
-    """Post a decided charge through the door, statement by statement: the result with its
-    transaction, and the clinic's state after it (None when deciding wrote: read it again)."""
+    """Post a decided charge through the door, statement by statement, with the alerts it starts
+    or ends (engine/billing/notices.py): the result with its transaction, and the clinic's state
+    after it (None when deciding wrote: read it again)."""
     posted = transfers.post(conn, decided.transfer)
     if isinstance(posted, transfers.Posted) and decided.counted is not None:
         clinics.count_term_units(conn, decided.counted, decided.priced.units)
     transaction_id = posted.transaction_id or 0
     result, after = answer(decided, posted, transaction_id)
+    if isinstance(posted, transfers.Posted) and tells(decided, after):  # a threshold crossed, either way
+        notices.balance_changed(conn, after, decided.current, posted.balance, decided.at)
     return Done(result, posted.transaction_id), None if decided.wrote else after
 
 
@@ -358,6 +378,8 @@ def _plan(
         return None
     predicted = transfers.predict(transfer)
     result, after = answer(decided, predicted, fast.ID_PLACEHOLDER)
+    if isinstance(predicted, transfers.Posted) and tells(decided, after):  # the door records and tells it
+        return None
     if isinstance(predicted, transfers.Declined):
         assert predicted.refusal is not None
         row = transfers.transaction_row(transfers.declined(transfer, predicted.refusal), TransactionStatus.DECLINED)
@@ -427,6 +449,7 @@ def _result(
     balance: int,
     at: datetime,
     decline: str | None,
+    decision: AlertDecision,
 ) -> ChargeResult:
     return ChargeResult(
         approved=decline is None,
@@ -442,7 +465,7 @@ def _result(
         pricebook=f"{priced.pricebook_id} v{priced.version}",
         summary=priced.summary,
         decline_reason=decline,
-        alerts=wallet.alerts(found, current, balance, at),
+        alerts=tuple(alert.message for alert in decision.alerts),
         remaining=wallet.remaining(found, current, balance, at),
         warnings=priced.warnings,
     )

@@ -4,7 +4,11 @@ Each function is called by an operation, inside its database transaction, after 
 reports: the event exists iff the change does (storage/outbox.py), and a worker delivers it later
 (engine/notify). Alerts about a condition (a low balance, credits about to expire) are sent once per
 crossing: when the condition starts to hold, not at every charge while it holds; once it stops
-holding (a top-up), the next crossing is told again.
+holding (a top-up), the next crossing is told again. Which conditions hold is recorded with the
+clinic (storage/outbox.py `alert_changed`), always in a transaction that changes its wallet, so a
+state read with them (ClinicState.alerts) stays true while the wallet's version does: a charge
+whose alerts are the ones already recorded (`holding`) has nothing to tell nor to record, and the
+fast charge paths post it without asking (engine/billing/charges.py).
 
 Every payload carries `subject` and `message` in words (credits with their money, in the market's
 conventions) for e-mail, and the figures as data for webhooks.
@@ -19,6 +23,7 @@ from engine.billing import wallet
 from engine.billing.state import ClinicState
 from engine.pricebook.model import CompiledPricebook
 from engine.vocabulary import AlertKind, EventKind
+from rules import Alert, AlertDecision
 from storage import outbox
 from storage.database import Connection
 
@@ -30,15 +35,27 @@ _ALERT_EVENTS: dict[AlertKind, EventKind] = {
 }
 
 
+def raised(decision: AlertDecision) -> dict[EventKind, Alert]:
+    """The events the policy's alerts stand for, by kind (low by credits and by runway are one)."""
+    return {_ALERT_EVENTS[alert.kind]: alert for alert in decision.alerts}
+
+
+def holding(decision: AlertDecision) -> frozenset[str]:
+    """The alert events whose condition holds: what `balance_changed` records for the clinic, and
+    compared with a state's `alerts`, whether it has anything to record or tell."""
+    return frozenset(kind.value for kind in raised(decision))
+
+
 def balance_changed(
     conn: Connection, found: ClinicState, current: CompiledPricebook, balance: int, at: datetime
 ) -> list[str]:
-    """After a balance change: an event for each alert that starts to hold now (ids returned)."""
-    decision = wallet.alert_decision(found, current, balance, at)
-    holding = {_ALERT_EVENTS[alert.kind]: alert for alert in decision.alerts}
+    """After a balance change posted in this transaction: record which alert conditions hold now at
+    `balance` (judged on `found`'s lots and recent usage), and write an event for each that starts
+    to hold (their ids returned)."""
+    now = raised(wallet.alert_decision(found, current, balance, at))
     ids = []
     for kind in dict.fromkeys(_ALERT_EVENTS.values()):
-        alert = holding.get(kind)
+        alert = now.get(kind)
         if not outbox.alert_changed(conn, found.clinic.id, kind, alert is not None, at) or alert is None:
             continue
         payload = {

@@ -1,0 +1,51 @@
+"""The maintenance jobs from `manage.py`: each does its work on the configured ledger, says what it
+did in one line, and ends a refusal with one line and exit status 1 (CommandError), never a
+traceback."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests.django.conftest import World
+
+
+def _run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_sweep_abandons_a_payment_its_payer_never_finished(world: World) -> None:
+    before = world.billing.balance("smile").balance
+    bought = world.billing.purchase("smile", 1_000, payment_method="card_pending", key=f"sweep-{world.kind}")
+    assert bought.status == "pending" and world.billing.balance("smile").balance == before
+    assert "0 failed" in _run("creditbook_sweep")  # too young to be asked about
+    world.clock.advance(hours=25)
+    said = _run("creditbook_sweep")
+    assert "1 failed" in said and "0 credited" in said
+    assert "0 failed" in _run("creditbook_sweep")  # settled once: the next sweep finds nothing
+    assert world.billing.balance("smile").balance == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--older-than", "-1"), "between 0"),
+        (("--older-than", "1e9"), "not a whole number"),
+        (("--abandon-after", "1", "--older-than", "120"), "at least as long"),
+        (("--at", "2026-11-20T10:00:00"), "UTC offset"),
+    ],
+)
+def test_sweep_refuses_bad_arguments_in_one_line(world: World, args: tuple[str, ...], message: str) -> None:
+    with pytest.raises(CommandError) as refused:
+        call_command("creditbook_sweep", *args, stdout=StringIO(), stderr=StringIO())
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_expire_and_reconcile_say_what_they_did(world: World) -> None:
+    assert _run("creditbook_expire").startswith("Expired ")
+    assert _run("creditbook_reconcile").startswith("OK: ")
