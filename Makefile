@@ -21,7 +21,7 @@ help:
 	@echo "make test   run the test suite (PostgreSQL tests skip unless CREDITBOOK_REQUIRE_POSTGRES=1)"
 	@echo "make bench  run the benchmarks, each beside its baseline"
 	@echo "make soak   the reliability battery's long forms (minutes: 200 kills, 16k-charge races)"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff check, ruff format --check and mypy (fails on any finding)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -86,9 +86,12 @@ bench: $(STAMP) wrk
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .hypothesis .bench-cache

@@ -49,8 +49,8 @@ def run() -> None:
     from engine.billing.payments import FakeGateway, PaymentGateway, PaymentRequest, RazorpayKeys, StripeKeys
     from engine.billing.payments.razorpay import RazorpayGateway
     from engine.billing.payments.stripe import StripeGateway
-    from tests.payments import stubs
-    from tests.payments.stubs import RazorpayStub, StripeStub
+    from tests.support import provider_stubs as stubs
+    from tests.support.provider_stubs import RazorpayStub, StripeStub
 
     print("== payments: purchases per second end to end (SQLite file), beside a bare stub round trip ==")
     stripe_stub, razorpay_stub = StripeStub(), RazorpayStub()

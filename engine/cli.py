@@ -54,6 +54,8 @@ SHIPPED = Path(__file__).resolve().parent.parent / "pricebooks"
 class CliError(typer.TyperException):
     """A failure the person can fix, shown as one line (`command: message`) with its exit code."""
 
+    where: str | None = None  # the command it came from, when it was raised outside click's context
+
     def __init__(self, message: str, exit_code: int = EXIT_USAGE):
         super().__init__(message)
         self.exit_code = exit_code
@@ -63,6 +65,7 @@ class InternalError(typer.TyperException):
     """An unexpected exception: a bug. Its line gives an error id and where the traceback went."""
 
     exit_code = EXIT_INTERNAL
+    where: str | None = None  # the command it came from
 
 
 # -- text shown to people --------------------------------------------------------------------------
@@ -327,6 +330,7 @@ class Commands(Group):
             return super().invoke(ctx)
         except typer.TyperException as exc:
             if getattr(exc, "ctx", None) is None:
+                # click's own exception, raised before it had a context: the command path rides on it
                 exc.where = where  # type: ignore[attr-defined]
             raise
         except (typer.Exit, typer.Abort, KeyboardInterrupt, EOFError):
@@ -338,7 +342,7 @@ class Commands(Group):
             if not (exc.strerror and exc.filename):  # an OSError without a file is a bug, not the disk
                 raise internal_error(exc, self.debug, where) from exc
             error = CliError(f"{shown(exc.filename)}: {exc.strerror.lower()}")
-            error.where = where  # type: ignore[attr-defined]
+            error.where = where
             raise error from exc
         except Exception as exc:
             raise internal_error(exc, self.debug, where) from exc
@@ -356,7 +360,7 @@ class Commands(Group):
             path.append(name)
         return " ".join(path)
 
-    def main(  # type: ignore[override]
+    def main(  # type: ignore[override]  # click types main() as overloads on standalone_mode; this returns the code
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -413,7 +417,7 @@ def _show(exc: typer.TyperException) -> int:
         typer.echo(exc.format_message(), err=True)
         return int(exc.exit_code)
     context = getattr(exc, "ctx", None)
-    where = context.command_path if context is not None else getattr(exc, "where", "creditbook")
+    where = context.command_path if context is not None else (getattr(exc, "where", None) or "creditbook")
     hint = f" (see {where} --help)" if context is not None else ""
     typer.echo(one_line(f"{where}: {exc.format_message()}{hint}"), err=True)
     return int(exc.exit_code)
@@ -439,7 +443,7 @@ def internal_error(exc: BaseException, debug: bool, where: str = "creditbook") -
         sys.stderr.write(details)
         shown_where = "the traceback is above"
     error = InternalError(f"internal error {error_id}: this is a bug in creditbook, please report it ({shown_where})")
-    error.where = where  # type: ignore[attr-defined]
+    error.where = where
     return error
 
 
@@ -673,7 +677,7 @@ def _count(help_text: str, high: int = 10**9) -> Any:
 
 
 @app.command("quote")
-def quote_cmd(
+def quote_cmd(  # noqa: PLR0913  typer reads each parameter as one command-line option
     pricebooks: Annotated[
         list[Path],
         typer.Argument(
@@ -733,23 +737,9 @@ def quote_cmd(
             quantity=quantity,
             package_price=None if package_price is None else _bounded("--package-price", package_price, 10**12),
         )
-    elif units is not None:
-        request.update(units=units, number_type=number_type)
-    elif product == "sms":
-        request.update(body=body, recipients=recipients, smart_encoding=smart_encoding)
-        if number_type:
-            request["number_type"] = number_type
-    elif product == "voice":
-        if call:
-            records = []
-            for item in call:
-                duration, _, outcome = item.partition(":")
-                records.append({"duration_s": _bounded("--call", duration, 86_400), "outcome": outcome or "completed"})
-            request["calls"] = records
-        else:
-            request.update(recipients=recipients, expected_seconds=seconds)
-        if number_type:
-            request["number_type"] = number_type
+    else:
+        usage = _UsageOptions(units, body, recipients, seconds, call, number_type, smart_encoding)
+        request.update(usage.request(product))
     context = {
         "at": when,
         "plan": tuple(plan or ["PAYG"]),
@@ -770,6 +760,43 @@ def quote_cmd(
         print(f"{result.summary} → {result.format()}")
         for warning in result.warnings:
             print(f"  warning: {warning}")
+
+
+@dataclass(frozen=True)
+class _UsageOptions:
+    """The quote command's options for SMS and voice: counted units, or a campaign to count."""
+
+    units: int | None
+    body: str | None
+    recipients: int | None
+    seconds: float | None
+    call: list[str] | None
+    number_type: str | None
+    smart_encoding: bool
+
+    def request(self, product: str) -> dict[str, object]:
+        """The request fields these options give for `product` (sms or voice; another product
+        gets only what it names, and the quote engine names what is missing)."""
+        fields: dict[str, object] = {}
+        if self.units is not None:
+            return {"units": self.units, "number_type": self.number_type}
+        if product == "sms":
+            fields.update(body=self.body, recipients=self.recipients, smart_encoding=self.smart_encoding)
+        elif product == "voice" and self.call:
+            fields["calls"] = [_call_record(item) for item in self.call]
+        elif product == "voice":
+            fields.update(recipients=self.recipients, expected_seconds=self.seconds)
+        else:
+            return fields
+        if self.number_type:
+            fields["number_type"] = self.number_type
+        return fields
+
+
+def _call_record(item: str) -> dict[str, str]:
+    """A --call option (SECONDS or SECONDS:OUTCOME) as a call record."""
+    duration, _, outcome = item.partition(":")
+    return {"duration_s": _bounded("--call", duration, 86_400), "outcome": outcome or "completed"}
 
 
 def _bounded(option: str, text: str, largest: int) -> str:

@@ -339,9 +339,11 @@ def history_cmd(
     from rich.table import Table
 
     zone = _zone(found.timezone)
-    pages = max(1, -(-result.total // page_size))
+    total = result.total
+    assert total is not None  # counted whenever no cursor is given: this command pages by number
+    pages = max(1, -(-total // page_size))
     table = Table(
-        title=f"{clinic}: {result.total:,} transactions, page {page} of {pages:,}, newest first",
+        title=f"{clinic}: {total:,} transactions, page {page} of {pages:,}, newest first",
         title_justify="left",
     )
     for column in ("id", f"when ({found.timezone})", "kind", "status", "credits", "money", "what", "rules / reason"):

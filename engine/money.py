@@ -33,7 +33,7 @@ from decimal import (
     localcontext,
 )
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, SupportsFloat
 
 if TYPE_CHECKING:
     from babel import Locale
@@ -120,10 +120,12 @@ def _finite(value: object) -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
     try:
-        if isinstance(value, float) or type(value).__module__ == "numpy":
-            number = float(value)  # type: ignore[arg-type]
+        if isinstance(value, float) or (type(value).__module__ == "numpy" and isinstance(value, SupportsFloat)):
+            number = float(value)
             return Decimal(repr(number)) if math.isfinite(number) else None
-        d = value if isinstance(value, Decimal) else Decimal(value)  # type: ignore[arg-type]
+        if not isinstance(value, Decimal | int | str):
+            return None  # what Decimal() refuses, or a number type money is never given
+        d = value if isinstance(value, Decimal) else Decimal(value)
     except (TypeError, ValueError, InvalidOperation, OverflowError):
         return None
     return d if d.is_finite() else None

@@ -60,13 +60,15 @@ class Channel(StrEnum):
     CALL = "call"
 
 
-PRODUCT_UNITS: dict[Product, Unit] = {
+# Keyed by Product members; a StrEnum member hashes as its text, so a product name read from a row or
+# a request (a plain str) finds the same entry.
+PRODUCT_UNITS: dict[str, Unit] = {
     Product.SMS: Unit.SEGMENT,
     Product.VOICE: Unit.MINUTE,
     Product.LEAD_CHAT: Unit.LEAD,
     Product.LEAD_CALL: Unit.LEAD,
 }
-LEAD_CHANNEL_OF_PRODUCT: dict[Product, Channel] = {Product.LEAD_CHAT: Channel.CHAT, Product.LEAD_CALL: Channel.CALL}
+LEAD_CHANNEL_OF_PRODUCT: dict[str, Channel] = {Product.LEAD_CHAT: Channel.CHAT, Product.LEAD_CALL: Channel.CALL}
 
 
 class Plan(StrEnum):

@@ -29,13 +29,15 @@ import itertools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from durable.lang import assert_fact, m, post, retract_fact, ruleset, when_all
 
 LOCK = threading.RLock()
-_DEFINED: dict[str, DecisionTable | Ruleset] = {}
+_DEFINED: dict[str, DecisionTable[Any] | Ruleset] = {}
 _IDS = itertools.count(1)
+Decided = TypeVar("Decided")  # what a decision table's regions decide: rule ids, or typed rulings
+T = TypeVar("T", bound="DecisionTable[Any] | Ruleset")
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,10 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Region:
+class Region(Generic[Decided]):
     """One rule of an exclusive, exhaustive table: its condition and the rows that apply there."""
 
-    outcome: tuple[Any, ...]  # rule_ids, or typed rulings (rules/rulesets.py): never parsed text
+    outcome: tuple[Decided, ...]  # rule_ids, or typed rulings (rules/rulesets.py): never parsed text
     condition: Any
 
 
@@ -89,7 +91,7 @@ def _cut_points(conditions: Sequence[Any]) -> tuple[dict[str, list[Any]], frozen
     return {field: sorted(values) for field, values in numeric.items()}, frozenset(fields)
 
 
-class DecisionTable:
+class DecisionTable(Generic[Decided]):
     """Exclusive, exhaustive rules: one `post`, exactly one rule fires, its outcome is the decision.
 
     Decisions are remembered per *cell*: the position of each numeric fact against the constants
@@ -98,7 +100,7 @@ class DecisionTable:
     threshold share a cell. The memo is exact by construction and proven against fresh posts in
     tests/rules."""
 
-    def __init__(self, name: str, regions: Sequence[Region]):
+    def __init__(self, name: str, regions: Sequence[Region[Decided]]):
         self.name = name
         self.outcomes = tuple(region.outcome for region in regions)
         self.conditions = tuple(region.condition for region in regions)
@@ -113,7 +115,7 @@ class DecisionTable:
         if self._cells is None:
             return None
         cuts, fields = self._cells
-        key = []
+        key: list[tuple[Any, Any]] = []
         for field in sorted(fields):
             value = facts.get(field)
             points = cuts.get(field)
@@ -132,7 +134,7 @@ class DecisionTable:
 
         return record
 
-    def matches(self, facts: dict[str, Any], remember: bool = True) -> tuple[Any, ...]:
+    def matches(self, facts: dict[str, Any], remember: bool = True) -> tuple[Decided, ...]:
         """The rows that apply to `facts` (`remember=False` asks durable-rules even for a known cell)."""
         cell = self._cell(facts) if remember else None
         if cell is not None:
@@ -190,10 +192,13 @@ class Ruleset:
         return tuple(sorted((r for r in fired if r), key=order.__getitem__))
 
 
-def defined(name: str, build: Callable[[], DecisionTable | Ruleset]) -> DecisionTable | Ruleset:
+def defined(name: str, build: Callable[[], T]) -> T:
     """The table called `name`, defined on first use (names are global and final in durable-rules)."""
     with LOCK:
         found = _DEFINED.get(name)
         if found is None:
-            found = _DEFINED[name] = build()
-        return found
+            built = build()
+            _DEFINED[name] = built
+            return built
+        # names are given by content (rules/rulesets.py): a name found again was built by the same builder
+        return cast(T, found)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from engine.money import format_credits, round_credits
-from engine.pricebook.model import CompiledPricebook, TopUpPromo
+from engine.pricebook.model import CompiledPricebook, OverdraftRule, TopUpPromo
 from engine.vocabulary import AlertKind, Beneficiary, DisputeOutcome, PromoType, Recipient
 from rules.models import (
     Alert,
@@ -56,7 +56,7 @@ class PolicyEngine:
         self.rulesets = rulesets_for(pricebook)
         self.promos: dict[str, TopUpPromo] = {p.rule_id: p for p in pricebook.topup_promos}
         self.codes = {p.promo_code.upper() for p in pricebook.topup_promos if p.promo_code}
-        self.limits = {row.segment: row for row in pricebook.overdraft}
+        self.limits: dict[str, OverdraftRule] = {row.segment: row for row in pricebook.overdraft}
         self.disputes = {row.rule_id: row for row in pricebook.disputes}
         self.alert_rows = {row.rule_id: row for row in pricebook.alerts}
         self.rounding = pricebook.meta.rounding
@@ -65,7 +65,7 @@ class PolicyEngine:
     @classmethod
     def of(cls, pricebook: CompiledPricebook) -> PolicyEngine:
         """The engine of a pricebook version, built once per version object."""
-        return pricebook.derived("rules.policy", cls)  # type: ignore[no-any-return]
+        return pricebook.derived("rules.policy", cls)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _credits(self, amount: int) -> str:
@@ -171,10 +171,10 @@ class PolicyEngine:
         if code not in self.codes:
             notes.append(Note("unknown_code", code))
             return "unknown"
-        if any(p.promo_code and p.promo_code.upper() == code for p, _ in chosen):
+        if any(_has_code(p, code) for p, _ in chosen):
             return "applied"
-        if not any(self.promos[r].promo_code and self.promos[r].promo_code.upper() == code for r in matched):
-            rows = [p for p in self.promos.values() if p.promo_code and p.promo_code.upper() == code]
+        if not any(_has_code(self.promos[r], code) for r in matched):
+            rows = [p for p in self.promos.values() if _has_code(p, code)]
             notes.append(self._why_code_missed(rows, facts))
         return "not_applied"
 
@@ -221,7 +221,7 @@ class PolicyEngine:
                 rule_id=promo.rule_id,
                 credits=credits,
                 beneficiary=role,
-                clinic_id=clinic,  # type: ignore[arg-type]
+                clinic_id=clinic,
                 expires_at=expires,
             )
             for role, clinic in receivers
@@ -249,8 +249,9 @@ class PolicyEngine:
     def overdraft(self, facts: ChargeFacts) -> OverdraftDecision:
         after = facts.balance - facts.amount
         limit = self.overdraft_limit(facts.segment)
+        rule_ids: tuple[str, ...] = ()
         if facts.amount == 0:  # nothing is taken: even an overdrawn wallet may record a free charge
-            approved, rule_ids = True, ()
+            approved = True
         else:
             ruling: Ruling
             (ruling,) = self.rulesets["overdraft"].matches({"segment": facts.segment, "after": after})
@@ -353,3 +354,8 @@ class PolicyEngine:
             rule_ids=tuple(matched),
             runway_days=None if runway is None else runway.quantize(Decimal("0.1")),
         )
+
+
+def _has_code(promo: TopUpPromo, code: str) -> bool:
+    """Whether `promo` is redeemed with `code` (an upper-cased promotion code)."""
+    return promo.promo_code is not None and promo.promo_code.upper() == code

@@ -108,7 +108,7 @@ class TopUpDecision(_Decision):
     def bonus_credits(self) -> int:
         return sum(b.credits for b in self.bonuses)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @property
     def notes(self) -> tuple[str, ...]:
         """The reasons in words (worded when read)."""
@@ -177,7 +177,7 @@ class OverdraftDecision(_Decision):
     currency: str = ""
     money_per_credit: Decimal = Decimal(1)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @property
     def reason(self) -> str:
         """Why, in words (worded when read: charging millions of leads never reads it)."""

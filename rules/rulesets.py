@@ -16,11 +16,11 @@ present (absent values are sentinels: code "", runway 1e15, duplicate_age -1).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from functools import reduce
-from typing import Any, NamedTuple
+from functools import partial, reduce
+from typing import Any, NamedTuple, TypedDict
 
 from durable.lang import m
 
@@ -85,7 +85,7 @@ def _applies(promo: TopUpPromo, paid: int, at: int) -> bool:
     )
 
 
-def _promo_regions(promos: Sequence[TopUpPromo], name: str, extra: Any = None) -> list[Region] | None:
+def _promo_regions(promos: Sequence[TopUpPromo], name: str, extra: Any = None) -> list[Region[str]] | None:
     """Regions of (paid, time) for promotions that all apply without a code condition."""
     paid = _intervals("paid", [b for p in promos for b in (p.paid_from, p.paid_to)])
     times = _intervals(
@@ -106,10 +106,10 @@ def _promo_regions(promos: Sequence[TopUpPromo], name: str, extra: Any = None) -
     return regions
 
 
-def topup_table(pricebook: CompiledPricebook, name: str) -> DecisionTable | Ruleset:
+def topup_table(pricebook: CompiledPricebook, name: str) -> DecisionTable[str] | Ruleset:
     promos = [p for p in pricebook.topup_promos if p.promo_type != PromoType.REFERRAL]
     codes = sorted({p.promo_code.upper() for p in promos if p.promo_code})
-    regions: list[Region] = []
+    regions: list[Region[str]] = []
     other = _all([m.code != code for code in codes], name) if codes else None
     for code in [*codes, None]:
         relevant = [p for p in promos if p.promo_code is None or (code and p.promo_code.upper() == code)]
@@ -137,12 +137,12 @@ def topup_table(pricebook: CompiledPricebook, name: str) -> DecisionTable | Rule
     return DecisionTable(name, regions)
 
 
-def referral_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
+def referral_table(pricebook: CompiledPricebook, name: str) -> DecisionTable[str]:
     promos = [p for p in pricebook.topup_promos if p.promo_type == PromoType.REFERRAL]
     return DecisionTable(name, _promo_regions(promos, name) or [])
 
 
-def overdraft_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
+def overdraft_table(pricebook: CompiledPricebook, name: str) -> DecisionTable[Ruling]:
     regions = []
     for row in pricebook.overdraft:
         limit = -row.max_negative_credits
@@ -154,7 +154,7 @@ def overdraft_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
     return DecisionTable(name, regions)
 
 
-def dispute_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
+def dispute_table(pricebook: CompiledPricebook, name: str) -> DecisionTable[Ruling]:
     regions = []
     pairs = [(row, product) for row in pricebook.disputes for product in row.products]
     for row, product in pairs:
@@ -183,7 +183,7 @@ def dispute_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
     return DecisionTable(name, regions)
 
 
-def alert_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
+def alert_table(pricebook: CompiledPricebook, name: str) -> DecisionTable[str]:
     tests = []
     for row in pricebook.alerts:
         if row.alert == AlertKind.LOW_BALANCE_CREDITS:
@@ -200,20 +200,27 @@ def alert_table(pricebook: CompiledPricebook, name: str) -> DecisionTable:
     return DecisionTable(name, regions)
 
 
-BUILDERS: dict[str, Callable[[CompiledPricebook, str], DecisionTable | Ruleset]] = {
-    "topup": topup_table,
-    "referral": referral_table,
-    "overdraft": overdraft_table,
-    "dispute": dispute_table,
-    "alerts": alert_table,
-}
+class Rulesets(TypedDict):
+    """A pricebook's decision tables by kind, each deciding what its `matches` returns."""
+
+    topup: DecisionTable[str] | Ruleset  # the promotions (rule ids) a top-up earns
+    referral: DecisionTable[str]  # the referral programmes (rule ids) a first paid top-up earns
+    overdraft: DecisionTable[Ruling]  # the one ruling on a charge's balance after
+    dispute: DecisionTable[Ruling]  # the rulings on a dispute, one per verdict that applies
+    alerts: DecisionTable[str]  # the Alerts rows (rule ids) a balance triggers
 
 
-def rulesets_for(pricebook: CompiledPricebook) -> dict[str, DecisionTable | Ruleset]:
+def rulesets_for(pricebook: CompiledPricebook) -> Rulesets:
     """The pricebook's decision tables, defined once per process per content hash."""
-    key = (pricebook.semantic_hash or semantic_hash_of(pricebook))[:24]
-    tables = {}
-    for kind, build in BUILDERS.items():
-        name = f"creditbook_{kind}_{key}"
-        tables[kind] = defined(name, lambda build=build, name=name: build(pricebook, name))
-    return tables
+    prefix = "creditbook_{}_" + (pricebook.semantic_hash or semantic_hash_of(pricebook))[:24]
+
+    def name(kind: str) -> str:
+        return prefix.format(kind)
+
+    return Rulesets(
+        topup=defined(name("topup"), partial(topup_table, pricebook, name("topup"))),
+        referral=defined(name("referral"), partial(referral_table, pricebook, name("referral"))),
+        overdraft=defined(name("overdraft"), partial(overdraft_table, pricebook, name("overdraft"))),
+        dispute=defined(name("dispute"), partial(dispute_table, pricebook, name("dispute"))),
+        alerts=defined(name("alerts"), partial(alert_table, pricebook, name("alerts"))),
+    )

@@ -56,7 +56,7 @@ def vector(table: TierTable) -> VectorTierTable:
 
 
 def lead_vector(pricebook: CompiledPricebook) -> VectorLeadIndex:
-    return pricebook.derived("simulator.leads", lambda pb: VectorLeadIndex.of(tables_for(pb).leads))  # type: ignore[no-any-return]
+    return pricebook.derived("simulator.leads", lambda pb: VectorLeadIndex.of(tables_for(pb).leads))
 
 
 @dataclass

@@ -17,7 +17,7 @@ every simulated number for a given seed: treat them as part of the results' defi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -221,7 +221,7 @@ def _noise(rng: np.random.Generator, sigma: float, shape: tuple[int, int]) -> np
     return rng.lognormal(-(sigma**2) / 2, sigma, shape)
 
 
-def _by_group(draws: dict[str, object], group: np.ndarray, rng: np.random.Generator, attribute: str) -> np.ndarray:
+def _by_group(draws: Mapping[str, object], group: np.ndarray, rng: np.random.Generator, attribute: str) -> np.ndarray:
     """Each clinic's draw from its group's Range `attribute`."""
     out = np.empty(len(group))
     for k, profile in enumerate(draws.values()):
@@ -235,8 +235,8 @@ def _draw_us(scenario: Scenario, block: int, n: int) -> dict[str, np.ndarray]:
     who, rates, months, _ = _streams(scenario, block)
     _, shares, _ = scenario.size_shares()
     group = who.choice(len(shares), size=n, p=shares)
-    appointments = _by_group(scenario.sizes, group, rates, "appointments_per_year")  # type: ignore[arg-type]
-    clients = _by_group(scenario.sizes, group, rates, "clients_per_year")  # type: ignore[arg-type]
+    appointments = _by_group(scenario.sizes, group, rates, "appointments_per_year")
+    clients = _by_group(scenario.sizes, group, rates, "clients_per_year")
     usage = scenario.us
     reminders = usage.reminders_per_appointment.draw(rates, n)
     segments = usage.segments_per_message.draw(rates, n)
@@ -259,6 +259,6 @@ def _draw_in(scenario: Scenario, block: int, n: int) -> dict[str, np.ndarray]:
     _, city_shares, _ = scenario.city_shares()
     group = who.choice(len(specialty_shares), size=n, p=specialty_shares)
     city = who.choice(len(city_shares), size=n, p=city_shares)
-    rate = _by_group(india.specialties, group, rates, "leads_per_month")  # type: ignore[arg-type]
+    rate = _by_group(india.specialties, group, rates, "leads_per_month")
     counts = months.poisson(rate[:, None] * _noise(months, scenario.monthly_variation, (n, scenario.months)))
     return {"group": group, "city": city, "counts": counts.astype(np.int64)}

@@ -24,7 +24,8 @@ import math
 import os
 import stat
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -585,7 +586,7 @@ def parse(text: str | bytes) -> Any:
         loader.dispose()
 
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _check_depth(text: str) -> None:
@@ -604,41 +605,50 @@ def _check_depth(text: str) -> None:
 def _check_nodes(root: yaml.Node) -> None:
     """Count the nodes the document expands to (an alias counts as everything it repeats), refuse
     cycles, depth past MAX_DEPTH, and a key given twice in one mapping."""
-    sizes: dict[int, int] = {}
-    visiting: set[int] = set()
+    _NodeCounter().size(root, 0)
 
-    def size(node: yaml.Node, depth: int) -> int:
+
+@dataclass
+class _NodeCounter:
+    """`_check_nodes`' walk: each node's expanded size, remembered (aliases share a node)."""
+
+    sizes: dict[int, int] = field(default_factory=dict)
+    visiting: set[int] = field(default_factory=set)
+
+    def size(self, node: yaml.Node, depth: int) -> int:
         key = id(node)
-        if key in sizes:
-            return sizes[key]
+        if key in self.sizes:
+            return self.sizes[key]
         if depth > MAX_DEPTH:
             raise ScenarioError(f"the scenario is nested more than {MAX_DEPTH} levels deep")
-        if key in visiting:
+        if key in self.visiting:
             raise ScenarioError("the scenario refers to itself (a recursive YAML alias)")
-        visiting.add(key)
+        self.visiting.add(key)
         total = 1
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in node.value:
-                if isinstance(key_node, yaml.ScalarNode):
-                    if key_node.value in seen:
-                        raise ScenarioError(f"the key {_bounded(key_node.value, MAX_KEY)!r} is given twice")
-                    seen.add(key_node.value)
-                total += size(key_node, depth + 1) + size(value_node, depth + 1)
-                if total > MAX_NODES:
-                    break
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                total += size(item, depth + 1)
-                if total > MAX_NODES:
-                    break
-        visiting.discard(key)
+        for child in _children(node):
+            total += self.size(child, depth + 1)
+            if total > MAX_NODES:
+                break
+        self.visiting.discard(key)
         if total > MAX_NODES:
             raise ScenarioError(f"the scenario expands to more than {MAX_NODES:,} values (YAML aliases?)")
-        sizes[key] = total
+        self.sizes[key] = total
         return total
 
-    size(root, 0)
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    """A mapping's keys and values in order (refusing a key given twice), a sequence's items."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise ScenarioError(f"the key {_bounded(key_node.value, MAX_KEY)!r} is given twice")
+                seen.add(key_node.value)
+            yield key_node
+            yield value_node
+    elif isinstance(node, yaml.SequenceNode):
+        yield from node.value
 
 
 def _normalised(shares: dict[str, float], what: str) -> tuple[list[str], np.ndarray, str | None]:

@@ -185,12 +185,12 @@ _BUMP = Statement(
 def debit(conn: Connection, wallet_id: int, amount: int, at: datetime) -> int | None:
     """THE guarded statement: take `amount` unless that would put the wallet further below zero
     than its own overdraft limit. Returns the new balance, or None: declined, nothing changed."""
-    return _DEBIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount, "b_at": at}).scalar()  # type: ignore[no-any-return]
+    return _DEBIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount, "b_at": at}).scalar()
 
 
 def credit(conn: Connection, wallet_id: int, amount: int, at: datetime) -> int | None:
     """Add credits; None (nothing changed) when the balance would pass BALANCE_MAX."""
-    return _CREDIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount, "b_at": at}).scalar()  # type: ignore[no-any-return]
+    return _CREDIT.run(conn, {"b_wallet": wallet_id, "b_amount": amount, "b_at": at}).scalar()
 
 
 def touch(conn: Connection, wallet_id: int, at: datetime) -> None:

@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select, update
 
 from engine.vocabulary import AllocationKind, LotKind, LotSource
 from storage.accounts import balance_of
@@ -206,8 +207,8 @@ def repay_debt(conn: Connection, entry: Entry, lot_id: int, amount: int) -> None
         )
 
 
-def _sums(conn: Connection, query: object) -> dict[int, int]:
-    return {int(key): int(total or 0) for key, total in conn.execute(query)}  # type: ignore[call-overload]
+def _sums(conn: Connection, query: Select[tuple[Any, Any]]) -> dict[int, int]:
+    return {int(key): int(total or 0) for key, total in conn.execute(query)}
 
 
 def restore(conn: Connection, entry: Entry, charge_id: int, amount: int, grace: timedelta) -> None:
@@ -315,7 +316,7 @@ def refundable(conn: Connection, charge_id: int) -> int:
 
 def charged_at(conn: Connection, charge_id: int) -> datetime:
     """When a charge was posted (its refunds count against that day's usage: storage/usage.py)."""
-    return conn.execute(select(transactions.c.at).where(transactions.c.id == charge_id)).scalar_one()  # type: ignore[no-any-return]
+    return conn.execute(select(transactions.c.at).where(transactions.c.id == charge_id)).scalar_one()
 
 
 def mark_refunded(conn: Connection, charge_id: int, amount: int) -> bool:

@@ -170,7 +170,7 @@ def record_answer(
             .where(payment_attempts.c.reference == reference, payment_attempts.c.provider_id.is_(None))
             .values(provider_id=provider_id)
         )
-    return conn.execute(  # type: ignore[no-any-return]
+    return conn.execute(
         select(payment_attempts.c.provider_id).where(payment_attempts.c.reference == reference)
     ).scalar()
 

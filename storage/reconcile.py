@@ -103,8 +103,22 @@ def reconcile(conn: Connection, clock: Callable[[], datetime] | None = None, ful
     when there are some (None: they are not listed). `full` also checks the usage counters day by
     day and SQLite's integrity_check."""
     report = Reconciliation()
+    names = _accounts(conn, report)
+    _transactions(conn, report)
+    held = _lots(conn, report)
+    _wallets(conn, report, names, held)
+    _shared_keys(conn, report)
+    _payments(conn, report, clock)
+    _usage(conn, report, full)
+    if conn.dialect.name == "sqlite":
+        _sqlite(conn, report, full)
+    return report
+
+
+def _accounts(conn: Connection, report: Reconciliation) -> dict[int, str]:
+    """(a) and (c); every account's name for the other checks' drifts."""
     sums = totals(conn, select(entries.c.account_id, func.sum(entries.c.amount)).group_by(entries.c.account_id))
-    wallet_names = {}
+    names = {}
     for account in conn.execute(select(accounts)):
         report.accounts += 1
         name = (
@@ -112,12 +126,17 @@ def reconcile(conn: Connection, clock: Callable[[], datetime] | None = None, ful
             if account.kind == "wallet"
             else f"{account.kind} account {account.id} ({account.market})"
         )
-        wallet_names[account.id] = name
+        names[account.id] = name
         expected = int(sums.get(account.id, 0)) if account.kind == "wallet" else 0
         if int(account.balance) != expected:
             report.drifts.append(Drift("a", name, expected, int(account.balance)))
         if account.kind == "wallet" and account.balance < -account.overdraft_limit:
             report.drifts.append(Drift("c", name, f">= {-account.overdraft_limit}", int(account.balance)))
+    return names
+
+
+def _transactions(conn: Connection, report: Reconciliation) -> None:
+    """(b), and the transactions counted."""
     unbalanced = conn.execute(
         select(entries.c.transaction_id, func.sum(entries.c.amount).label("total"))
         .group_by(entries.c.transaction_id)
@@ -126,6 +145,22 @@ def reconcile(conn: Connection, clock: Callable[[], datetime] | None = None, ful
     for row in unbalanced:
         report.drifts.append(Drift("b", f"transaction {row.transaction_id}", 0, int(row.total)))
     report.transactions = int(conn.execute(select(func.count()).select_from(transactions)).scalar_one())
+
+
+def _shared_keys(conn: Connection, report: Reconciliation) -> None:
+    """(g): one idempotency key a transaction."""
+    shared = conn.execute(
+        select(idempotency_keys.c.transaction_id, func.count().label("keys"))
+        .where(idempotency_keys.c.transaction_id.is_not(None))
+        .group_by(idempotency_keys.c.transaction_id)
+        .having(func.count() > 1)
+    )
+    for row in shared:
+        report.drifts.append(Drift("g", f"transaction {row.transaction_id}", "1 idempotency key", int(row.keys)))
+
+
+def _lots(conn: Connection, report: Reconciliation) -> dict[int, int]:
+    """(d); what each wallet's unexpired lots hold."""
     allocated = totals(
         conn, select(allocations.c.lot_id, func.sum(allocations.c.amount)).group_by(allocations.c.lot_id)
     )
@@ -137,6 +172,11 @@ def reconcile(conn: Connection, clock: Callable[[], datetime] | None = None, ful
             report.drifts.append(Drift("d", f"lot {lot.id} (wallet {lot.wallet_id})", expected, int(lot.remaining)))
         if not lot.expired:
             held[lot.wallet_id] = held.get(lot.wallet_id, 0) + int(lot.remaining)
+    return held
+
+
+def _wallets(conn: Connection, report: Reconciliation, names: dict[int, str], held: dict[int, int]) -> None:
+    """(e) and (f): a wallet's lots hold its positive balance, its unfunded charges its debt."""
     unfunded = totals(  # through the partial index of the (few) charges with an unfunded part
         conn,
         select(transactions.c.clinic_id, func.sum(transactions.c.unfunded))
@@ -144,31 +184,23 @@ def reconcile(conn: Connection, clock: Callable[[], datetime] | None = None, ful
         .group_by(transactions.c.clinic_id),
     )
     for account in conn.execute(select(accounts).where(accounts.c.kind == "wallet")):
-        name = wallet_names[account.id]
+        name = names[account.id]
         if held.get(account.id, 0) != max(int(account.balance), 0):
             report.drifts.append(Drift("e", name, max(int(account.balance), 0), held.get(account.id, 0)))
         if int(unfunded.get(account.clinic_id) or 0) != max(-int(account.balance), 0):
             report.drifts.append(
                 Drift("f", name, max(-int(account.balance), 0), int(unfunded.get(account.clinic_id) or 0))
             )
-    shared = conn.execute(
-        select(idempotency_keys.c.transaction_id, func.count().label("keys"))
-        .where(idempotency_keys.c.transaction_id.is_not(None))
-        .group_by(idempotency_keys.c.transaction_id)
-        .having(func.count() > 1)
-    )
-    for row in shared:
-        report.drifts.append(Drift("g", f"transaction {row.transaction_id}", "1 idempotency key", int(row.keys)))
-    _payments(conn, report, clock)
-    _usage(conn, report, full)
-    if conn.dialect.name == "sqlite":
-        verdict = conn.exec_driver_sql(f"PRAGMA {'integrity_check' if full else 'quick_check'}").scalar()
-        if verdict != "ok":
-            report.drifts.append(Drift("g", "database", "ok", str(verdict)))
-        orphans = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-        for orphan in orphans:
-            report.drifts.append(Drift("g", f"{orphan[0]} row {orphan[1]}", "a parent row", f"missing {orphan[2]}"))
-    return report
+
+
+def _sqlite(conn: Connection, report: Reconciliation, full: bool) -> None:
+    """(g) on SQLite: its own integrity check, and rows whose parent row is missing."""
+    verdict = conn.exec_driver_sql(f"PRAGMA {'integrity_check' if full else 'quick_check'}").scalar()
+    if verdict != "ok":
+        report.drifts.append(Drift("g", "database", "ok", str(verdict)))
+    orphans = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    for orphan in orphans:
+        report.drifts.append(Drift("g", f"{orphan[0]} row {orphan[1]}", "a parent row", f"missing {orphan[2]}"))
 
 
 def _payments(conn: Connection, report: Reconciliation, clock: Callable[[], datetime] | None) -> None:

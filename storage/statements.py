@@ -18,10 +18,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine.interfaces import DBAPIModule
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 Processor = Callable[[Any], Any] | None
+Converter = Callable[[Any], Any]
 
 
 _REQUIRED: Any = object()  # a parameter with no value of its own: the caller must give it
@@ -33,7 +37,7 @@ class _Plan:
     positional: bool
     slots: tuple[tuple[str, Processor, Any], ...]  # each parameter: name, bind processor, value when not given
     fallback: dict[str, Any]  # named parameters: the values when not given (constants, INSERT defaults)
-    converting: tuple[tuple[int, Processor], ...]  # result columns that have a result processor
+    converting: tuple[tuple[int, Converter], ...]  # result columns that have a result processor
     row: Any  # a namedtuple of the result's column names
 
 
@@ -51,12 +55,13 @@ class Statement:
         if found is not None:
             return found
         compiled = self.statement.compile(dialect=dialect, column_keys=list(keys) if keys else None)
+        assert isinstance(compiled, SQLCompiler)  # a statement (not DDL) compiles with the dialect's SQLCompiler
         binds: dict[str, Processor] = {}
         fallback: dict[str, Any] = {}
         if isinstance(self.statement, Insert):  # an INSERT's scalar column defaults
             for column in self.statement.table.columns:
                 default = column.default
-                if default is not None and getattr(default, "is_scalar", False):
+                if isinstance(default, ScalarElementColumnDefault):
                     fallback[column.key] = default.arg
         for bind, name in compiled.bind_names.items():
             binds[name] = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -71,7 +76,7 @@ class Statement:
             slots=tuple((name, binds.get(name), fallback.get(name, _REQUIRED)) for name in names),
             fallback=fallback,
             converting=tuple((n, processor) for n, processor in enumerate(results) if processor is not None),
-            row=namedtuple("Row", [column.key for column in columns] or ["_"], rename=True),  # type: ignore[misc]
+            row=namedtuple("Row", [column.key for column in columns] or ["_"], rename=True),
         )
         with self._lock:
             self._plans[(dialect.name, keys)] = plan
@@ -99,6 +104,7 @@ class Statement:
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
         keys = self.insert_keys or (tuple(sorted(params)) if isinstance(self.statement, Insert) and params else None)
         plan = self._plan(conn.dialect, keys)
+        # SQLAlchemy types driver_connection Optional; a connection checked out of the pool has one
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         values = self._params(plan, params or {})
         try:
@@ -111,6 +117,7 @@ class Statement:
         if not rows:
             return
         plan = self._plan(conn.dialect, self.insert_keys or tuple(sorted(rows[0])))
+        # SQLAlchemy types driver_connection Optional; a connection checked out of the pool has one
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         values = [self._params(plan, row) for row in rows]
         try:
@@ -130,7 +137,7 @@ def execute(conn: Connection, sql: str) -> None:
         raise driver_error(conn, sql, (), error, None) from error
 
 
-def driver_error(conn: Connection, sql: str, params: Any, error: Exception, cursor: Any) -> DBAPIError:
+def driver_error(conn: Connection, sql: str, params: Any, error: DBAPIModule.Error, cursor: Any) -> StatementError:
     """The driver's error as SQLAlchemy would have raised it (OperationalError, IntegrityError...),
     so that storage.database can tell a lost race (retry) from a real failure, and a dropped
     connection is invalidated in the pool."""

@@ -23,6 +23,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from types import ModuleType
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -86,8 +87,9 @@ class Count:
 _AMOUNTS = ("charged", "units", "refunded", "charge_refunded")
 
 
-def _upsert(dialect: object) -> Statement:
-    statement = dialect.insert(usage_days)  # type: ignore[attr-defined]
+def _upsert(dialect: ModuleType) -> Statement:
+    """The day's counters added to, for a dialect module whose `insert` upserts (sqlite, postgresql)."""
+    statement = dialect.insert(usage_days)
     return Statement(
         statement.on_conflict_do_update(
             index_elements=[usage_days.c.clinic_id, usage_days.c.day, usage_days.c.product],

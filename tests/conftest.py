@@ -1,29 +1,27 @@
-"""Shared test wiring: the shipped pricebooks, an output folder per test, and PostgreSQL.
+"""Shared test wiring: an output folder per test, PostgreSQL, the ledger's database, a replayable seed.
 
 PostgreSQL tests skip when the server is unreachable, unless CREDITBOOK_REQUIRE_POSTGRES=1 (set by
-.ci/run), in which case they fail: CI must never pass because the database was missing.
+.ci/run), in which case they fail: CI must never pass because the database was missing. What tests
+share that is not a fixture lives in tests/support/.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PRICEBOOKS = ROOT / "pricebooks"
-US_V1 = PRICEBOOKS / "us" / "us-audiology-v1.xlsx"
-IN_V1 = PRICEBOOKS / "in" / "in-clinic-leads-v1.xlsx"
-IN_V2 = PRICEBOOKS / "in" / "in-clinic-leads-v2.xlsx"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.support.clock import Clock
+from tests.support.paths import IN_V2, ROOT, US_V1
+from tests.support.postgres import admin_url, throwaway_database
 
+# tests/django (kept by another change) still imports these from here; it moves to tests.support next
+__all__ = ["IN_V2", "ROOT", "US_V1", "Clock"]
 
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.]*(?:![rsa])?(?::[^{}]*)?\}")
 
@@ -59,16 +57,12 @@ def output_dir(request: pytest.FixtureRequest) -> Path:
     return folder
 
 
-def _postgres_admin_url() -> str:
-    return os.environ.get("CREDITBOOK_PG_URL", DEFAULT_PG_URL)
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """URL of a reachable PostgreSQL server, or skip (fail under CREDITBOOK_REQUIRE_POSTGRES=1)."""
     from sqlalchemy import create_engine, text
 
-    url = _postgres_admin_url()
+    url = admin_url()
     try:
         engine = create_engine(url, connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
@@ -85,36 +79,8 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_database(postgres_admin_url: str) -> Iterator[str]:
     """A throw-away database of its own for one test, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"creditbook_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-
-
-class Clock:
-    """The injected clock: tests set or advance it; the ledger never reads the wall clock."""
-
-    def __init__(self, now: datetime = START):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
+    with throwaway_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -122,3 +88,12 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     return request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+def seed(request: pytest.FixtureRequest) -> int:
+    """A random seed, printed and kept with the test's report; CREDITBOOK_SEED=<n> replays one."""
+    value = int(os.environ.get("CREDITBOOK_SEED") or random.SystemRandom().randrange(2**31))
+    print(f"\n{request.node.nodeid}: seed {value} (replay with CREDITBOOK_SEED={value})")
+    request.node.user_properties.append(("seed", value))
+    return value

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from engine import load_compiled_json, load_pricebook
 from engine.cli import LAZY_COMMANDS, app, load_command
-from tests.conftest import IN_V1, IN_V2, ROOT, US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import IN_V1, IN_V2, ROOT, US_V1
+from tests.support.workbooks import Book
 
 runner = CliRunner()
 

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from tests.conftest import IN_V2, US_V1
+from tests.support.paths import IN_V2, US_V1
 
 runner = CliRunner()
 SCRIPT = Path(sys.executable).parent / "creditbook"

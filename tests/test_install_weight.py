@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tomllib
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 BLOCKED = ("streamlit", "pandas", "pyarrow", "altair", "yaml", "psycopg", "django", "rest_framework")
 SCRIPT = f"""

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 LEAVES = ("engine.money", "engine.errors", "engine.vocabulary", "engine.bounds")
 WEB = ("streamlit", "django", "rest_framework", "drf_spectacular", "creditbook_django")

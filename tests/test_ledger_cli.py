@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from tests.conftest import IN_V1, IN_V2, US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import IN_V1, IN_V2, US_V1
+from tests.support.workbooks import Book
 
 runner = CliRunner()
 UNTIL = "2026-11-20T12:00"

@@ -11,7 +11,7 @@ import sys
 import engine
 import engine.billing.errors
 import engine.errors
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_every_exported_name_resolves_and_is_visible_to_type_checkers() -> None:

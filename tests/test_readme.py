@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 README = ROOT / "README.md"
 NOT_RUN = {"make install", "make app", "make serve", "make test", "make bench", "make soak", "make lint"}

@@ -29,6 +29,7 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
@@ -77,7 +78,7 @@ ENABLED = _Enabled()
 def configure(
     ctx: Context,
     clinic_id: str,
-    setting: dict[str, object],
+    setting: Mapping[str, object],
     key: str,
     at: datetime,
 ) -> AutoTopUpView:
@@ -106,7 +107,7 @@ def configure(
     return result
 
 
-def _choice(clinic_id: str, setting: dict[str, object], current: CompiledPricebook, at: datetime) -> Choice:
+def _choice(clinic_id: str, setting: Mapping[str, object], current: CompiledPricebook, at: datetime) -> Choice:
     meta = current.meta
     method = check_text("method", setting["method"], CODE_MAX)
     customer = check_optional_text("customer", setting["customer"], REFERENCE_MAX)
@@ -146,7 +147,7 @@ def view(saved: AutoTopUp, current: CompiledPricebook) -> AutoTopUpView:
         enabled=saved.enabled,
         method=saved.method,
         threshold=saved.threshold,
-        mode=saved.mode,  # type: ignore[arg-type]
+        mode=saved.mode,
         amount=saved.amount,
         cap=saved.cap,
         in_flight=saved.in_flight,
@@ -226,8 +227,7 @@ def _start(ctx: Context, conn: Connection, clinic_id: str, at: datetime) -> Atte
     sequence = autotopups.start(conn, clinic_id, reference_of)
     if sequence is None:
         return None
-    uses = topups.Uses({}, {})
-    terms = topups.plan(current, clinic_id, credits, None, at, uses, round_up=True, promotions_apply=False)
+    terms = topups.paid_terms(current, credits, None, round_up=True)
     reference = reference_of(sequence)
     payments.insert_attempt(
         conn,

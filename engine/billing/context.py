@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from engine.billing.catalog import Catalog
 from engine.billing.errors import InvalidAmount, InvalidKey
@@ -35,6 +35,9 @@ class Outcome(Protocol):
     """A result that can be stored with its key and replayed (engine/billing/results.py)."""
 
     def outcome(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def model_validate(cls, obj: Any) -> Self: ...
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,10 @@ class Context:
         claimed = idempotency.claim(conn, keyed.scope, keyed.key, keyed.operation, digest, at)
         if claimed.replay:
             assert claimed.outcome is not None
-            return result_type.model_validate({**claimed.outcome, "replayed": True})  # type: ignore[attr-defined,no-any-return]
+            return result_type.model_validate({**claimed.outcome, "replayed": True})
         done = work(conn, at)
         idempotency.store_outcome(conn, claimed.id, done.result.outcome(), done.transaction_id)
-        return done.result  # type: ignore[no-any-return]
+        return done.result
 
 
 def check_key(key: object) -> str:

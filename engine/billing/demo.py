@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -170,9 +171,7 @@ def _us_clinic(builder: DemoBuilder, number: int, profile: tuple[str, float, int
             builder.add(
                 day - timedelta(minutes=30),
                 f"{clinic} tops up",
-                lambda b, at, n=n, method=method: _top_up_if_low(
-                    b, clinic, topup, method, f"demo:{clinic}:topup:{n}", at
-                ),
+                partial(_top_up_if_low, clinic, topup, method, f"demo:{clinic}:topup:{n}"),
             )
         if n % 30 == 0 and plan in ("package", "bundle"):
             for product in ("SMS", "VOICE") if plan == "bundle" else ("SMS",):
@@ -180,30 +179,28 @@ def _us_clinic(builder: DemoBuilder, number: int, profile: tuple[str, float, int
                 builder.add(
                     day - timedelta(hours=1),
                     f"{clinic} buys {code}",
-                    lambda b, at, code=code, n=n: b.purchase(
-                        clinic, code, payment_method="card_ok", key=f"demo:{clinic}:package:{code}:{n}", at=at
-                    ),
+                    partial(_buy_package, clinic, code, f"demo:{clinic}:package:{code}:{n}"),
                 )
         if day.day == 15:  # the monthly newsletter to every client
             builder.add(
                 builder.jitter(day, 2),
                 f"{clinic} newsletter",
-                lambda b, at, n=n: b.charge(
+                partial(
+                    _send,
                     clinic,
                     SmsCampaign(body=NEWSLETTER.format(clinic=name.split(" (", maxsplit=1)[0]), recipients=clients),
-                    key=f"demo:{clinic}:newsletter:{n}",
-                    at=at,
+                    f"demo:{clinic}:newsletter:{n}",
                 ),
             )
         if day.day == 1:  # birthday greetings for this month's birthdays
             builder.add(
                 builder.jitter(day, 2),
                 f"{clinic} birthdays",
-                lambda b, at, n=n: b.charge(
+                partial(
+                    _send,
                     clinic,
                     SmsCampaign(body="Happy birthday from all of us! 🎂", recipients=max(1, clients // 12)),
-                    key=f"demo:{clinic}:birthday:{n}",
-                    at=at,
+                    f"demo:{clinic}:birthday:{n}",
                 ),
             )
         if day.weekday() >= 5:
@@ -221,8 +218,8 @@ def _us_clinic(builder: DemoBuilder, number: int, profile: tuple[str, float, int
         builder.add(
             builder.jitter(day, 1),
             f"{clinic} reminders",
-            lambda b, at, fields=recipients, n=n: b.charge(
-                clinic, SmsCampaign(template=REMINDER, recipient_fields=fields), key=f"demo:{clinic}:sms:{n}", at=at
+            partial(
+                _send, clinic, SmsCampaign(template=REMINDER, recipient_fields=recipients), f"demo:{clinic}:sms:{n}"
             ),
         )
         if rng.random() < 0.6:
@@ -236,13 +233,11 @@ def _us_clinic(builder: DemoBuilder, number: int, profile: tuple[str, float, int
             builder.add(
                 builder.jitter(day + timedelta(hours=4), 3),
                 f"{clinic} voicemail drops",
-                lambda b, at, calls=calls, n=n: b.charge(
-                    clinic, VoiceCampaign(calls=calls), key=f"demo:{clinic}:voice:{n}", at=at
-                ),
+                partial(_send, clinic, VoiceCampaign(calls=calls), f"demo:{clinic}:voice:{n}"),
             )
 
 
-def _top_up_if_low(b: Billing, clinic: str, credits: int, method: str, key: str, at: datetime) -> Any:
+def _top_up_if_low(clinic: str, credits: int, method: str, key: str, b: Billing, at: datetime) -> Any:
     """Clinics top up when they run low; a declined card is retried with another card."""
     if b.balance(clinic, at=at).balance >= credits // 3:
         return None
@@ -250,6 +245,23 @@ def _top_up_if_low(b: Billing, clinic: str, credits: int, method: str, key: str,
     if result.status == "failed":
         return b.purchase(clinic, credits, payment_method="card_ok", key=key + ":retry", at=at + timedelta(minutes=7))
     return result
+
+
+def _buy_package(clinic: str, code: str, key: str, b: Billing, at: datetime) -> Any:
+    """A clinic buys one of the monthly packages with the card that works."""
+    return b.purchase(clinic, code, payment_method="card_ok", key=key, at=at)
+
+
+def _send(clinic: str, campaign: SmsCampaign | VoiceCampaign, key: str, b: Billing, at: datetime) -> Any:
+    """A clinic sends a campaign (charged under `key`)."""
+    return b.charge(clinic, campaign, key=key, at=at)
+
+
+def _lead(
+    builder: DemoBuilder, clinic: str, request: LeadRequest, key: str, patient: str, b: Billing, at: datetime
+) -> Any:
+    """A lead charged once under `key`; later disputes find it in `builder.charged`."""
+    return builder.charged.setdefault(key, b.charge(clinic, request, key=key, at=at, patient_ref=patient))
 
 
 def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
@@ -276,7 +288,7 @@ def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
             builder.add(
                 day - timedelta(minutes=45),
                 f"{clinic} tops up",
-                lambda b, at, n=n, amount=amount, promo=promo: _top_up_in(b, clinic, amount, promo, n, at),
+                partial(_top_up_in, clinic, amount, promo, n),
             )
         for lead in range(_poisson(rng, weekly_leads / 7)):
             duplicate = patients and rng.random() < 0.07
@@ -293,9 +305,7 @@ def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
             builder.add(
                 at,
                 f"{clinic} lead",
-                lambda b, at, request=request, key=key, patient=patient: builder.charged.setdefault(
-                    key, b.charge(clinic, request, key=key, at=at, patient_ref=patient)
-                ),
+                partial(_lead, builder, clinic, request, key, patient),
             )
             reason = (
                 "duplicate" if duplicate else rng.choices((None, "invalid", "not_reachable"), weights=(92, 5, 3))[0]
@@ -304,7 +314,7 @@ def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
                 builder.add(
                     at + timedelta(hours=rng.randint(2, 60)),
                     f"{clinic} disputes a lead",
-                    lambda b, at, key=key, reason=reason: _dispute(b, builder, clinic, key, reason, at),
+                    partial(_dispute, builder, clinic, key, reason),
                 )
     return clinic
 
@@ -318,7 +328,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
-def _top_up_in(b: Billing, clinic: str, amount: int, promo: str | None, n: int, at: datetime) -> Any:
+def _top_up_in(clinic: str, amount: int, promo: str | None, n: int, b: Billing, at: datetime) -> Any:
     if b.balance(clinic, at=at).balance >= 2_500:
         return None
     if promo is not None and b.quote_topup(clinic, amount, promo, at=at).promo_refusal is not None:
@@ -326,7 +336,7 @@ def _top_up_in(b: Billing, clinic: str, amount: int, promo: str | None, n: int, 
     return b.purchase(clinic, amount, payment_method="upi_ok", key=f"demo:{clinic}:topup:{n}", promo_code=promo, at=at)
 
 
-def _dispute(b: Billing, builder: DemoBuilder, clinic: str, charge_key: str, reason: str, at: datetime) -> Any:
+def _dispute(builder: DemoBuilder, clinic: str, charge_key: str, reason: str, b: Billing, at: datetime) -> Any:
     """Dispute the lead charged under `charge_key`, if it was approved (a declined lead cost nothing)."""
     charge = builder.charged.get(charge_key)
     if charge is None or not charge.approved:
@@ -338,12 +348,12 @@ def _admin_decisions(builder: DemoBuilder) -> None:
     """Every Monday an admin works through the disputes older than three days."""
     for n, day in enumerate(builder.days("Asia/Kolkata")):
         if day.weekday() == 0:
-            builder.add(day + timedelta(hours=2), "admin decides disputes", lambda b, at, n=n: _decide(b, at, n))
+            builder.add(day + timedelta(hours=2), "admin decides disputes", partial(_decide, n))
         if day.day == 1:
             builder.add(day, "expiry sweep", lambda b, at: b.expire_lots(at))
 
 
-def _decide(b: Billing, at: datetime, week: int) -> None:
+def _decide(week: int, b: Billing, at: datetime) -> None:
     rng = random.Random(week)
     for dispute in b.disputes(status="open"):
         if at - dispute.opened_at < timedelta(days=3):

@@ -46,6 +46,7 @@ from engine.billing import (
 from engine.billing.catalog import Catalog
 from engine.billing.context import Context, utc_now
 from engine.billing.errors import InvalidAmount
+from engine.billing.offers import Estimate
 from engine.billing.payments import GatewayRouter, PaymentGateway, PaymentSettings
 from engine.billing.results import (
     AdjustmentResult,
@@ -141,9 +142,7 @@ class Billing:
         promotions in force with how often it may still use each (engine/billing/offers.py)."""
         return offers.offers(self.ctx, arguments.clinic_id(clinic_id), self.ctx.at(at))
 
-    def estimate(
-        self, clinic_id: str, request: Request | dict[str, Any], at: datetime | None = None
-    ) -> offers.Estimate:
+    def estimate(self, clinic_id: str, request: Request | dict[str, Any], at: datetime | None = None) -> Estimate:
         """What charging `request` would cost the clinic now, and whether it would be approved;
         writes nothing (engine/billing/offers.py)."""
         return offers.estimate(self.ctx, arguments.clinic_id(clinic_id), as_request(request), self.ctx.at(at))
@@ -212,7 +211,7 @@ class Billing:
         )
 
     # -- money in ---------------------------------------------------------------------------------
-    def purchase(  # noqa: PLR0913 (public API: the practice note's purchase request, passed by name)
+    def purchase(
         self,
         clinic_id: str,
         package_or_amount: str | int,
@@ -333,7 +332,7 @@ class Billing:
             raise InvalidAmount("items must be a list of charges (mappings of charge arguments)", field="items")
         return charges.charge_batch(self.ctx, [charges.batch_item(self.ctx, item) for item in items])
 
-    def refund(  # noqa: PLR0913 (public API: the refund's fields, passed by name)
+    def refund(
         self,
         clinic_id: str,
         charge_id: int,
@@ -379,14 +378,14 @@ class Billing:
             self.ctx.at(at),
         )
 
-    def approve_dispute(  # noqa: PLR0913 (public API: the admin's decision, passed by name)
+    def approve_dispute(
         self, dispute_id: int, actor: str, note: str, key: str, at: datetime | None = None, clinic_id: str | None = None
     ) -> DisputeResult:
         """An admin approves: the charge's credits go back to the lots they came from, once."""
         verdict = self._verdict(dispute_id, True, actor, note, clinic_id)
         return disputes.decide(self.ctx, verdict, key, self.ctx.at(at))
 
-    def reject_dispute(  # noqa: PLR0913 (public API: the admin's decision, passed by name)
+    def reject_dispute(
         self, dispute_id: int, actor: str, note: str, key: str, at: datetime | None = None, clinic_id: str | None = None
     ) -> DisputeResult:
         verdict = self._verdict(dispute_id, False, actor, note, clinic_id)

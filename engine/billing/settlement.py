@@ -189,12 +189,12 @@ def _result(
     message: str,
     payment_id: str | None = None,
     next_action: dict[str, Any] | None = None,
-    replayed: bool = False,
     **figures: Any,
 ) -> PurchaseResult:
-    """A purchase result for an attempt; `figures` are what crediting gave (bonuses, perks, ids)."""
+    """A purchase result for an attempt; `figures` are what crediting gave (bonuses, perks, ids) and
+    whether it is `replayed`."""
     return PurchaseResult(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         clinic_id=attempt.clinic_id,
         payment_id=payment_id or attempt.provider_id,
         package_code=attempt.package_code,
@@ -206,7 +206,6 @@ def _result(
         provider=attempt.provider,
         next_action=NextActionView(**next_action) if next_action else None,
         message=message,
-        replayed=replayed,
         **figures,
     )
 
@@ -272,7 +271,7 @@ def _fail(
     told = f"Your {what} of {current.format_credits(attempt.credits)} failed: {failure}. Nothing was charged"
     told += "; auto top-up is paused until its settings are saved again." if auto else "."
     kind = EventKind.AUTO_TOPUP_FAILED if auto else EventKind.TOPUP_FAILED
-    _tell(conn, kind, attempt, current, result, at, f"{what} failed", told)
+    notices.tell(conn, kind, attempt.clinic_id, _settled(attempt, current, result, f"{what} failed", told), at)
     return result
 
 
@@ -368,23 +367,17 @@ def _credit(
         )
     if attempt.origin == PaymentOrigin.AUTO_TOPUP:
         autotopups.finish(conn, attempt.clinic_id, attempt.reference, None, at)
-    _tell(conn, EventKind.TOPUP_SETTLED, attempt, current, result, at, "top-up credited", f"{message.capitalize()}.")
+    settled = _settled(attempt, current, result, "top-up credited", f"{message.capitalize()}.")
+    notices.tell(conn, EventKind.TOPUP_SETTLED, attempt.clinic_id, settled, at)
     notices.balance_changed(conn, found, current, balance, at)  # a low balance that no longer holds re-arms
     return result
 
 
-def _tell(
-    conn: Connection,
-    kind: EventKind,
-    attempt: Attempt,
-    current: CompiledPricebook,
-    result: PurchaseResult,
-    at: datetime,
-    subject: str,
-    message: str,
-) -> None:
-    """The outbox event of a settled payment, in the settlement's own transaction."""
-    payload = {
+def _settled(
+    attempt: Attempt, current: CompiledPricebook, result: PurchaseResult, subject: str, message: str
+) -> dict[str, Any]:
+    """The payload of a settled payment's outbox event."""
+    return {
         "subject": f"{attempt.clinic_id}: {subject}",
         "message": message,
         "reference": attempt.reference,
@@ -396,7 +389,6 @@ def _tell(
         "money_per_credit": current.meta.money_per_credit,
         "balance": result.balance,
     }
-    notices.tell(conn, kind, attempt.clinic_id, payload, at)
 
 
 def _after(at: datetime, seconds: int | None) -> datetime | None:

@@ -15,7 +15,7 @@ nearest payable amounts, so that it charges exactly what was asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -142,11 +142,40 @@ def plan(
     uses: Uses,
     *,
     round_up: bool,
-    promotions_apply: bool = True,
 ) -> TopUpPlan:
-    """The terms of a top-up (see the module docstring). `promotions_apply` is False for an auto
-    top-up: the pricebook has no way yet to say that a promotion applies to one."""
+    """The terms of a top-up (see the module docstring): what is paid (`paid_terms`), and what the
+    pricebook's promotions add to it."""
     code = normalise_code(promo_code)
+    paid = paid_terms(current, package_or_amount, code, round_up=round_up)
+    decision = PolicyEngine.of(current).topup(
+        TopUpFacts(
+            clinic_id=clinic_id,
+            paid_credits=paid.credits,
+            at=at,
+            promo_code=code,
+            clinic_uses=uses.clinic,
+            total_uses=uses.total,
+        )
+    )
+    refusal, reason = _refusal(current, decision, code, at)
+    return replace(
+        paid,
+        bonuses=tuple(
+            PlannedBonus(b.rule_id, b.credits, _seconds(b.expires_at, at)) for b in decision.bonuses if b.credits
+        ),
+        perks=tuple(PlannedPerk(p.rule_id, p.perk, _seconds(p.until, at) or 0) for p in decision.perks),
+        refusal=refusal,
+        reason=reason,
+        notes=decision.notes,
+        code_applied=decision.code_status == "applied",
+    )
+
+
+def paid_terms(current: CompiledPricebook, package_or_amount: object, code: str | None, *, round_up: bool) -> TopUpPlan:
+    """What a top-up pays, before any promotion: the package or the credits (with `round_up`, an
+    amount that is not a whole sum of money is rounded up to the next one), its money and minor
+    units. An auto top-up is priced by this alone: the pricebook has no way yet to say that a
+    promotion applies to one."""
     package, credits = what_is_bought(current, package_or_amount)
     meta = current.meta
     below, above = payable_credits(credits, meta.money_per_credit, meta.currency)
@@ -163,38 +192,7 @@ def plan(
         raise InvalidAmount(f"one payment carries at most {MONEY_MAX:,} {meta.currency}; this one is {amount:,}")
     minor = to_minor(amount, meta.currency)
     assert minor is not None  # payable_credits made it so
-    shaped = TopUpPlan(current, package, credits, rounded_from, amount, minor, code)
-    if not promotions_apply:
-        return shaped
-    policy = PolicyEngine.of(current)
-    decision = policy.topup(
-        TopUpFacts(
-            clinic_id=clinic_id,
-            paid_credits=credits,
-            at=at,
-            promo_code=code,
-            clinic_uses=uses.clinic,
-            total_uses=uses.total,
-        )
-    )
-    refusal, reason = _refusal(current, decision, code, at)
-    return TopUpPlan(
-        current,
-        package,
-        credits,
-        rounded_from,
-        amount,
-        minor,
-        code,
-        bonuses=tuple(
-            PlannedBonus(b.rule_id, b.credits, _seconds(b.expires_at, at)) for b in decision.bonuses if b.credits
-        ),
-        perks=tuple(PlannedPerk(p.rule_id, p.perk, _seconds(p.until, at) or 0) for p in decision.perks),
-        refusal=refusal,
-        reason=reason,
-        notes=decision.notes,
-        code_applied=decision.code_status == "applied",
-    )
+    return TopUpPlan(current, package, credits, rounded_from, amount, minor, code)
 
 
 def _seconds(until: datetime | None, at: datetime) -> int | None:

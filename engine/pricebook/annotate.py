@@ -19,12 +19,13 @@ from collections import defaultdict
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from openpyxl import load_workbook
-from openpyxl.cell.cell import MergedCell
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.table import Table, TableStyleInfo
+from openpyxl.worksheet.worksheet import Worksheet
 
 from engine.pricebook.findings import Finding, Severity, shown
 from engine.pricebook.safety import DEFAULT_LIMITS, Limits, Package, preflight
@@ -85,13 +86,13 @@ def openable(package: Package) -> io.BytesIO:
 ERRORS_MAX = EXCEL_ROWS - 2
 
 
-def _text_cell(ws, row: int, col: int, value: object) -> None:  # type: ignore[no-untyped-def]
+def _text_cell(ws: Worksheet, row: int, col: int, value: object) -> None:
     cell = ws.cell(row=row, column=col)
     cell.value = "" if value is None else excel_text(str(value))
     cell.data_type = "s"
 
 
-def _editable(ws, ref: str):  # type: ignore[no-untyped-def]
+def _editable(ws: Worksheet, ref: str) -> Cell | MergedCell:
     """The cell at `ref`, or the top-left cell of the merged range that covers it."""
     cell = ws[ref]
     if isinstance(cell, MergedCell):
@@ -114,6 +115,18 @@ def annotate_workbook(
         raise damaged("(the whole workbook, as openpyxl reads it)", exc) from exc
     if ERRORS_SHEET in wb.sheetnames:
         del wb[ERRORS_SHEET]
+    _mark_cells(wb, findings)
+    _errors_sheet(wb, findings)
+    wb.active = 0
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(out)
+    return out
+
+
+def _mark_cells(wb: Workbook, findings: list[Finding]) -> None:
+    """Fill each cell a finding points at by its worst severity; its comment lists the findings
+    (before the column's own help)."""
     by_cell: dict[tuple[str, str], list[Finding]] = defaultdict(list)
     for finding in findings:
         if finding.sheet in wb.sheetnames and finding.cell:
@@ -132,6 +145,10 @@ def annotate_workbook(
         comment = Comment(excel_text(text), AUTHOR)
         comment.width, comment.height = 360, min(600, 60 + 16 * (len(text) // 45 + text.count("\n")))
         cell.comment = comment
+
+
+def _errors_sheet(wb: Workbook, findings: list[Finding]) -> None:
+    """The Errors sheet, first: one row a finding (at most ERRORS_MAX), each linked to its cell."""
     ws = wb.create_sheet(ERRORS_SHEET, 0)
     headers = ["severity", "code", "cell", "rule_id", "value", "message", "hint"]
     widths = [10, 7, 22, 16, 24, 90, 70]
@@ -172,8 +189,3 @@ def annotate_workbook(
         _text_cell(ws, 2, 1, "No findings: the workbook is clean.")
     ws.freeze_panes = "A2"
     fit_to_width(ws)
-    wb.active = 0
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(out)
-    return out

@@ -232,74 +232,30 @@ class CellReader:
         tables are 100,000 rows of clean cells, so this is where their time goes."""
         kind = column.kind
         if kind in (Kind.DECIMAL, Kind.MONEY, Kind.INT):
-            low = -math.inf if column.minimum is None else int(column.minimum)
-            high = INT64_MAX if column.maximum is None else int(column.maximum)  # ints compare fastest
-            positive, as_int = column.positive, kind is Kind.INT
-
-            def number(raw: Any) -> Any:
-                if type(raw) is float and raw.is_integer():
-                    value = int(raw)
-                    if (value > 0 or not positive) and low <= value <= high:
-                        return value if as_int else Decimal(value)
-                return SLOW
-
-            return number
+            return _fast_number(column)
         if kind is Kind.ENUM:
             exact = self._domain(column).exact
             return lambda raw: exact.get(raw, SLOW) if type(raw) is str else SLOW
         if kind is Kind.CONDITION:
-            domain = self._domain(column)
-            cache = self._conditions
+            return self._fast_condition(column)
+        return _fast_text(column)
 
-            def condition(raw: Any) -> Any:
-                if type(raw) is not str:
-                    return SLOW
-                if raw == "-":
-                    return ANY_CONDITION
-                found = cache.get((domain.name, raw))
-                if found is None and raw in domain.exact:
-                    found = cache[(domain.name, raw)] = Condition(frozenset((raw,)))
-                return SLOW if found is None else found
+    def _fast_condition(self, column: Column) -> Callable[[Any], Any]:
+        """The fast reader of a condition column: '-' or one exact value of its list, cached."""
+        domain = self._domain(column)
+        cache = self._conditions
 
-            return condition
-        limit = _length(column)
-        if kind is Kind.TEXT and column.verbatim:
-            return lambda raw: (
-                raw
-                if type(raw) is str
-                and raw.strip()
-                and len(raw) <= limit
-                and raw.isprintable()
-                and not _FORMULA_LIKE.match(raw)
-                else SLOW
-            )
-        if kind in (Kind.ID, Kind.CODE):
-            upper = kind is Kind.CODE
-
-            def identifier(raw: Any) -> Any:
-                if type(raw) is str and len(raw) <= limit and IDENTIFIER.fullmatch(raw):
-                    return raw.upper() if upper else raw
+        def condition(raw: Any) -> Any:
+            if type(raw) is not str:
                 return SLOW
+            if raw == "-":
+                return ANY_CONDITION
+            found = cache.get((domain.name, raw))
+            if found is None and raw in domain.exact:
+                found = cache[(domain.name, raw)] = Condition(frozenset((raw,)))
+            return SLOW if found is None else found
 
-            return identifier
-        if kind is Kind.TEXT:
-
-            def text(raw: Any) -> Any:
-                if (
-                    type(raw) is str
-                    and raw
-                    and raw.isascii()
-                    and raw.isprintable()
-                    and raw == raw.strip()
-                    and "  " not in raw
-                    and len(raw) <= limit
-                    and not _FORMULA_LIKE.match(raw)
-                ):
-                    return raw
-                return SLOW
-
-            return text
-        return lambda raw: SLOW
+        return condition
 
     # -- entry point ----------------------------------------------------------------------------
     def read(self, column: Column, raw: Any, loc: Loc) -> Any:
@@ -820,3 +776,62 @@ def decimal_or_none(value: Any) -> Decimal | None:
         return Decimal(value)
     except (InvalidOperation, TypeError):
         return None
+
+
+def _fast_number(column: Column) -> Callable[[Any], Any]:
+    """The fast reader of a number column: a whole float within the column's bounds."""
+    low = -math.inf if column.minimum is None else int(column.minimum)
+    high = INT64_MAX if column.maximum is None else int(column.maximum)  # ints compare fastest
+    positive, as_int = column.positive, column.kind is Kind.INT
+
+    def number(raw: Any) -> Any:
+        if type(raw) is float and raw.is_integer():
+            value = int(raw)
+            if (value > 0 or not positive) and low <= value <= high:
+                return value if as_int else Decimal(value)
+        return SLOW
+
+    return number
+
+
+def _fast_text(column: Column) -> Callable[[Any], Any]:
+    """The fast reader of a text, id or code column: clean, printable text within its length."""
+    kind = column.kind
+    limit = _length(column)
+    if kind is Kind.TEXT and column.verbatim:
+        return lambda raw: (
+            raw
+            if type(raw) is str
+            and raw.strip()
+            and len(raw) <= limit
+            and raw.isprintable()
+            and not _FORMULA_LIKE.match(raw)
+            else SLOW
+        )
+    if kind in (Kind.ID, Kind.CODE):
+        upper = kind is Kind.CODE
+
+        def identifier(raw: Any) -> Any:
+            if type(raw) is str and len(raw) <= limit and IDENTIFIER.fullmatch(raw):
+                return raw.upper() if upper else raw
+            return SLOW
+
+        return identifier
+    if kind is Kind.TEXT:
+
+        def text(raw: Any) -> Any:
+            if (
+                type(raw) is str
+                and raw
+                and raw.isascii()
+                and raw.isprintable()
+                and raw == raw.strip()
+                and "  " not in raw
+                and len(raw) <= limit
+                and not _FORMULA_LIKE.match(raw)
+            ):
+                return raw
+            return SLOW
+
+        return text
+    return lambda raw: SLOW

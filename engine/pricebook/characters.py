@@ -128,9 +128,9 @@ def text_problem(text: str, what: str, limit: int, *, multiline: bool = False) -
         allowed = "\n\t" if multiline else ""
         char = next((c for c in text if not c.isprintable() and c != " " and c not in allowed), "\x00")
         return f"{what} contains {describe(char)}.", _RETYPE
-    char = next((c for c in text if unicodedata.category(c) == "Cf"), None)
-    if char is not None:
-        return f"{what} contains {describe(char)}.", _RETYPE
+    invisible = next((c for c in text if unicodedata.category(c) == "Cf"), None)
+    if invisible is not None:
+        return f"{what} contains {describe(invisible)}.", _RETYPE
     return None
 
 

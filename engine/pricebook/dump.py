@@ -17,7 +17,7 @@ from engine.pricebook.excel_tables import Extracted, extract, with_every_header
 from engine.pricebook.findings import Collector
 from engine.pricebook.meta_lists import META_COLUMNS
 from engine.pricebook.safety import UnreadableWorkbook
-from engine.pricebook.schema import LIST_BY_NAME, LISTS_SHEET, META_SHEET, SHEETS, Column, Kind
+from engine.pricebook.schema import LIST_BY_NAME, LISTS_SHEET, META_SHEET, SHEETS, Column, Kind, SheetSpec
 from engine.pricebook.xlsx import read_workbook
 
 
@@ -56,37 +56,51 @@ def dump_lines(path: str | Path) -> list[str]:
     out = [f"# {path.name}"]
     meta = raw.sheets.get(META_SHEET)
     if meta is not None:
-        extracted = extract(meta, META_COLUMNS, quiet)
         out.append(f"[{META_SHEET}]")
-        if extracted is not None:
-            for _, values in sorted(_cells(extracted), key=lambda item: str(item[1].get("key", ""))):
-                if "key" in values:
-                    out.append(f"{values['key']} = {format_value(values.get('value', ''))}")
+        out.extend(_meta_lines(extract(meta, META_COLUMNS, quiet)))
     lists = raw.sheets.get(LISTS_SHEET)
     if lists is not None:
         columns = {name: Column(name, Kind.TEXT, "") for name in LIST_BY_NAME}
-        extracted = extract(lists, with_every_header(lists, columns), quiet)
         out.append(f"[{LISTS_SHEET}]")
-        if extracted is not None:
-            collected: dict[str, list[str]] = {name: [] for name in extracted.columns}
-            for _, values in _cells(extracted):
-                for name, value in values.items():
-                    collected[name].append(format_value(value))
-            for name in sorted(collected):
-                out.append(f"{name} = {', '.join(collected[name])}")
+        out.extend(_list_lines(extract(lists, with_every_header(lists, columns), quiet)))
     for spec in SHEETS:
         sheet = raw.sheets.get(spec.name)
         if sheet is None:
             continue
         extracted = extract(sheet, with_every_header(sheet, {c.name: c for c in spec.columns}), quiet)
         out.append(f"[{spec.name}]")
-        if extracted is None:
-            continue
-        id_name = "case_id" if spec.name == "Tests" else "rule_id"
-        order = [c.name for c in spec.columns]
-        rows = sorted(_cells(extracted), key=lambda item: (format_value(item[1].get(id_name, "")), item[0]))
-        for _, values in rows:
-            rule_id = format_value(values.pop(id_name, "(no id)"))
-            names = sorted(values, key=lambda n: (order.index(n) if n in order else len(order), n))
-            out.append(f"{rule_id}: " + " ".join(f"{n}={format_value(values[n])}" for n in names))
+        if extracted is not None:
+            out.extend(_row_lines(spec, extracted))
     return out
+
+
+def _meta_lines(extracted: Extracted | None) -> Iterator[str]:
+    """`key = value` for each Meta row, by key."""
+    if extracted is None:
+        return
+    for _, values in sorted(_cells(extracted), key=lambda item: str(item[1].get("key", ""))):
+        if "key" in values:
+            yield f"{values['key']} = {format_value(values.get('value', ''))}"
+
+
+def _list_lines(extracted: Extracted | None) -> Iterator[str]:
+    """`name = a, b, c` for each list of the Lists sheet, by name."""
+    if extracted is None:
+        return
+    collected: dict[str, list[str]] = {name: [] for name in extracted.columns}
+    for _, values in _cells(extracted):
+        for name, value in values.items():
+            collected[name].append(format_value(value))
+    for name in sorted(collected):
+        yield f"{name} = {', '.join(collected[name])}"
+
+
+def _row_lines(spec: SheetSpec, extracted: Extracted) -> Iterator[str]:
+    """`rule_id: column=value ...` for each row of a data sheet, by id, columns in sheet order."""
+    id_name = "case_id" if spec.name == "Tests" else "rule_id"
+    order = [c.name for c in spec.columns]
+    rows = sorted(_cells(extracted), key=lambda item: (format_value(item[1].get(id_name, "")), item[0]))
+    for _, values in rows:
+        rule_id = format_value(values.pop(id_name, "(no id)"))
+        names = sorted(values, key=lambda n: (order.index(n) if n in order else len(order), n))
+        yield f"{rule_id}: " + " ".join(f"{n}={format_value(values[n])}" for n in names)

@@ -161,7 +161,7 @@ class Collector:
         self._errors = 0  # errors added, listed or not
         self.trial = trial  # a trial run of checks (the typo finder's): findings built unvalidated, never shown
 
-    def add(
+    def add(  # noqa: PLR0913  the one constructor of findings: a Finding's fields, located by name (keyword-only)
         self,
         code: str,
         severity: Severity | str,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
@@ -253,6 +254,26 @@ def _check_meta(values: dict[str, Any], places: dict[str, tuple[int, int]], shee
             **at("schema_version"),
         )
         values["schema_version"] = INVALID
+    _check_codes(values, at, collector)
+    _check_offsets(values, at, collector)
+    start, existing = values.get("effective_from"), values.get("existing_customers_effective_from")
+    if isinstance(start, datetime) and isinstance(existing, datetime) and existing < start:
+        collector.add(
+            "D07",
+            Severity.ERROR,
+            "Existing clinics cannot move to these prices before the version itself takes effect.",
+            "Type a date on or after effective_from.",
+            value=str(existing),
+            **at("existing_customers_effective_from"),
+        )
+
+
+Where = Callable[[str], dict[str, Any]]  # a Meta key → where a finding about it points
+
+
+def _check_codes(values: dict[str, Any], at: Where, collector: Collector) -> None:
+    """The time zone, the currency and the pricebook id are ones creditbook knows and can store
+    (the currency upper-cased); an unusable one becomes INVALID after its finding."""
     zone = values.get("timezone")
     if isinstance(zone, str):
         problem = zone_problem(zone)
@@ -284,6 +305,11 @@ def _check_meta(values: dict[str, Any], places: dict[str, tuple[int, int]], shee
                 **at("pricebook_id"),
             )
             values["pricebook_id"] = INVALID
+
+
+def _check_offsets(values: dict[str, Any], at: Where, collector: Collector) -> None:
+    """A date typed with its own UTC offset is read in the pricebook's time zone (a warning), or
+    refused when that puts it outside the years creditbook handles."""
     for key in ("effective_from", "existing_customers_effective_from"):
         when = values.get(key)
         if isinstance(when, datetime) and when.tzinfo is not None:
@@ -306,13 +332,3 @@ def _check_meta(values: dict[str, Any], places: dict[str, tuple[int, int]], shee
                 **at(key),
             )
             values[key] = local if inside else INVALID
-    start, existing = values.get("effective_from"), values.get("existing_customers_effective_from")
-    if isinstance(start, datetime) and isinstance(existing, datetime) and existing < start:
-        collector.add(
-            "D07",
-            Severity.ERROR,
-            "Existing clinics cannot move to these prices before the version itself takes effect.",
-            "Type a date on or after effective_from.",
-            value=str(existing),
-            **at("existing_customers_effective_from"),
-        )

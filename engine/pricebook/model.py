@@ -16,14 +16,14 @@ from collections.abc import Callable
 from datetime import UTC as UTC_ZONE
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, PrivateAttr, ValidationError
 
 from engine.errors import CreditbookError
 from engine.money import decimal_text, format_credits
 from engine.pricebook.conditions import Condition, condition_from_text
-from engine.pricebook.schema import IDENTITY_KEYS, META_DEFAULTS, SHEETS
+from engine.pricebook.schema import IDENTITY_KEYS, SHEETS, meta_default_int, meta_default_text
 from engine.vocabulary import (
     AlertKind,
     AppliesTo,
@@ -38,6 +38,8 @@ from engine.vocabulary import (
     Segment,
     Unit,
 )
+
+D = TypeVar("D")  # what a derived index of a pricebook version is
 
 
 def _decimal_json(value: Decimal) -> str:
@@ -74,14 +76,14 @@ class PricebookMeta(Frozen):
     currency: str
     money_per_credit: Dec
     # defaults: the Meta sheet's, declared once in engine/pricebook/schema.py
-    rounding: Rounding = Rounding(META_DEFAULTS["rounding"])
-    topup_min_credits: int = META_DEFAULTS["topup_min_credits"]  # type: ignore[assignment]
+    rounding: Rounding = Rounding(meta_default_text("rounding"))
+    topup_min_credits: int = meta_default_int("topup_min_credits")
     topup_validity_days: int | None = None
-    sms_gsm7_single: int = META_DEFAULTS["sms_gsm7_single"]  # type: ignore[assignment]
-    sms_gsm7_part: int = META_DEFAULTS["sms_gsm7_part"]  # type: ignore[assignment]
-    sms_ucs2_single: int = META_DEFAULTS["sms_ucs2_single"]  # type: ignore[assignment]
-    sms_ucs2_part: int = META_DEFAULTS["sms_ucs2_part"]  # type: ignore[assignment]
-    sms_max_body_chars: int = META_DEFAULTS["sms_max_body_chars"]  # type: ignore[assignment]
+    sms_gsm7_single: int = meta_default_int("sms_gsm7_single")
+    sms_gsm7_part: int = meta_default_int("sms_gsm7_part")
+    sms_ucs2_single: int = meta_default_int("sms_ucs2_single")
+    sms_ucs2_part: int = meta_default_int("sms_ucs2_part")
+    sms_max_body_chars: int = meta_default_int("sms_max_body_chars")
     supersedes_version: int | None = None
     existing_customers_effective_from: UTC | None = None
     change_summary: str | None = None
@@ -233,9 +235,11 @@ class CompiledPricebook(Frozen):
     def __hash__(self) -> int:
         return hash((self.meta.pricebook_id, self.meta.version, self.semantic_hash))
 
-    def derived(self, name: str, build: Callable[[CompiledPricebook], Any]) -> Any:
-        """The cached result of `build(self)` under `name`."""
-        cache = self.__pydantic_private__["_derived"]  # type: ignore[index]  # direct: this is a hot path
+    def derived(self, name: str, build: Callable[[CompiledPricebook], D]) -> D:
+        """The cached result of `build(self)` under `name` (one builder per name)."""
+        # read directly (a hot path); pydantic types __pydantic_private__ as Optional, but a model with a
+        # private attribute always has it
+        cache: dict[str, Any] = self.__pydantic_private__["_derived"]  # type: ignore[index]
         found = cache.get(name)
         if found is None:
             found = cache.setdefault(name, build(self))

@@ -40,19 +40,8 @@ def _decisions(raw: RawWorkbook) -> list[str]:
 def reformat_workbook(source: str | Path, out: str | Path) -> Path:
     raw = read_workbook(source)
     quiet = Collector()
-    meta: dict[str, Any] = {}
-    market = "US"
-    if META_SHEET in raw.sheets:
-        extracted = extract(raw.sheets[META_SHEET], META_COLUMNS, quiet)
-        if extracted is not None and "key" in extracted.columns:
-            key_col, value_col = extracted.columns["key"], extracted.columns.get("value", 0)
-            for _, cells in extracted.rows:
-                key = cells[key_col - 1] if key_col - 1 < len(cells) else None
-                value = cells[value_col - 1] if value_col and value_col - 1 < len(cells) else None
-                if key:
-                    meta[header_key(key)] = None if value == "" else value
-    if str(meta.get("market", "")).upper() in ("US", "IN"):
-        market = str(meta["market"]).upper()
+    meta = _meta_values(raw, quiet)
+    market = str(meta["market"]).upper() if str(meta.get("market", "")).upper() in ("US", "IN") else "US"
     lists: dict[str, list[str]] = {}
     if LISTS_SHEET in raw.sheets:
         columns = {name: Column(name, Kind.TEXT, "") for name in LIST_BY_NAME}
@@ -88,3 +77,18 @@ def reformat_workbook(source: str | Path, out: str | Path) -> Path:
     return write_workbook(
         out, market, meta=meta, rows=rows, lists=lists, decisions=_decisions(raw), extra_columns=extras
     )
+
+
+def _meta_values(raw: RawWorkbook, quiet: Collector) -> dict[str, Any]:
+    """The Meta sheet's values by key, as typed (a blank value is None)."""
+    meta: dict[str, Any] = {}
+    extracted = extract(raw.sheets[META_SHEET], META_COLUMNS, quiet) if META_SHEET in raw.sheets else None
+    if extracted is None or "key" not in extracted.columns:
+        return meta
+    key_col, value_col = extracted.columns["key"], extracted.columns.get("value", 0)
+    for _, cells in extracted.rows:
+        key = cells[key_col - 1] if key_col - 1 < len(cells) else None
+        value = cells[value_col - 1] if value_col and value_col - 1 < len(cells) else None
+        if key:
+            meta[header_key(key)] = None if value == "" else value
+    return meta

@@ -93,39 +93,9 @@ def summary_renderables(report: Report) -> list:
     if pb is None:
         return out
     if pb.usage_tiers:
-        table = Table(title="Pay-as-you-go tiers (graduated over the term)", title_justify="left")
-        for column in ("rule", "product", "from", "up to (incl.)", "price per unit"):
-            table.add_column(column)
-        for product in sorted({t.product for t in pb.usage_tiers}):
-            tiers = sorted(
-                (t for t in pb.usage_tiers if t.product == product), key=lambda t: (t.up_to is None, t.up_to or 0)
-            )
-            lower = 0
-            for tier in tiers:
-                table.add_row(
-                    tier.rule_id,
-                    product,
-                    f"{lower + 1:,}",
-                    "∞" if tier.up_to is None else f"{tier.up_to:,}",
-                    _credits(pb, tier.unit_price_credits) + f" / {PRODUCT_UNITS[product]}",
-                )
-                lower = tier.up_to or lower
-        out.append(table)
+        out.append(_tiers_table(pb))
     if pb.packages:
-        table = Table(title="Monthly packages", title_justify="left")
-        for column in ("code", "size", "product", "units", "rate", "package price", "days"):
-            table.add_column(column)
-        for package in sorted(pb.packages, key=lambda p: (p.product, p.included_units)):
-            table.add_row(
-                package.package_code,
-                package.clinic_size,
-                package.product,
-                f"{package.included_units:,}",
-                _credits(pb, package.unit_price_credits),
-                _credits(pb, package.total_credits),
-                str(package.period_days),
-            )
-        out.append(table)
+        out.append(_packages_table(pb))
     if pb.bundles:
         for bundle in pb.bundles:
             out.append(
@@ -135,52 +105,102 @@ def summary_renderables(report: Report) -> list:
                 )
             )
     if pb.lead_prices:
-        table = Table(title="Lead prices (most specific row wins)", title_justify="left")
-        for column in ("rule", "channel", "specialty", "city", "treatment package price", "lead price"):
-            table.add_column(column)
-        for lead in sorted(pb.lead_prices, key=lambda x: (x.channel, x.specialty, x.city, x.pkg_price_from))[:40]:
-            low = _money(pb, lead.pkg_price_from)
-            high = lead.pkg_price_to
-            prices = f"{low} and above" if high is None else f"{low} to under {_money(pb, high)}"
-            table.add_row(
-                lead.rule_id,
-                lead.channel,
-                lead.specialty,
-                lead.city,
-                prices,
-                _credits(pb, lead.lead_price_credits),
-            )
-        out.append(table)
+        out.append(_leads_table(pb))
     if pb.topup_promos:
-        table = Table(title=f"Top-up promotions (dates in {pb.meta.timezone})", title_justify="left")
-        for column in ("rule", "code", "type", "paid", "bonus", "valid (last day included)"):
-            table.add_column(column)
-        zone = ZoneInfo(pb.meta.timezone)
-        for promo in pb.topup_promos:
-            if promo.bonus_pct is not None:
-                cap = f", at most {_credits(pb, promo.bonus_cap_credits)}" if promo.bonus_cap_credits else ""
-                bonus = f"{percent_text(promo.bonus_pct, pb.meta.currency)}{cap}"
-            else:
-                bonus = _credits(pb, promo.bonus_credits or 0)
-            if promo.perk:
-                bonus += f" + {promo.perk} {promo.perk_days} days"
-            paid = _credits(pb, promo.paid_from)
-            paid = f"{paid} and above" if promo.paid_to is None else f"{paid} to under {_credits(pb, promo.paid_to)}"
-            table.add_row(
-                promo.rule_id,
-                promo.promo_code or "automatic",
-                promo.promo_type,
-                paid,
-                bonus,
-                _validity(promo.valid_from, promo.valid_to, zone),
-            )
-        out.append(table)
+        out.append(_promos_table(pb))
     limits = ", ".join(f"{o.segment} {_credits(pb, o.max_negative_credits)}" for o in pb.overdraft)
     out.append(Text(f"Overdraft limits: {limits}"))
     out.append(
         Text(f"Tests sheet: {len(report.tests)} worked example(s), each priced by the quote engine as expected.")
     )
     return out
+
+
+def _tiers_table(pb: CompiledPricebook) -> Table:
+    """The pay-as-you-go tiers, product by product."""
+    table = Table(title="Pay-as-you-go tiers (graduated over the term)", title_justify="left")
+    for column in ("rule", "product", "from", "up to (incl.)", "price per unit"):
+        table.add_column(column)
+    for product in sorted({t.product for t in pb.usage_tiers}):
+        tiers = sorted(
+            (t for t in pb.usage_tiers if t.product == product), key=lambda t: (t.up_to is None, t.up_to or 0)
+        )
+        lower = 0
+        for tier in tiers:
+            table.add_row(
+                tier.rule_id,
+                product,
+                f"{lower + 1:,}",
+                "∞" if tier.up_to is None else f"{tier.up_to:,}",
+                _credits(pb, tier.unit_price_credits) + f" / {PRODUCT_UNITS[product]}",
+            )
+            lower = tier.up_to or lower
+    return table
+
+
+def _packages_table(pb: CompiledPricebook) -> Table:
+    """The monthly packages."""
+    table = Table(title="Monthly packages", title_justify="left")
+    for column in ("code", "size", "product", "units", "rate", "package price", "days"):
+        table.add_column(column)
+    for package in sorted(pb.packages, key=lambda p: (p.product, p.included_units)):
+        table.add_row(
+            package.package_code,
+            package.clinic_size,
+            package.product,
+            f"{package.included_units:,}",
+            _credits(pb, package.unit_price_credits),
+            _credits(pb, package.total_credits),
+            str(package.period_days),
+        )
+    return table
+
+
+def _leads_table(pb: CompiledPricebook) -> Table:
+    """The first 40 lead prices, by channel, specialty, city and price range."""
+    table = Table(title="Lead prices (most specific row wins)", title_justify="left")
+    for column in ("rule", "channel", "specialty", "city", "treatment package price", "lead price"):
+        table.add_column(column)
+    for lead in sorted(pb.lead_prices, key=lambda x: (x.channel, x.specialty, x.city, x.pkg_price_from))[:40]:
+        low = _money(pb, lead.pkg_price_from)
+        high = lead.pkg_price_to
+        prices = f"{low} and above" if high is None else f"{low} to under {_money(pb, high)}"
+        table.add_row(
+            lead.rule_id,
+            lead.channel,
+            lead.specialty,
+            lead.city,
+            prices,
+            _credits(pb, lead.lead_price_credits),
+        )
+    return table
+
+
+def _promos_table(pb: CompiledPricebook) -> Table:
+    """The top-up promotions, dates in the pricebook's time zone."""
+    table = Table(title=f"Top-up promotions (dates in {pb.meta.timezone})", title_justify="left")
+    for column in ("rule", "code", "type", "paid", "bonus", "valid (last day included)"):
+        table.add_column(column)
+    zone = ZoneInfo(pb.meta.timezone)
+    for promo in pb.topup_promos:
+        if promo.bonus_pct is not None:
+            cap = f", at most {_credits(pb, promo.bonus_cap_credits)}" if promo.bonus_cap_credits else ""
+            bonus = f"{percent_text(promo.bonus_pct, pb.meta.currency)}{cap}"
+        else:
+            bonus = _credits(pb, promo.bonus_credits or 0)
+        if promo.perk:
+            bonus += f" + {promo.perk} {promo.perk_days} days"
+        paid = _credits(pb, promo.paid_from)
+        paid = f"{paid} and above" if promo.paid_to is None else f"{paid} to under {_credits(pb, promo.paid_to)}"
+        table.add_row(
+            promo.rule_id,
+            promo.promo_code or "automatic",
+            promo.promo_type,
+            paid,
+            bonus,
+            _validity(promo.valid_from, promo.valid_to, zone),
+        )
+    return table
 
 
 def test_line(test: PricebookTest) -> str:

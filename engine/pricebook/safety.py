@@ -247,43 +247,9 @@ def preflight(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Package:
                     ]
                 ) from exc
             total += size
-            if total > limits.max_total_bytes:
-                raise UnreadableWorkbook(
-                    [
-                        _finding(
-                            "F02",
-                            f"The file unpacks to more than {limits.max_total_bytes // (1024 * 1024)} MB "
-                            "(a zip bomb, or far more data than a pricebook holds).",
-                            "A pricebook is at most a few hundred thousand rows; check you uploaded the right file.",
-                            info.filename,
-                        )
-                    ]
-                )
-            if size > limits.ratio_floor_bytes and info.compress_size and size / info.compress_size > limits.max_ratio:
-                raise UnreadableWorkbook(
-                    [
-                        _finding(
-                            "F02",
-                            f"Part {info.filename} inflates {size // info.compress_size}:1, more than the "
-                            f"{limits.max_ratio}:1 a real workbook reaches (zip bomb guard).",
-                            "Save the workbook again from Excel; if it is a real pricebook, ask a developer to "
-                            "raise the limit.",
-                            info.filename,
-                        )
-                    ]
-                )
-            if entity:
-                raise UnreadableWorkbook(
-                    [
-                        _finding(
-                            "F03",
-                            f"Part {info.filename} declares XML entities (<!DOCTYPE or <!ENTITY>), which "
-                            "Excel never writes and which can be used to attack the reader.",
-                            "Do not edit the workbook's XML by hand; save it again from Excel.",
-                            info.filename,
-                        )
-                    ]
-                )
+            problem = _part_problem(info, size, total, entity, limits)
+            if problem is not None:
+                raise UnreadableWorkbook([problem])
             if data:
                 package.parts[info.filename] = data
     if "xl/workbook.xml" not in package.parts:
@@ -291,6 +257,36 @@ def preflight(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Package:
     if b"macroEnabled" in package.parts.get("[Content_Types].xml", b""):
         raise UnreadableWorkbook([_macro_finding()])
     return package
+
+
+def _part_problem(info: zipfile.ZipInfo, size: int, total: int, entity: bool, limits: Limits) -> Finding | None:
+    """Why an inflated part refuses the file: the parts so far unpack to too much, this one
+    inflates far beyond a real workbook's ratio, or it declares XML entities; None when none does."""
+    if total > limits.max_total_bytes:
+        return _finding(
+            "F02",
+            f"The file unpacks to more than {limits.max_total_bytes // (1024 * 1024)} MB "
+            "(a zip bomb, or far more data than a pricebook holds).",
+            "A pricebook is at most a few hundred thousand rows; check you uploaded the right file.",
+            info.filename,
+        )
+    if size > limits.ratio_floor_bytes and info.compress_size and size / info.compress_size > limits.max_ratio:
+        return _finding(
+            "F02",
+            f"Part {info.filename} inflates {size // info.compress_size}:1, more than the "
+            f"{limits.max_ratio}:1 a real workbook reaches (zip bomb guard).",
+            "Save the workbook again from Excel; if it is a real pricebook, ask a developer to raise the limit.",
+            info.filename,
+        )
+    if entity:
+        return _finding(
+            "F03",
+            f"Part {info.filename} declares XML entities (<!DOCTYPE or <!ENTITY>), which "
+            "Excel never writes and which can be used to attack the reader.",
+            "Do not edit the workbook's XML by hand; save it again from Excel.",
+            info.filename,
+        )
+    return None
 
 
 def _macro_finding() -> Finding:

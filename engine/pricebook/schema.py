@@ -349,6 +349,23 @@ IDENTITY_KEYS: frozenset[str] = frozenset(key.name for key in META_KEYS if key.i
 #: what an optional Meta key is when the workbook leaves it out
 META_DEFAULTS: dict[str, object] = {key.name: key.default for key in META_KEYS if key.default is not None}
 
+
+def meta_default_int(name: str) -> int:
+    """The declared default of a whole-number Meta key (a TypeError names a key declared otherwise)."""
+    value = META_DEFAULTS[name]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"the Meta default of {name} is {value!r}, not a whole number")
+    return value
+
+
+def meta_default_text(name: str) -> str:
+    """The declared default of a text Meta key (a TypeError names a key declared otherwise)."""
+    value = META_DEFAULTS[name]
+    if not isinstance(value, str):
+        raise TypeError(f"the Meta default of {name} is {value!r}, not text")
+    return value
+
+
 # ----------------------------------------------------------------------------------------------
 # Data sheets
 # ----------------------------------------------------------------------------------------------

@@ -214,53 +214,73 @@ def _may_have_marks(xml: bytes) -> bool:
 
 def marks(xml: bytes) -> Marks:
     """Formulas (with their text), Excel error values, hidden rows and hidden columns of a sheet."""
-    found = Marks()
     if not _may_have_marks(xml):
-        return found
-    xml = without_noise(ascii_compatible(xml))
-    row = column = 0
-    cell: tuple[int, int] | None = None
-    cell_is_error = False
-    formula_at = value_at = -1
-    for match in _TAG.finditer(xml):
+        return Marks()
+    reader = _MarksReader(without_noise(ascii_compatible(xml)))
+    for match in _TAG.finditer(reader.xml):
         closing, qualified, attrs = match.groups()
         name = qualified.rpartition(b":")[2]
-        self_closing = attrs.endswith(b"/")
         if closing:
-            if name == b"f" and formula_at >= 0 and cell is not None:
-                text = unescape(xml[formula_at : match.start()].decode("utf-8", "replace"))
-                found.formulas[cell] = "=" + text if text else "(shared formula)"
-                formula_at = -1
-            elif name == b"v" and value_at >= 0 and cell is not None and cell_is_error:
-                found.errors[cell] = unescape(xml[value_at : match.start()].decode("utf-8", "replace"))[:40]
-                value_at = -1
-            elif name == b"c":
-                cell = None
-            continue
+            reader.close(name, match.start())
+        else:
+            reader.open(name, attrs, match.end())
+    return reader.found
+
+
+@dataclass
+class _MarksReader:
+    """`marks`' walk over a sheet's tags: where it is (row, column, the open cell) and where the
+    text of an open formula or error value starts."""
+
+    xml: bytes
+    found: Marks = field(default_factory=Marks)
+    row: int = 0
+    column: int = 0
+    cell: tuple[int, int] | None = None
+    cell_is_error: bool = False
+    formula_at: int = -1
+    value_at: int = -1
+
+    def close(self, name: bytes, at: int) -> None:
+        """A closing tag at byte `at`: a formula's or error value's text ends there."""
+        if name == b"f" and self.formula_at >= 0 and self.cell is not None:
+            text = unescape(self.xml[self.formula_at : at].decode("utf-8", "replace"))
+            self.found.formulas[self.cell] = "=" + text if text else "(shared formula)"
+            self.formula_at = -1
+        elif name == b"v" and self.value_at >= 0 and self.cell is not None and self.cell_is_error:
+            self.found.errors[self.cell] = unescape(self.xml[self.value_at : at].decode("utf-8", "replace"))[:40]
+            self.value_at = -1
+        elif name == b"c":
+            self.cell = None
+
+    def open(self, name: bytes, attrs: bytes, end: int) -> None:
+        """An opening (or self-closing) tag whose text, if any, starts at byte `end`."""
+        self_closing = attrs.endswith(b"/")
         if name == b"row":
             given = _int(attribute(attrs, b"r"))
-            row, column = (given if given is not None else row + 1), 0
-            if attribute(attrs, b"hidden") in (b"1", b"true") and 0 < row <= EXCEL_ROWS:
-                found.hidden_rows.add(row)
+            self.row, self.column = (given if given is not None else self.row + 1), 0
+            if attribute(attrs, b"hidden") in (b"1", b"true") and 0 < self.row <= EXCEL_ROWS:
+                self.found.hidden_rows.add(self.row)
         elif name == b"c":
-            ref = attribute(attrs, b"r")
-            place = parse_ref(ref.decode("latin-1")) if ref is not None else None
-            cell = place or (max(row, 1), column + 1)
-            column = cell[1]
-            cell_is_error = attribute(attrs, b"t") == b"e"
-            if cell_is_error:
-                found.errors[cell] = "#ERROR"
+            self._open_cell(attrs, self_closing)
+        elif name == b"f" and self.cell is not None:
             if self_closing:
-                cell = None
-        elif name == b"f" and cell is not None:
-            if self_closing:
-                found.formulas[cell] = "(shared formula)"
+                self.found.formulas[self.cell] = "(shared formula)"
             else:
-                formula_at = match.end()
-        elif name == b"v" and cell is not None and not self_closing:
-            value_at = match.end()
+                self.formula_at = end
+        elif name == b"v" and self.cell is not None and not self_closing:
+            self.value_at = end
         elif name == b"col" and attribute(attrs, b"hidden") in (b"1", b"true"):
             low, high = _int(attribute(attrs, b"min")), _int(attribute(attrs, b"max"))
             if low is not None and high is not None and 0 < low <= high:
-                found.hidden_cols.update(range(low, min(high, EXCEL_COLUMNS) + 1))
-    return found
+                self.found.hidden_cols.update(range(low, min(high, EXCEL_COLUMNS) + 1))
+
+    def _open_cell(self, attrs: bytes, self_closing: bool) -> None:
+        ref = attribute(attrs, b"r")
+        place = parse_ref(ref.decode("latin-1")) if ref is not None else None
+        cell = place or (max(self.row, 1), self.column + 1)
+        self.column = cell[1]
+        self.cell_is_error = attribute(attrs, b"t") == b"e"
+        if self.cell_is_error:
+            self.found.errors[cell] = "#ERROR"
+        self.cell = None if self_closing else cell

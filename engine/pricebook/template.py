@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -299,35 +300,45 @@ def fit_to_width(ws: Worksheet, landscape: bool = True) -> None:
     ws.print_title_rows = "1:1"
 
 
+@dataclass
+class _ReadmeLines:
+    """The README sheet written line by line: a label in column A, its text in column B."""
+
+    ws: Worksheet
+    row: int = 1
+
+    def add(self, label: str = "", text: str = "", font: Font | None = None, link: str | None = None) -> None:
+        """Write one line (wrapped, its height grown for long text); `link` makes the label jump to a sheet."""
+        ws = self.ws
+        for col, value in ((1, label), (2, text)):
+            if value:
+                cell = ws.cell(row=self.row, column=col)
+                _set_text(cell, value)
+                cell.alignment = WRAP if col == 2 else Alignment(vertical="top")
+                if font is not None:
+                    cell.font = font
+        if link:
+            target = ws.cell(row=self.row, column=1)
+            target.hyperlink = f"#{link}!A1"
+            target.font = Font(color="0563C1", underline="single")
+        if len(text) > 105:  # Excel does not grow wrapped rows by itself
+            ws.row_dimensions[self.row].height = 15 * (len(text) // 105 + 1)
+        self.row += 1
+
+
 def _write_readme(
     ws: Worksheet, market: str, title: str, specs: Sequence[SheetSpec], decisions: Iterable[str], credit_phrase: str
 ) -> None:
     ws.column_dimensions["A"].width = 30
     ws.column_dimensions["B"].width = 110
     ws.sheet_view.showGridLines = False
-    row = 1
-
-    def line(label: str = "", text: str = "", font: Font | None = None, link: str | None = None) -> None:
-        nonlocal row
-        for col, value in ((1, label), (2, text)):
-            if value:
-                cell = ws.cell(row=row, column=col)
-                _set_text(cell, value)
-                cell.alignment = WRAP if col == 2 else Alignment(vertical="top")
-                if font is not None:
-                    cell.font = font
-        if link:
-            target = ws.cell(row=row, column=1)
-            target.hyperlink = f"#{link}!A1"
-            target.font = Font(color="0563C1", underline="single")
-        if len(text) > 105:  # Excel does not grow wrapped rows by itself
-            ws.row_dimensions[row].height = 15 * (len(text) // 105 + 1)
-        row += 1
+    lines = _ReadmeLines(ws)
+    line = lines.add
 
     line(title, font=TITLE_FONT)
     ws.cell(row=1, column=1).alignment = Alignment(wrap_text=False)
     line("", f"Market {market} · {credit_phrase} · workbook format version {SCHEMA_VERSION}")
-    row += 1
+    lines.row += 1
     line("How to edit", font=SECTION_FONT)
     steps = [
         "Every sheet holds one table. Add a row by typing in the first empty row under it: Excel extends "
@@ -348,7 +359,7 @@ def _write_readme(
     ]
     for i, step in enumerate(steps, start=1):
         line(f"{i}.", step)
-    row += 1
+    lines.row += 1
     line("Sheets", font=SECTION_FONT)
     line(META_SHEET, "What this pricebook is: id, version, effective date, currency and credit value.", link=META_SHEET)
     line(LISTS_SHEET, "The values of every dropdown.", link=LISTS_SHEET)
@@ -356,17 +367,17 @@ def _write_readme(
         line(spec.name, spec.purpose, link=spec.name)
     decisions = list(decisions)
     if decisions:
-        row += 1
+        lines.row += 1
         line("Decisions", font=SECTION_FONT)
         for decision in decisions:
             line("•", decision)
-    row += 1
+    lines.row += 1
     line("Columns", font=SECTION_FONT)
     for spec in specs:
         for column in spec.columns:
             need = "required" if column.required else "optional"
             line(f"{spec.name} · {column.name}", f"({need}) " + column.help_text.replace(CREDITS, credit_phrase))
-    row += 1
+    lines.row += 1
     line("Finding codes", font=SECTION_FONT)
     for code, text in CODES.items():
         line(code, text)
@@ -398,7 +409,7 @@ def write_workbook(
         "version": 1,
     }
     meta_values.update(meta or {})
-    editable = dict(defaults.extra_lists)
+    editable: dict[str, Sequence[str]] = dict(defaults.extra_lists)
     editable.update(lists or {})
     specs = sheets_for_market(market)
     present = {name for name, sheet_rows in (rows or {}).items() if sheet_rows}

@@ -57,23 +57,32 @@ class PricingTables:
         for row in pricebook.usage_tiers:
             key = (row.product, row.number_type, row.direction, row.time_window)
             grouped.setdefault(key, []).append(
-                Tier(row.up_to, row.unit_price_credits, row.flat_fee_credits, row.rule_id)
+                Tier(
+                    None if row.up_to is None else Decimal(row.up_to),
+                    row.unit_price_credits,
+                    row.flat_fee_credits,
+                    row.rule_id,
+                )
             )
-        for (product, *conditions), tiers in grouped.items():
+        for (product, number_type, direction, time_window), tiers in grouped.items():
             spec = self.products.get(product)
             if spec is None:
                 continue
             mode = spec.pricing if spec.pricing in TIER_MODES else PricingMode.GRADUATED
             table = TierTable(mode, tiers, spec.package_size, spec.free_units)
-            parsed = tuple(condition_from_text(c) for c in conditions)
-            group = TierGroup(product, parsed, sum(not c.is_any for c in parsed), table)  # type: ignore[arg-type]
+            parsed = (
+                condition_from_text(number_type),
+                condition_from_text(direction),
+                condition_from_text(time_window),
+            )
+            group = TierGroup(product, parsed, sum(not c.is_any for c in parsed), table)
             self.tier_groups.setdefault(product, []).append(group)
         for groups in self.tier_groups.values():
             groups.sort(key=lambda g: -g.specificity)
         self.packages: dict[str, dict[str, PackageRule]] = {}
         for package in pricebook.packages:
             self.packages.setdefault(package.package_code, {})[package.product] = package
-        self.package_tables = {
+        self.package_tables: dict[tuple[str, str], TierTable] = {
             (p.package_code, p.product): TierTable.flat(p.unit_price_credits, p.rule_id) for p in pricebook.packages
         }
         self.bundles: tuple[BundleRule, ...] = pricebook.bundles
@@ -162,4 +171,4 @@ def plan_table(
 
 def tables_for(pricebook: CompiledPricebook) -> PricingTables:
     """The indexes of a pricebook version, built on first use and kept with the version object."""
-    return pricebook.derived("pricing.tables", PricingTables)  # type: ignore[no-any-return]
+    return pricebook.derived("pricing.tables", PricingTables)

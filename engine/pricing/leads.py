@@ -50,7 +50,7 @@ class LeadRule:
             credits == credits.to_integral_value(),
         )
 
-    def matches(self, channel: str, specialty: str | None, city: str | None, price: Decimal | None) -> bool:
+    def matches(self, channel: str | None, specialty: str | None, city: str | None, price: Decimal | None) -> bool:
         if price is None:
             if not (self.lo == 0 and self.hi is None):
                 return False
@@ -76,9 +76,9 @@ class LeadIndex:
         buckets: dict[Key, list[LeadRule]] = {}
         self.scanned: list[LeadRule] = []
         for rule in self.rules:
-            simple = [_simple_value(c) for c in rule.conditions]
-            if all(ok for ok, _ in simple):
-                key: Key = tuple(value for _, value in simple)  # type: ignore[assignment]
+            (a_ok, a), (b_ok, b), (c_ok, c) = (_simple_value(condition) for condition in rule.conditions)
+            if a_ok and b_ok and c_ok:
+                key: Key = (a, b, c)
                 buckets.setdefault(key, []).append(rule)
             else:
                 self.scanned.append(rule)
@@ -114,15 +114,20 @@ class LeadIndex:
         found = [r for r in rules[: last + 1] if r.hi is None or price < r.hi]
         return min(found, key=lambda r: r.rule_id) if found else None
 
-    def lookup(self, channel: str, specialty: str | None, city: str | None, price: Decimal | None) -> LeadRule | None:
+    def lookup(
+        self, channel: str | None, specialty: str | None, city: str | None, price: Decimal | None
+    ) -> LeadRule | None:
         """The row that prices this lead, or None when no row matches."""
         best: LeadRule | None = None
-        values = (channel, specialty, city)
         for pattern in self.patterns:
             if (pattern[0] and channel is None) or (pattern[1] and specialty is None) or (pattern[2] and city is None):
                 continue
-            key = tuple(value if fixed else None for value, fixed in zip(values, pattern, strict=True))
-            rule = self._bucket_match(key, price)  # type: ignore[arg-type]
+            key: Key = (
+                channel if pattern[0] else None,
+                specialty if pattern[1] else None,
+                city if pattern[2] else None,
+            )
+            rule = self._bucket_match(key, price)
             if rule is not None:
                 best = _better(best, rule)
         for rule in self.scanned:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
@@ -87,47 +88,25 @@ class Remaining(_Out):
     voice_minutes: int | None = None
 
 
+@dataclass(slots=True)
 class Priced:
-    """One priced line, cheap to make; its QuoteLine is built only when someone reads it."""
+    """One priced line, cheap to make; its QuoteLine is built only when someone reads it. Equal when
+    every field is; unhashable (a dataclass with eq and not frozen)."""
 
-    __slots__ = (
-        "credits",
-        "detail",
-        "discount",
-        "exact",
-        "lead",
-        "plan",
-        "product",
-        "rule_ids",
-        "table",
-        "units",
-        "used_before",
-    )
-
-    def __init__(
-        self,
-        product: str,
-        units: int,
-        used_before: int,
-        plan: str,
-        detail: str | LeadRequest,
-        table: TierTable | None,
-        lead: LeadRule | None,
-        discount: Discount,
-        exact: Decimal,
-        credits: int,
-        rule_ids: tuple[str, ...],
-    ):
-        self.product, self.units, self.used_before, self.plan, self.detail = product, units, used_before, plan, detail
-        self.table, self.lead, self.discount, self.exact, self.credits = table, lead, discount, exact, credits
-        self.rule_ids = rule_ids
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Priced) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
+    product: str
+    units: int
+    used_before: int
+    plan: str
+    detail: str | LeadRequest
+    table: TierTable | None
+    lead: LeadRule | None
+    discount: Discount
+    exact: Decimal
+    credits: int
+    rule_ids: tuple[str, ...]
 
     def line(self) -> QuoteLine:
+        slices: tuple[QuoteSlice, ...]
         if self.lead is not None:
             slices = (
                 QuoteSlice(
@@ -178,28 +157,28 @@ class Quote(_Out):
     # private attribute because pydantic makes private attributes cost more than the rest of a quote.
     priced: Any = Field(default=None, exclude=True, repr=False)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @property
     def money(self) -> Decimal:
         return self.credits * self.money_per_credit
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @property
     def units(self) -> int:
         return 0 if self.priced is None else self.priced.units
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @property
     def plan(self) -> str:
         return PAYG if self.priced is None else self.priced.plan
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @cached_property
     def lines(self) -> tuple[QuoteLine, ...]:
         """One line per product, with the slices that priced it."""
         return () if self.priced is None else (self.priced.line(),)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy refuses decorators over @property
     @cached_property
     def summary(self) -> str:
         """What was priced, in a phrase: 'sms · 600 segments after 400 used this term · PAYG'."""
@@ -292,15 +271,17 @@ def price_units(
     product: str,
     units: int,
     context: QuoteContext,
-    number_type: str | None = None,
-    direction: str | None = "outbound",
-    time_window: str | None = None,
+    request: SmsCampaign | VoiceCampaign | Usage,
     detail: str = "",
 ) -> tuple[Priced, list[str]]:
-    """`units` of `product` for this clinic (plan, bundle, term usage): the single place where SMS
-    and voice usage becomes credits, for quotes, charges, the Tests sheet and the simulator's checks."""
+    """`units` of `product` for this clinic (plan, bundle, term usage) under the request's number
+    type, direction and time window: the single place where SMS and voice usage becomes credits, for
+    quotes, charges, the Tests sheet and the simulator's checks."""
     warnings: list[str] = []
-    chosen = plan_table(tables, product, context.plans, context.bundle, number_type, direction, time_window)
+    number_type = request.number_type
+    chosen = plan_table(
+        tables, product, context.plans, context.bundle, number_type, request.direction, request.time_window
+    )
     if chosen is None:
         raise QuoteError("number_type", f"no tier table of {product} applies to {number_type or 'this request'}")
     table, plan, discount = chosen.table, chosen.plan, chosen.discount
@@ -440,9 +421,7 @@ def quote(
             if units == 0:
                 warnings.append("0 units: nothing to charge")
         _within_units(req, units, PRODUCT_UNITS[product])
-        priced, tier_warnings = price_units(
-            tables, product, units, ctx, number_type, req.direction, req.time_window, detail
-        )
+        priced, tier_warnings = price_units(tables, product, units, ctx, req, detail)
         warnings.extend(tier_warnings)
     _within_credits(req, priced, chosen)
     meta = chosen.meta

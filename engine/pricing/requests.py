@@ -163,7 +163,7 @@ class LeadRequest(_Model):
 
 
 Request = SmsCampaign | VoiceCampaign | Usage | LeadRequest
-REQUEST_TYPES: dict[str, type[BaseModel]] = {
+REQUEST_TYPES: dict[str, type[SmsCampaign] | type[VoiceCampaign] | type[LeadRequest]] = {
     Product.SMS: SmsCampaign,
     Product.VOICE: VoiceCampaign,
     Product.LEAD_CHAT: LeadRequest,
@@ -195,7 +195,7 @@ class QuoteContext(_Model):
 def as_request(request: Request | Mapping[str, Any]) -> Request:
     """Accept a request model or a plain dict (the CLI and JSON callers send dicts)."""
     if isinstance(request, BaseModel):
-        return request  # type: ignore[return-value]
+        return request
     if not isinstance(request, Mapping):
         raise QuoteError("request", "must be an SmsCampaign, VoiceCampaign, Usage or LeadRequest")
     product = request.get("product")
@@ -204,7 +204,7 @@ def as_request(request: Request | Mapping[str, Any]) -> Request:
     kind = REQUEST_TYPES.get(str(product))
     if kind is None:
         raise QuoteError("product", f"unknown product {product!r}; expected one of {', '.join(REQUEST_TYPES)}")
-    return kind(**request)  # type: ignore[return-value]
+    return kind(**request)
 
 
 def as_context(context: QuoteContext | Mapping[str, Any] | None, at: datetime | None = None) -> QuoteContext:

@@ -29,9 +29,9 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True, slots=True)
 class Tier:
-    """One row of a tier table; `up_to` None means no upper bound."""
+    """One row of a tier table; `up_to` None means no upper bound (an int given is kept as a Decimal)."""
 
-    up_to: Decimal | int | None
+    up_to: Decimal | None
     unit_price: Decimal
     flat_fee: Decimal = ZERO
     rule_id: str = ""
@@ -76,8 +76,8 @@ class TierTable:
             raise ValueError("the last tier must be open-ended (up_to None)")
         if sum(t.up_to is None for t in tiers) != 1:
             raise ValueError("only the last tier may be open-ended")
-        bounds = [t.up_to for t in tiers[:-1]]
-        if any(b <= 0 for b in bounds) or any(b >= c for b, c in itertools.pairwise(bounds)):  # type: ignore[operator]
+        bounds = [t.up_to for t in tiers[:-1] if t.up_to is not None]  # every one: only the last is open
+        if any(b <= 0 for b in bounds) or any(b >= c for b, c in itertools.pairwise(bounds)):
             raise ValueError("tier bounds must be positive and strictly increasing")
         if mode == PricingMode.PACKAGE:
             if len(tiers) != 1:
@@ -114,6 +114,7 @@ class TierTable:
         paid = units - self.free_units
         if paid <= 0:
             return ZERO
+        assert self.package_size is not None  # __init__ requires one in package mode
         packages = (paid / self.package_size).to_integral_value(rounding=ROUND_CEILING)  # a started package counts
         return packages * self.tiers[0].unit_price
 

@@ -172,7 +172,8 @@ class VectorLeadIndex:
         for rule in index.scanned:
             for dim, condition in enumerate(rule.conditions):
                 values[dim].update(condition.values)
-        codes = tuple({v: i for i, v in enumerate(sorted(vals))} for vals in values)
+        channel, specialty, city = ({v: i for i, v in enumerate(sorted(vals))} for vals in values)
+        codes = (channel, specialty, city)
         sizes = [len(c) + 2 for c in codes]  # + "other value" and "any"
         keys = sorted((cls._composite(key, codes, sizes), key) for key in index.buckets)
         bucket_keys = np.array([k for k, _ in keys], dtype=np.int64)
@@ -201,7 +202,7 @@ class VectorLeadIndex:
             price_scale,
             credit_scale,
             codes,
-            bucket_keys,  # type: ignore[arg-type]
+            bucket_keys,
             np.array(flat_keys, dtype=np.int64),
             np.array(flat_hi, dtype=np.int64),
             np.array(flat_full, dtype=bool),
@@ -314,7 +315,7 @@ class VectorLeadIndex:
                 for k, d in enumerate((channel, specialty, city))
             ]
             p = None if price is None or np.isnan(price[i]) else Decimal(repr(float(price[i])))
-            rule = self.index.lookup(values[0], values[1], values[2], p)  # type: ignore[arg-type]
+            rule = self.index.lookup(values[0], values[1], values[2], p)
             out[i] = -1 if rule is None else positions[id(rule)]
         return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+from typing import TypedDict
 
 from engine.money import decimal_text
 from engine.pricebook.compile import PricebookTest
@@ -58,7 +59,17 @@ def price_example(pricebook: CompiledPricebook, test: PricebookTest) -> Quote:
     return quote(pricebook, example_request(test), context)
 
 
-def _cell(test: PricebookTest, column: str) -> dict[str, object]:
+class _Where(TypedDict):
+    """Where a finding about a Tests row points: `Collector.add`'s location arguments."""
+
+    sheet: str
+    row: int
+    col: int
+    column: str
+    rule_id: str
+
+
+def _cell(test: PricebookTest, column: str) -> _Where:
     return {
         "sheet": "Tests",
         "row": test.row,
@@ -82,7 +93,7 @@ def check_examples(pricebook: CompiledPricebook, tests: tuple[PricebookTest, ...
                 "Check the example's inputs, or add the rule that should price it.",
                 value=test.case_id,
                 **at("product"),
-            )  # type: ignore[arg-type]
+            )
             continue
         priced_by = ", ".join(result.rule_ids)
         if result.credits != test.expected_credits:
@@ -99,7 +110,7 @@ def check_examples(pricebook: CompiledPricebook, tests: tuple[PricebookTest, ...
                 f"Priced by {priced_by}. Fix the price, or the expected credits if the example is wrong.",
                 value=test.expected_credits,
                 **at("expected_credits"),
-            )  # type: ignore[arg-type]
+            )
         missing = [r for r in test.expected_rule_ids if r.casefold() not in {x.casefold() for x in result.rule_ids}]
         if missing:
             collector.add(
@@ -109,4 +120,4 @@ def check_examples(pricebook: CompiledPricebook, tests: tuple[PricebookTest, ...
                 "Check which row should apply, or correct expected_rule_ids.",
                 value=", ".join(test.expected_rule_ids),
                 **at("expected_rule_ids"),
-            )  # type: ignore[arg-type]
+            )

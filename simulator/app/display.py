@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import streamlit as st
 
@@ -26,6 +26,8 @@ from engine.money import (
 if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
+
+Chart = TypeVar("Chart", bound="alt.TopLevelMixin")  # an altair chart of any kind, kept as its kind
 
 # Streamlit's metric value is 2.25rem; 1.6rem keeps "₹12,34,56,789" whole in a quarter of the main
 # area at 1280 px with the sidebar open (the browser test measures it).
@@ -130,7 +132,7 @@ def table(
     return pd.DataFrame(out)
 
 
-def localized(chart: alt.TopLevelMixin, currency: str) -> alt.TopLevelMixin:
+def localized(chart: Chart, currency: str) -> Chart:
     """A chart whose number and currency formats follow the market (Vega's config.locale)."""
     return (
         chart.configure(locale={"number": d3_number_locale(currency)})

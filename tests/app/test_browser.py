@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from simulator.app.launch import Server, running
-from tests.app.conftest import PASSWORD, copy_ledger
+from tests.support.app_pages import PASSWORD, copy_ledger
 
 PAGES = (  # nav title, heading, url path
     ("Simulator", "What-if simulator", ""),
@@ -66,7 +66,7 @@ def _settle(page: Any) -> None:
     """Wait until the script has finished (no spinner, no running indicator) and every chart has drawn."""
     page.wait_for_timeout(300)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"], [data-testid=\"stSpinner\"]')",
+        '() => !document.querySelector(\'[data-testid="stStatusWidget"], [data-testid="stSpinner"]\')',
         timeout=120_000,
         polling=200,
     )

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import charts, frame, metric, number, open_page
-from tests.conftest import IN_V2, US_V1
+from tests.support.app_pages import charts, frame, metric, number, open_page
+from tests.support.paths import IN_V2, US_V1
 
 LAKH = re.compile(r"₹\d{1,2}(,\d\d)*,\d{3}(\.\d\d)?$")  # ₹12,34,567.50
 
@@ -236,7 +236,7 @@ def test_memory_does_not_grow_across_twenty_reruns(app: AppTest, monkeypatch: py
 
 
 def test_compare_shows_a_drafts_changes_and_its_findings_even_when_it_has_errors(app: AppTest, tmp_path: Path) -> None:
-    from tests.pricebook.book import Book
+    from tests.support.workbooks import Book
 
     book = Book(IN_V2)
     book.set("LeadPrices", "LP-03", "lead_price_credits", 275)  # the edit the team wants to see

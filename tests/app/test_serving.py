@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from simulator.app.services import MAX_UPLOAD_MB
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def _make_app(**env: str) -> str:

@@ -14,7 +14,7 @@ from engine.billing import Billing
 from engine.pricing.requests import LeadRequest
 from simulator.app.access import Throttle, same_password
 from simulator.app.labels import label, refusal
-from tests.app.conftest import PASSWORD, frame, log_in, metric, number, open_page
+from tests.support.app_pages import PASSWORD, frame, log_in, metric, number, open_page
 
 
 def _clinic(ledger: Path, market: str) -> str:

@@ -11,8 +11,9 @@ import pytest
 
 from engine.billing import AdjustmentRefused, Billing, InvalidAmount, PricebookRejected, RefundExceeded
 from engine.pricing.requests import LeadRequest, Usage
-from tests.billing.conftest import Clock, us_version_2
 from tests.billing.helpers import allocations_of, rows
+from tests.support.clock import Clock
+from tests.support.workbooks import us_version_2
 
 
 def _lead_clinic(billing: Billing, clinic: str = "c") -> None:

@@ -25,7 +25,8 @@ from storage import fast
 from storage.database import Database
 from tests.billing.helpers import rows, snapshot, tables
 from tests.billing.test_fast_path import PUBLISHED
-from tests.conftest import IN_V1, IN_V2, US_V1, Clock
+from tests.support.clock import Clock
+from tests.support.paths import IN_V1, IN_V2, US_V1
 
 LEAD = {"product": "lead_call", "package_price": 15_000}  # 250 credits
 CHAT = {"product": "lead_chat", "package_price": 3_000}  # 100 credits

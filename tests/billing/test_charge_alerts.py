@@ -25,7 +25,8 @@ from storage import fast
 from storage.database import Database
 from storage.schema import alert_states, events, lots
 from tests.billing.helpers import snapshot, tables
-from tests.conftest import IN_V1, IN_V2, US_V1, Clock
+from tests.support.clock import Clock
+from tests.support.paths import IN_V1, IN_V2, US_V1
 
 PUBLISHED = datetime(2025, 6, 1, tzinfo=UTC)
 LEAD = LeadRequest(product="lead_call", package_price=Decimal(150_000))  # 500 credits

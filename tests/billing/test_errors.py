@@ -28,8 +28,8 @@ from engine.billing import (
 )
 from engine.pricing.requests import LeadRequest, QuoteError, Usage
 from tests.billing.helpers import snapshot
-from tests.conftest import US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import US_V1
+from tests.support.workbooks import Book
 
 
 @dataclass

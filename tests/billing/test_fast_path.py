@@ -28,9 +28,10 @@ from engine.errors import CreditbookError
 from engine.pricing.requests import LeadRequest, SmsCampaign, Usage, VoiceCampaign
 from storage import clinics, fast
 from storage.database import Database
-from tests.billing.conftest import us_version_2
 from tests.billing.helpers import tables
-from tests.conftest import IN_V1, IN_V2, START, US_V1, Clock
+from tests.support.clock import START, Clock
+from tests.support.paths import IN_V1, IN_V2, US_V1
+from tests.support.workbooks import us_version_2
 
 PUBLISHED = datetime(2025, 6, 1, tzinfo=UTC)
 REMINDER = "Hi, a reminder of your hearing check tomorrow at 10:00. Reply C to confirm."

@@ -10,6 +10,7 @@ import pytest
 from engine.billing import Billing, FakeGateway, IdempotencyConflict, InvalidKey, PaymentGatewayError
 from engine.pricing.requests import LeadRequest, SmsCampaign, Usage
 from tests.billing.helpers import rows, snapshot
+from tests.support.races import start_and_join
 
 
 def _strip(result: object) -> dict[str, object]:
@@ -113,11 +114,7 @@ def test_concurrent_retries_of_one_charge_post_it_once(billing: Billing) -> None
         barrier.wait()
         results.append(billing.charge("c", Usage(product="voice", units=30), key="same"))
 
-    threads = [threading.Thread(target=retry) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threading.Thread(target=retry) for _ in range(4))
     assert len({r.transaction_id for r in results}) == 1
     assert sum(not r.replayed for r in results) == 1
     assert billing.balance("c").balance == 1_000_000 - 30 * 160

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from engine.billing import Billing
 from engine.pricing.requests import Usage
-from tests.billing.conftest import Clock
 from tests.billing.helpers import allocations_of, rows
+from tests.support.clock import Clock
+from tests.support.races import start_and_join
 
 
 def test_lots_are_spent_by_earliest_expiry_granted_first_on_ties_never_expiring_last(
@@ -74,11 +75,7 @@ def test_expiry_sweeps_running_together_expire_each_lot_once(billing: Billing, c
         barrier.wait()
         results.append(billing.expire_lots())
 
-    threads = [threading.Thread(target=sweep) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threading.Thread(target=sweep) for _ in range(3))
     assert sum(r.credits for r in results) == 500_000 and sum(r.lots for r in results) == 5
     assert billing.balance("c").balance == 0
     assert sum(int(t.credits) for t in rows(billing, "transactions", kind="expiry")) == 500_000

@@ -30,7 +30,7 @@ from engine.notify.worker import Policy, Worker
 from engine.pricing.requests import LeadRequest
 from storage.database import Database
 from storage.schema import deliveries, events
-from tests.conftest import Clock
+from tests.support.clock import Clock
 
 FORK = multiprocessing.get_context("fork")
 

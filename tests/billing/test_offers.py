@@ -11,7 +11,7 @@ import pytest
 from engine import LeadRequest, SmsCampaign, UnknownClinic
 from engine.billing import Billing
 from tests.billing.helpers import snapshot
-from tests.conftest import Clock
+from tests.support.clock import Clock
 
 NOVEMBER = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -7,6 +7,7 @@ import json
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import pytest
 
@@ -20,8 +21,9 @@ from engine.billing import (
 )
 from engine.errors import InvalidInput
 from storage.promotions import ALL_CLINICS
-from tests.billing.conftest import Clock
 from tests.billing.helpers import rows, snapshot
+from tests.support.clock import Clock
+from tests.support.races import start_and_join
 
 NOVEMBER = datetime(2026, 11, 15, 6, 0, tzinfo=UTC)  # DOUBLE5K is on sale (1 Nov - 31 Dec 2026, India)
 
@@ -59,11 +61,7 @@ def test_a_pending_payment_credits_once_when_it_settles_however_often_the_webhoo
         barrier.wait()
         deliveries.append(billing.confirm_payment(pending.payment_id))
 
-    threads = [threading.Thread(target=webhook) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threading.Thread(target=webhook) for _ in range(3))
     assert {d.status for d in deliveries} == {"credited"}
     assert sum(not d.replayed for d in deliveries) == 1
     assert billing.balance("c").balance == 12_000  # 10,000 + the 20% bonus, once
@@ -151,25 +149,32 @@ def test_the_preview_refuses_a_package_the_pricebook_does_not_sell_and_an_unknow
         billing.quote_topup("c", 99_999)
 
 
+class RefusedCode(NamedTuple):
+    """A promotion code tried when it does not apply: the refusal expected and words of its reason."""
+
+    when: datetime
+    code: str
+    credits: int
+    refusal: str
+    words: str
+
+
 @pytest.mark.parametrize(
-    ("when", "code", "credits", "refusal", "words"),
+    "case",
     [
-        (datetime(2026, 3, 2, 15, 0, tzinfo=UTC), "nosuch", 5_000, "unknown", "is not known"),
-        (datetime(2026, 3, 2, 15, 0, tzinfo=UTC), "double5k", 5_000, "not_yet_valid", "valid from 2026-11-01"),
-        (datetime(2027, 1, 5, 15, 0, tzinfo=UTC), "EXTRA2K", 5_000, "expired", "expired after 2026-12-31"),
-        (NOVEMBER, "EXTRA2K", 4_000, "not_applicable", "at least 5,000 credits"),
+        RefusedCode(datetime(2026, 3, 2, 15, 0, tzinfo=UTC), "nosuch", 5_000, "unknown", "is not known"),
+        RefusedCode(
+            datetime(2026, 3, 2, 15, 0, tzinfo=UTC), "double5k", 5_000, "not_yet_valid", "valid from 2026-11-01"
+        ),
+        RefusedCode(datetime(2027, 1, 5, 15, 0, tzinfo=UTC), "EXTRA2K", 5_000, "expired", "expired after 2026-12-31"),
+        RefusedCode(NOVEMBER, "EXTRA2K", 4_000, "not_applicable", "at least 5,000 credits"),
     ],
+    ids=lambda case: case.refusal,
 )
 def test_a_code_that_does_not_apply_is_refused_by_the_preview_and_before_any_money_moves(
-    billing: Billing,
-    gateway: FakeGateway,
-    clock: Clock,
-    when: datetime,
-    code: str,
-    credits: int,
-    refusal: str,
-    words: str,
+    billing: Billing, gateway: FakeGateway, clock: Clock, case: RefusedCode
 ) -> None:
+    when, code, credits, refusal, words = case
     clock.now = when
     billing.register_clinic("c", "Clinic", "IN", key="reg")
     preview = billing.quote_topup("c", credits, promo_code=code)
@@ -248,11 +253,7 @@ def test_the_last_use_of_a_limited_promotion_goes_to_one_of_two_racing_clinics(b
         except PromoCodeRefused as refused:
             outcomes.append(refused.detail["refusal"])
 
-    threads = [threading.Thread(target=buy, args=(clinic,)) for clinic in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threading.Thread(target=buy, args=(clinic,)) for clinic in ("a", "b"))
     assert sorted(outcomes) == ["credited", "used_up"]
     assert len(rows(billing, "payment_attempts")) == 1
 

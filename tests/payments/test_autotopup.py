@@ -21,9 +21,11 @@ from engine.pricing.requests import LeadRequest, Usage
 from engine.vocabulary import Product
 from storage.database import Database
 from tests.billing.helpers import rows
-from tests.conftest import IN_V1, IN_V2, US_V1, Clock
-from tests.payments.conftest import razorpay_keys
-from tests.payments.stubs import RazorpayStub
+from tests.support.clock import Clock
+from tests.support.ledgers import shipped_ledger
+from tests.support.paths import IN_V1, IN_V2
+from tests.support.payment_providers import razorpay_keys
+from tests.support.provider_stubs import RazorpayStub
 
 
 @pytest.fixture
@@ -33,18 +35,10 @@ def gateway() -> FakeGateway:
 
 @pytest.fixture
 def billing(ledger_url: str, gateway: FakeGateway) -> Iterator[Billing]:
-    database = Database(ledger_url)
-    service = Billing(database, clock=Clock(), gateway=gateway)
-    for path in (US_V1, IN_V1, IN_V2):
-        service.publish_pricebook(
-            path, actor="pricing", key=f"publish-{path.name}", at=datetime(2025, 6, 1, tzinfo=UTC)
-        )
-    service.register_clinic("us", "Riverside Hearing", "US", key="reg")
-    service.purchase("us", 1_000_000, payment_method="card_ok", key="fund")
-    yield service
-    report = service.reconcile()
-    database.dispose()
-    assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.drifts))
+    with shipped_ledger(ledger_url, Clock(), gateway) as service:
+        service.register_clinic("us", "Riverside Hearing", "US", key="reg")
+        service.purchase("us", 1_000_000, payment_method="card_ok", key="fund")
+        yield service
 
 
 def sms(units: int) -> Usage:

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from engine.billing import Billing, PaymentGatewayError
 from engine.cli import app
-from tests.conftest import START, US_V1, Clock
-from tests.payments import stubs
-from tests.payments.stubs import Fault, StripeStub
+from tests.support import provider_stubs as stubs
+from tests.support.clock import START, Clock
+from tests.support.paths import US_V1
+from tests.support.provider_stubs import Fault, StripeStub
 
 runner = CliRunner()
 

@@ -11,8 +11,8 @@ import pytest
 
 from engine.billing import WebhookRejected
 from engine.billing.payments import GatewayConflict, GatewayUnavailable, PaymentStatus
-from tests.payments.conftest import TIMEOUT, Provider
-from tests.payments.stubs import Fault, StripeStub
+from tests.support.payment_providers import TIMEOUT, Provider
+from tests.support.provider_stubs import Fault, StripeStub
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 

@@ -25,11 +25,12 @@ from engine.billing.payments import FakeGateway, StripeKeys
 from engine.billing.payments.stripe import StripeGateway
 from storage.database import Database
 from storage.schema import payment_attempts, transactions
-from tests.conftest import START, US_V1, Clock
-from tests.payments import stubs
-from tests.payments.stubs import Fault, StripeStub
-from tests.reliability.conftest import PUBLISHED, scale
 from tests.reliability.test_crashes import _read_lines, _wait_ready
+from tests.support import provider_stubs as stubs
+from tests.support.clock import START, Clock
+from tests.support.paths import US_V1
+from tests.support.provider_stubs import Fault, StripeStub
+from tests.support.reliability import PUBLISHED, scale
 
 FORK = multiprocessing.get_context("fork")
 CLINICS = ("c0", "c1", "c2")

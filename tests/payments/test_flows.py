@@ -16,13 +16,15 @@ from engine.billing import Billing, GatewayRouter, PaymentGatewayError, PaymentS
 from engine.billing.payments import FakeGateway, PaymentGateway
 from engine.billing.payments.razorpay import RazorpayGateway
 from engine.billing.payments.stripe import StripeGateway
-from storage.database import Database
 from storage.schema import payment_attempts, transactions
 from tests.billing.helpers import rows, snapshot
-from tests.conftest import IN_V1, IN_V2, US_V1, Clock
-from tests.payments import stubs
-from tests.payments.conftest import TIMEOUT, razorpay_keys, stripe_keys
-from tests.payments.stubs import Fault, RazorpayStub, StripeStub
+from tests.support import provider_stubs as stubs
+from tests.support.clock import Clock
+from tests.support.ledgers import shipped_ledger
+from tests.support.paths import US_V1
+from tests.support.payment_providers import TIMEOUT, razorpay_keys, stripe_keys
+from tests.support.provider_stubs import Fault, RazorpayStub, StripeStub
+from tests.support.races import start_and_join
 
 
 @pytest.fixture
@@ -41,18 +43,10 @@ def router(stripe_stub: StripeStub, razorpay_stub: RazorpayStub) -> GatewayRoute
 
 @pytest.fixture
 def billing(ledger_url: str, clock: Clock, stripe_stub: StripeStub, razorpay_stub: RazorpayStub) -> Iterator[Billing]:
-    database = Database(ledger_url)
-    service = Billing(database, clock=clock, gateway=router(stripe_stub, razorpay_stub))
-    for path in (US_V1, IN_V1, IN_V2):
-        service.publish_pricebook(
-            path, actor="pricing", key=f"publish-{path.name}", at=datetime(2025, 6, 1, tzinfo=UTC)
-        )
-    service.register_clinic("us", "Riverside Hearing", "US", key="reg")
-    service.register_clinic("in", "Smile Dental", "IN", key="reg")
-    yield service
-    report = service.reconcile()
-    database.dispose()
-    assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.drifts))
+    with shipped_ledger(ledger_url, clock, router(stripe_stub, razorpay_stub)) as service:
+        service.register_clinic("us", "Riverside Hearing", "US", key="reg")
+        service.register_clinic("in", "Smile Dental", "IN", key="reg")
+        yield service
 
 
 def test_a_us_purchase_is_a_stripe_payment_intent_credited_at_once(billing: Billing, stripe_stub: StripeStub) -> None:
@@ -90,11 +84,7 @@ def test_3d_secure_hands_back_the_client_secret_and_a_webhook_storm_credits_once
         answers.append(billing.payment_webhook("stripe", body, headers))
 
     deliveries = [succeeded, succeeded, succeeded, early]  # duplicated, and the stale one last
-    threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threading.Thread(target=deliver, args=d) for d in deliveries)
     assert billing.balance("us").balance == 2_000_000 + 100_000  # paid + the 5% bonus, once
     assert len(rows(billing, "transactions", kind="topup", status="posted")) == 1
     assert {a.status for a in answers} <= {"settled", "duplicate"}

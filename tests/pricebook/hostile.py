@@ -2,7 +2,7 @@
 control characters, a cell at XFD1048576, a table claiming 10^20 rows, a truncated part) written
 straight into the parts of a real .xlsx.
 
-Cells are addressed like tests/pricebook/book.py does, by (sheet, rule_id, column), so a case keeps
+Cells are addressed like tests/support/workbooks.py does, by (sheet, rule_id, column), so a case keeps
 meaning the same thing when the format gains a column.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from tests.pricebook.book import Book
+from tests.support.workbooks import Book
 
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 

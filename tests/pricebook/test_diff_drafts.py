@@ -15,8 +15,8 @@ from engine import diff_pricebooks, load_pricebook, validate_pricebook
 from engine.cli import app
 from engine.pricebook.diff import Unreadable
 from engine.pricebook.render import summary_renderables
-from tests.conftest import IN_V1, IN_V2, US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import IN_V1, IN_V2, US_V1
+from tests.support.workbooks import Book
 
 
 def _draft(book: Book, tmp_path: Path, name: str = "draft.xlsx") -> Path:

@@ -13,8 +13,8 @@ from openpyxl import load_workbook
 from engine import diff_pricebooks, load_pricebook, validate_pricebook
 from engine.pricebook.annotate import ERRORS_SHEET, annotate_workbook
 from engine.pricebook.dump import dump_lines
-from tests.conftest import FIXTURES, IN_V1, IN_V2, US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import FIXTURES, IN_V1, IN_V2, US_V1
+from tests.support.workbooks import Book
 
 
 def test_diff_between_india_versions_is_keyed_by_sheet_and_rule_id() -> None:

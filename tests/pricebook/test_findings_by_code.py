@@ -14,8 +14,8 @@ from openpyxl.worksheet.table import Table
 
 from engine import validate_pricebook
 from engine.pricebook.findings import Severity
-from tests.conftest import IN_V1, IN_V2, US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import IN_V1, IN_V2, US_V1
+from tests.support.workbooks import Book
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from engine.pricebook.findings import Severity
 from engine.pricebook.safety import DEFAULT_LIMITS, Limits
 from engine.pricebook.validate import validate_raw
 from engine.pricebook.xlsx import RawWorkbook, read_workbook
-from tests.conftest import IN_V2, US_V1
-from tests.pricebook.book import Book
 from tests.pricebook.hostile import Surgery
 from tests.pricebook.test_linear_time import assert_linear, best_of_three
+from tests.support.paths import IN_V2, US_V1
+from tests.support.workbooks import Book
 
 FAR = "1" + "0" * 20  # 10^20
 INDIA_RAW = read_workbook(IN_V2)

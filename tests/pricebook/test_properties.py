@@ -25,10 +25,10 @@ from engine import load_compiled_json, validate_pricebook
 from engine.pricebook.findings import Severity
 from engine.pricebook.validate import Report, validate_raw
 from engine.pricebook.xlsx import RawWorkbook, read_workbook
-from tests.conftest import IN_V2, ROOT, US_V1
-from tests.pricebook.book import Book
 from tests.pricebook.bounded import run_bounded
 from tests.pricebook.hostile import Surgery
+from tests.support.paths import IN_V2, ROOT, US_V1
+from tests.support.workbooks import Book
 
 BASES = {path.name: read_workbook(path) for path in (US_V1, IN_V2)}
 

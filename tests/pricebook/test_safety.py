@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from engine import validate_pricebook
 from engine.pricebook.safety import Limits, UnreadableWorkbook, preflight
-from tests.conftest import US_V1
+from tests.support.paths import US_V1
 
 BILLION_LAUGHS = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'

@@ -2,7 +2,7 @@
 '2.7K credits', '1.250M credits'...) yield exactly the two arithmetic slips of the note."""
 
 from engine import validate_pricebook
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 
 def test_the_notes_two_slips_and_nothing_else() -> None:

@@ -13,8 +13,8 @@ import pytest
 from engine import CompiledPricebook, PricebookError, load_pricebook, validate_pricebook
 from engine.pricebook.findings import Severity
 from engine.pricebook.model import load_compiled_json
-from tests.conftest import FIXTURES, IN_V1, IN_V2, US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import FIXTURES, IN_V1, IN_V2, US_V1
+from tests.support.workbooks import Book
 
 
 @pytest.mark.parametrize("path", [US_V1, IN_V1, IN_V2], ids=lambda p: p.name)

@@ -15,8 +15,8 @@ from engine.pricebook.findings import CODES
 from engine.pricebook.reformat import reformat_workbook
 from engine.pricebook.schema import LISTS, sheets_for_market
 from engine.pricebook.template import write_workbook
-from tests.conftest import IN_V2, US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import IN_V2, US_V1
+from tests.support.workbooks import Book
 
 
 @pytest.mark.parametrize("market", ["US", "IN"])

@@ -17,9 +17,9 @@ from engine.pricebook.checks.typos import keystroke_typo, slips, typo_between, u
 from engine.pricebook.findings import CODES, Finding
 from engine.pricebook.schema import SHEETS
 from engine.pricebook.validate import Report
-from tests.conftest import IN_V1, IN_V2, US_V1
 from tests.pricebook import mutations
-from tests.pricebook.book import Book
+from tests.support.paths import IN_V1, IN_V2, US_V1
+from tests.support.workbooks import Book
 
 WORKBOOKS = mutations.shipped()
 SAMPLE = mutations.sample(WORKBOOKS, 240, seed=15)
@@ -224,7 +224,7 @@ def test_two_typos_in_one_table_keep_their_findings_and_name_no_value(tmp_path: 
 def test_the_seed_slips_are_still_the_stated_totals() -> None:
     """'1.250M' for 10,000 minutes at 152 could be a price of 125 with its digits swapped, but
     then the voice price would rise from 125 to 149 in the next tier: the total is the typo."""
-    from tests.conftest import FIXTURES
+    from tests.support.paths import FIXTURES
 
     report = validate_pricebook(FIXTURES / "us-seed-tiers-as-written.xlsx")
     assert [(f.code, f.location) for f in report.errors] == [("T11", "UsageTiers!I5"), ("T11", "UsageTiers!I12")]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine import PricebookError, load_pricebook, validate_pricebook
-from tests.conftest import IN_V2, US_V1
-from tests.pricebook.book import Book
+from tests.support.paths import IN_V2, US_V1
+from tests.support.workbooks import Book
 
 
 def test_every_shipped_example_is_priced_as_expected() -> None:

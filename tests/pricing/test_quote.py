@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine import LeadRequest, QuoteContext, QuoteError, SmsCampaign, Usage, VoiceCampaign, load_pricebook, quote
-from tests.conftest import IN_V1, IN_V2, US_V1
+from tests.support.paths import IN_V1, IN_V2, US_V1
 
 US = load_pricebook(US_V1)
 IN1, IN2 = load_pricebook(IN_V1), load_pricebook(IN_V2)

@@ -18,7 +18,7 @@ from engine.bounds import OPERATION_CREDITS_MAX, UNITS_MAX
 from engine.pricing.requests import QuoteError
 from engine.pricing.tiers import Tier, TierTable
 from engine.pricing.vector import VectorTierTable
-from tests.conftest import IN_V2, US_V1
+from tests.support.paths import IN_V2, US_V1
 
 US = engine.load_pricebook(US_V1)
 INDIA = engine.load_pricebook(IN_V2)

@@ -14,7 +14,7 @@ from engine import load_pricebook, round_credits
 from engine.pricebook.model import LeadPrice
 from engine.pricing.leads import LeadIndex
 from engine.pricing.vector import VectorLeadIndex
-from tests.conftest import IN_V1, IN_V2
+from tests.support.paths import IN_V1, IN_V2
 
 N = int(os.environ.get("CREDITBOOK_VECTOR_SAMPLES", "100000"))
 SEED = int(os.environ.get("CREDITBOOK_SEED", "20261120"))

@@ -13,7 +13,7 @@ import pytest
 from engine import TierTable, load_pricebook
 from engine.pricing.indexes import tables_for
 from engine.pricing.vector import VectorTierTable, round_scaled
-from tests.conftest import US_V1
+from tests.support.paths import US_V1
 
 N = int(os.environ.get("CREDITBOOK_VECTOR_SAMPLES", "100000"))
 SEED = int(os.environ.get("CREDITBOOK_SEED", "20261120"))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -108,6 +108,17 @@ def _expire_without_cas(conn: Any, lot_id: int, transaction_id: int) -> int:
     return remaining
 
 
+# the defects that replace one storage function by a copy without its guard
+_REPLACED: dict[str, tuple[Any, str, Callable[..., Any]]] = {
+    "unguarded_debit": (accounts_module, "debit", _unguarded_debit),
+    "rmw_debit": (accounts_module, "debit", _rmw_debit),
+    "no_dispute_cas": (disputes_module, "decide", _decide_without_cas),
+    "no_refund_cas": (lots_module, "mark_refunded", _refund_without_cas),
+    "no_payment_cas": (payments_module, "mark_credited", _credit_without_cas),
+    "no_expiry_cas": (lots_module, "expire_lot", _expire_without_cas),
+}
+
+
 @contextlib.contextmanager
 def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *databases: Any) -> Iterator[None]:
     """Apply the variant's defects to the ledger code and to the given `Database`s until the block ends."""
@@ -117,20 +128,12 @@ def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *dat
             for database in databases:
                 patch.setattr(database, "fast", False)
         for defect in defects:
-            if defect == "unguarded_debit":
-                patch.setattr(accounts_module, "debit", _unguarded_debit)
-            elif defect == "rmw_debit":
-                patch.setattr(accounts_module, "debit", _rmw_debit)
+            replaced = _REPLACED.get(defect)
+            if replaced is not None:
+                module, name, function = replaced
+                patch.setattr(module, name, function)
             elif defect == "unlocked":
                 _unlock(patch, databases)
-            elif defect == "no_dispute_cas":
-                patch.setattr(disputes_module, "decide", _decide_without_cas)
-            elif defect == "no_refund_cas":
-                patch.setattr(lots_module, "mark_refunded", _refund_without_cas)
-            elif defect == "no_payment_cas":
-                patch.setattr(payments_module, "mark_credited", _credit_without_cas)
-            elif defect == "no_expiry_cas":
-                patch.setattr(lots_module, "expire_lot", _expire_without_cas)
             elif defect == "unchecked_state":
                 patch.setattr(clinics, "verify", lambda conn, state, at: True)
                 for database in databases:

@@ -15,8 +15,9 @@ import pytest
 
 from engine.billing.results import ChargeResult
 from tests.reliability.broken import VARIANTS, broken
-from tests.reliability.conftest import Ledger, findings, lead, race, scale
 from tests.reliability.test_races import _charges, _only_where_it_breaks, _outcome
+from tests.support.races import race
+from tests.support.reliability import Ledger, findings, lead, scale
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -25,10 +25,10 @@ from sqlalchemy import create_engine, func, select, text
 from engine.billing import Billing
 from storage.database import Database
 from storage.schema import entries, idempotency_keys, payment_attempts, transactions
-from tests.conftest import START, Clock
 from tests.reliability.broken import broken
-from tests.reliability.conftest import PUBLISHED, Ledger, findings, scale
 from tests.reliability.workers import charging_loop, contended_charges
+from tests.support.clock import START, Clock
+from tests.support.reliability import PUBLISHED, Ledger, findings, scale
 
 FORK = multiprocessing.get_context("fork")
 

@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from engine.billing import Billing
 from engine.errors import OutOfOrder
 from storage.schema import allocations, lots, transactions
-from tests.conftest import START
 from tests.reliability.broken import broken
-from tests.reliability.conftest import Ledger, findings, lead, race, scale
+from tests.support.clock import START
+from tests.support.races import race
+from tests.support.reliability import Ledger, findings, lead, scale
 
 
 def _lots(billing: Billing, clinic: str | None = None) -> list[Any]:

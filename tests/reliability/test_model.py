@@ -23,10 +23,12 @@ from engine.pricing.quote import quote
 from engine.pricing.requests import QuoteContext, Usage
 from rules import PolicyEngine, TopUpFacts
 from storage.schema import accounts, transactions
-from tests.conftest import START, US_V1
 from tests.reliability.broken import broken
-from tests.reliability.conftest import PUBLISHED, Ledger, findings, lead, scale
 from tests.reliability.model import Wallet, lot_order
+from tests.support.clock import START
+from tests.support.paths import US_V1
+from tests.support.races import start_and_join
+from tests.support.reliability import PUBLISHED, Ledger, findings, lead, scale
 
 SPAN = timedelta(days=15)  # long enough for 10-day paid and 5-day bonus lots to expire mid-run
 
@@ -53,14 +55,15 @@ class Workload:
 
 def _run_wallet(
     billing: Billing,
-    clinic: str,
-    us: bool,
+    wallet: tuple[str, bool],
     rng: random.Random,
     count: int,
     log: list[Op],
     prefix: str = "",
     progress: dict[str, datetime] | None = None,
 ) -> None:
+    """`count` seeded operations on one wallet (a clinic, and whether it is American), logged."""
+    clinic, us = wallet
     approved: list[Op] = []
     for i in range(count):
         at = START + SPAN * (i + 1) / (count + 1) + timedelta(seconds=rng.randint(0, 59))
@@ -117,65 +120,88 @@ def _replay(
     ops: list[Op], expiries: list[tuple[int, datetime]], pricebook: CompiledPricebook, us: bool
 ) -> tuple[Wallet, list[str]]:
     """The model, replaying `ops` in program order merged with the ledger's expiry records by id."""
-    wallet, problems = Wallet(), []
-    policy = PolicyEngine.of(pricebook)
-    pending = sorted(expiries)
-    charge_keys: dict[int, int] = {}
-
-    def apply_expiries(before: int) -> None:
-        while pending and pending[0][0] < before:
-            wallet.expire(pending.pop(0)[1])
-
+    replay = _Replay(pricebook, us, sorted(expiries))
     for n, op in enumerate(ops):
         if op.txn is None:  # no record of its own: refused, or a dispute left open
             if op.kind == "adjust":
                 later = next((o.txn for o in ops[n + 1 :] if o.txn is not None), 10**18)
-                refusable = []
-                for with_sweeps in (False, True):
-                    trial = copy.deepcopy(wallet)
-                    if with_sweeps:
-                        for _, at in (e for e in pending if e[0] < later):
-                            trial.expire(at)
-                    refusable.append(not trial.take_back(-op.request, op.at))
-                if not any(refusable):
-                    problems.append(f"{op.key}: the ledger refused -{-op.request}, the model would not")
+                replay.refused_adjustment(op, later)
             continue
-        apply_expiries(op.txn)
+        replay.apply(op, op.txn)
+    replay.apply_expiries(10**18)
+    return replay.wallet, replay.problems
+
+
+@dataclass
+class _Replay:
+    """The reference model's wallet as `_replay` walks the operations, and what disagreed."""
+
+    pricebook: CompiledPricebook
+    us: bool
+    pending: list[tuple[int, datetime]]  # the ledger's expiry records not yet replayed, by id
+    wallet: Wallet = field(default_factory=Wallet)
+    problems: list[str] = field(default_factory=list)
+
+    def apply_expiries(self, before: int) -> None:
+        while self.pending and self.pending[0][0] < before:
+            self.wallet.expire(self.pending.pop(0)[1])
+
+    def refused_adjustment(self, op: Op, later: int) -> None:
+        """The ledger refused a take-back: the model must refuse it too, with or without the sweeps
+        recorded before the next operation that has a record."""
+        refusable = []
+        for with_sweeps in (False, True):
+            trial = copy.deepcopy(self.wallet)
+            if with_sweeps:
+                for _, at in (e for e in self.pending if e[0] < later):
+                    trial.expire(at)
+            refusable.append(not trial.take_back(-op.request, op.at))
+        if not any(refusable):
+            self.problems.append(f"{op.key}: the ledger refused -{-op.request}, the model would not")
+
+    def apply(self, op: Op, txn: int) -> None:
+        """An operation the ledger recorded as transaction `txn`, after the expiries recorded before it."""
+        self.apply_expiries(txn)
         takes = op.kind == "charge" or (op.kind == "adjust" and op.request < 0)
-        if takes and wallet.due_with_credits(op.at):
-            problems.append(f"{op.key}: lots were due at {op.at} and the ledger recorded no expiry before it")
+        if takes and self.wallet.due_with_credits(op.at):
+            self.problems.append(f"{op.key}: lots were due at {op.at} and the ledger recorded no expiry before it")
         if op.kind == "topup":
-            days = pricebook.meta.topup_validity_days
-            wallet.credit("paid", op.request, None if days is None else op.at + timedelta(days=days))
-            decision = policy.topup(TopUpFacts(clinic_id=op.wallet, paid_credits=op.request, at=op.at))
-            for bonus in decision.bonuses:
-                wallet.credit("granted", bonus.credits, bonus.expires_at)
-            if decision.bonus_credits != op.credits:
-                problems.append(f"{op.key}: bonus {op.credits}, model {decision.bonus_credits}")
-            for product in ("sms", "voice") if us else ():
-                wallet.terms.setdefault(product, 0)
+            self._topup(op)
         elif op.kind == "charge":
-            product = op.request.product
-            context = QuoteContext(at=op.at, term_usage={product: wallet.terms.get(product, 0)})
-            credits = quote(pricebook, op.request, context).credits
-            approved = wallet.charge(op.txn, credits, op.at)
-            if approved and product in wallet.terms:
-                wallet.terms[product] += op.request.units
-            if (approved, credits) != (op.approved, op.credits):
-                problems.append(f"{op.key}: ledger {op.approved, op.credits}, model {approved, credits}")
-            charge_keys[op.txn] = credits
+            self._charge(op, txn)
         elif op.kind == "refund":
             assert op.charge is not None
-            wallet.refund(op.charge, op.request, op.at)
+            self.wallet.refund(op.charge, op.request, op.at)
             if op.credits != op.request:
-                problems.append(f"{op.key}: refunded {op.credits}, model {op.request}")
+                self.problems.append(f"{op.key}: refunded {op.credits}, model {op.request}")
         elif op.kind == "adjust":
             if op.request > 0:
-                wallet.credit("granted", op.request, None)
-            elif not wallet.take_back(-op.request, op.at):
-                problems.append(f"{op.key}: the ledger took {-op.request}, the model would refuse")
-    apply_expiries(10**18)
-    return wallet, problems
+                self.wallet.credit("granted", op.request, None)
+            elif not self.wallet.take_back(-op.request, op.at):
+                self.problems.append(f"{op.key}: the ledger took {-op.request}, the model would refuse")
+
+    def _topup(self, op: Op) -> None:
+        days = self.pricebook.meta.topup_validity_days
+        self.wallet.credit("paid", op.request, None if days is None else op.at + timedelta(days=days))
+        decision = PolicyEngine.of(self.pricebook).topup(
+            TopUpFacts(clinic_id=op.wallet, paid_credits=op.request, at=op.at)
+        )
+        for bonus in decision.bonuses:
+            self.wallet.credit("granted", bonus.credits, bonus.expires_at)
+        if decision.bonus_credits != op.credits:
+            self.problems.append(f"{op.key}: bonus {op.credits}, model {decision.bonus_credits}")
+        for product in ("sms", "voice") if self.us else ():
+            self.wallet.terms.setdefault(product, 0)
+
+    def _charge(self, op: Op, txn: int) -> None:
+        product = op.request.product
+        context = QuoteContext(at=op.at, term_usage={product: self.wallet.terms.get(product, 0)})
+        credits = quote(self.pricebook, op.request, context).credits
+        approved = self.wallet.charge(txn, credits, op.at)
+        if approved and product in self.wallet.terms:
+            self.wallet.terms[product] += op.request.units
+        if (approved, credits) != (op.approved, op.credits):
+            self.problems.append(f"{op.key}: ledger {op.approved, op.credits}, model {approved, credits}")
 
 
 def _divergences(
@@ -221,6 +247,71 @@ def _divergences(
     return divergences
 
 
+@dataclass
+class _Race:
+    """R4's threads: 16 workers running the wallets' operations and a sweeper expiring lots between them."""
+
+    billing: Billing
+    wallets: list[tuple[str, bool]]
+    variant: str  # sound, or a broken ledger's variant (tests/reliability/broken.py)
+    seed: int
+    count: int  # operations per wallet
+    workers: int = 16
+    logs: dict[str, list[Op]] = field(default_factory=dict)
+    progress: dict[str, datetime] = field(default_factory=dict)  # each wallet's time so far
+    errors: list[BaseException] = field(default_factory=list)
+    sweeps: list[Any] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+    barrier: threading.Barrier = field(init=False)  # the workers and the sweeper start together
+
+    def __post_init__(self) -> None:
+        self.logs = {clinic: [] for clinic, _ in self.wallets}
+        self.progress = dict.fromkeys((clinic for clinic, _ in self.wallets), START)
+        self.barrier = threading.Barrier(self.workers + 1)
+
+    def run(self) -> float:
+        """Start every thread at once, wait for them all; the seconds it took."""
+        self.threads = [threading.Thread(target=self.worker, args=(k,)) for k in range(self.workers)]
+        self.threads.append(threading.Thread(target=self.sweeper))
+        started = time.perf_counter()
+        start_and_join(self.threads)
+        return time.perf_counter() - started
+
+    def worker(self, k: int) -> None:
+        # sound: each wallet belongs to one thread (its operations in program order, for the model);
+        # broken: three threads share each wallet, so that a missing lock has races to lose
+        sound = self.variant == "sound"
+        mine = self.wallets[k :: self.workers] if sound else self.wallets[k % 5 :: 5]
+        self.barrier.wait()
+        try:
+            for wallet in mine:
+                clinic = wallet[0]
+                if sound:
+                    rng = random.Random(f"{self.seed}-{clinic}")
+                    _run_wallet(self.billing, wallet, rng, self.count, self.logs[clinic], progress=self.progress)
+                else:
+                    rng = random.Random(f"{self.seed}-{k}")
+                    _run_wallet(self.billing, wallet, rng, self.count, [], prefix=f"t{k}-")
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def sweeper(self) -> None:
+        # Sweeps land between the wallets' operations, dated at the slowest wallet's time (a sweep
+        # runs at "now"; a clinic's time only moves forward, so a sweep dated in a wallet's future
+        # would refuse its next operation), and once more after the run.
+        self.barrier.wait()
+        while any(thread.is_alive() for thread in self.threads[: self.workers]):
+            try:
+                self.sweeps.append(self.billing.expire_lots(min(self.progress.values())))
+            except BaseException as exc:
+                self.errors.append(exc)
+            time.sleep(scale(8, 400) / 100)
+        try:
+            self.sweeps.append(self.billing.expire_lots(START + SPAN))
+        except BaseException as exc:
+            self.errors.append(exc)
+
+
 @pytest.mark.parametrize("variant", ["sound", "read_modify_write"])
 def test_r4_mixed_workload_matches_the_reference_model(
     ledger: Ledger, seed: int, variant: str, monkeypatch: pytest.MonkeyPatch
@@ -234,53 +325,10 @@ def test_r4_mixed_workload_matches_the_reference_model(
         funded[clinic] = billing.purchase(
             clinic, 2_000_000 if us else 2_000, payment_method="upi_ok", key=f"fund-{clinic}", at=START
         )
-    count = scale(25, 400)
-    workers = 16
-    logs: dict[str, list[Op]] = {clinic: [] for clinic, _ in wallets}
-    rngs = {clinic: random.Random(f"{seed}-{clinic}") for clinic, _ in wallets}
-    barrier = threading.Barrier(workers + 1)
-    errors: list[BaseException] = []
-    sweeps = []
-    progress = dict.fromkeys((clinic for clinic, _ in wallets), START)  # each wallet's time so far
-
-    def worker(k: int) -> None:
-        # sound: each wallet belongs to one thread (its operations in program order, for the model);
-        # broken: three threads share each wallet, so that a missing lock has races to lose
-        mine = wallets[k::workers] if variant == "sound" else wallets[k % 5 :: 5]
-        barrier.wait()
-        try:
-            for clinic, us in mine:
-                if variant == "sound":
-                    _run_wallet(billing, clinic, us, rngs[clinic], count, logs[clinic], progress=progress)
-                else:
-                    _run_wallet(billing, clinic, us, random.Random(f"{seed}-{k}"), count, [], prefix=f"t{k}-")
-        except BaseException as exc:
-            errors.append(exc)
-
-    def sweeper() -> None:
-        # Sweeps land between the wallets' operations, dated at the slowest wallet's time (a sweep
-        # runs at "now"; a clinic's time only moves forward, so a sweep dated in a wallet's future
-        # would refuse its next operation), and once more after the run.
-        barrier.wait()
-        while any(thread.is_alive() for thread in threads[:workers]):
-            try:
-                sweeps.append(billing.expire_lots(min(progress.values())))
-            except BaseException as exc:
-                errors.append(exc)
-            time.sleep(scale(8, 400) / 100)
-        try:
-            sweeps.append(billing.expire_lots(START + SPAN))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(workers)] + [threading.Thread(target=sweeper)]
-    started = time.perf_counter()
+    race = _Race(billing, wallets, variant, seed, scale(25, 400))
     with broken(variant, monkeypatch, billing.db):
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    elapsed = time.perf_counter() - started
+        elapsed = race.run()
+    logs, errors, sweeps = race.logs, race.errors, race.sweeps
     if variant != "sound":
         ledger.damaged_on_purpose = True
         # threads sharing a wallet interleave their times: OutOfOrder refusals are expected there and

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from engine.billing import DisputeClosed, FakeGateway, RefundExceeded, settlement
 from storage.schema import payment_attempts, transactions
 from tests.reliability.broken import broken
-from tests.reliability.conftest import Ledger, findings, lead, race
+from tests.support.races import race
+from tests.support.reliability import Ledger, findings, lead
 
 
 def _rows(ledger: Ledger, **where: Any) -> list[Any]:

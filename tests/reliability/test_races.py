@@ -13,7 +13,8 @@ from sqlalchemy import select, text
 from engine.billing import AdjustmentRefused, Billing
 from storage.schema import accounts, transactions
 from tests.reliability.broken import VARIANTS, broken
-from tests.reliability.conftest import Ledger, findings, lead, race, scale
+from tests.support.races import race
+from tests.support.reliability import Ledger, findings, lead, scale
 
 
 def _charges(billing: Billing, clinic: str, status: str) -> list[Any]:

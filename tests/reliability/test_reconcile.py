@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, update
 
 from storage.schema import accounts, entries, lots
-from tests.reliability.conftest import Ledger, lead
+from tests.support.reliability import Ledger, lead
 
 
 def _corrupt(ledger: Ledger, statement: Any) -> None:

@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 from engine.billing import DatabaseBusy, IdempotencyConflict
 from storage import idempotency as idempotency_module
 from storage.schema import idempotency_keys, transactions
-from tests.reliability.conftest import Ledger, lead, race
+from tests.support.races import race
+from tests.support.reliability import Ledger, lead
 
 
 def _count(ledger: Ledger, table: Any, **where: Any) -> int:

@@ -14,8 +14,8 @@ from typing import Any
 
 from engine.billing import Billing
 from storage.database import Database
-from tests.conftest import START, Clock
-from tests.reliability.conftest import lead
+from tests.support.clock import START, Clock
+from tests.support.reliability import lead
 
 
 def ack(fd: int, line: str) -> None:

@@ -12,7 +12,7 @@ from durable.lang import m
 from engine import load_pricebook
 from rules import PolicyEngine
 from rules.durable import DecisionTable, _cut_points
-from tests.conftest import IN_V1, IN_V2, US_V1
+from tests.support.paths import IN_V1, IN_V2, US_V1
 
 
 def _constants(node: object, found: dict[str, set[object]]) -> None:

@@ -16,7 +16,8 @@ from engine import load_pricebook
 from rules import AlertFacts, ChargeFacts, DisputeFacts, PolicyEngine, ReferralFacts, TopUpFacts
 from rules.durable import DecisionTable, Region, Rule, Ruleset, defined
 from rules.rulesets import rulesets_for
-from tests.conftest import IN_V2, US_V1
+from tests.support.paths import IN_V2, US_V1
+from tests.support.races import start_and_join
 
 IST = ZoneInfo("Asia/Kolkata")
 IN_PB, US_PB = load_pricebook(IN_V2), load_pricebook(US_V1)
@@ -102,11 +103,7 @@ def test_the_facade_is_safe_from_many_threads() -> None:
         except BaseException as exc:  # collected: a thread's assertion must fail the test
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threading.Thread(target=work, args=(seed,)) for seed in range(8))
     assert errors == []
 
 

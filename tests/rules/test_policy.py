@@ -20,7 +20,7 @@ from rules import (
     ReferralFacts,
     TopUpFacts,
 )
-from tests.conftest import IN_V1, IN_V2, US_V1
+from tests.support.paths import IN_V1, IN_V2, US_V1
 
 IST, NY = ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")
 INDIA = PolicyEngine.of(load_pricebook(IN_V2))

@@ -12,8 +12,8 @@ import pytest
 from simulator import ScenarioError, compare, in_default, simulate, us_default
 from simulator.montecarlo import Results, load_pricebooks
 from simulator.population import DRAW_BLOCK, chunks, draw
-from tests.conftest import IN_V1, US_V1
 from tests.simulator.scripts import run_script
+from tests.support.paths import IN_V1, US_V1
 
 
 def _same(a: Results, b: Results) -> None:

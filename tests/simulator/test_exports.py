@@ -17,7 +17,7 @@ from engine.cli import app
 from simulator import Scenario, compare, in_default, simulate, us_default
 from simulator.export import DANGEROUS, safe_frame, to_csv, to_xlsx
 from simulator.montecarlo import Results, load_pricebooks
-from tests.conftest import IN_V1
+from tests.support.paths import IN_V1
 
 PREFIXES = ("=", "+", "-", "@")  # what a scenario's names may start with (tab, CR: refused as names)
 EVERY_PREFIX = ("=", "+", "-", "@", "\t", "\r")

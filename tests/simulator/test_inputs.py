@@ -11,7 +11,7 @@ from engine.pricebook.model import CompiledPricebook, LeadPrice
 from simulator import Scenario, in_default, simulate, tornado, us_default
 from simulator.montecarlo import load_pricebooks
 from simulator.scenario import ASSUMPTION_NOTES
-from tests.conftest import IN_V1, IN_V2
+from tests.support.paths import IN_V1, IN_V2
 
 CALL_SHARE, CITIES, PRICES, PROMO = (
     "india.call_share",

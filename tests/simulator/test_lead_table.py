@@ -15,8 +15,8 @@ from engine.pricebook.model import CompiledPricebook, LeadPrice
 from simulator import bills, in_default
 from simulator.montecarlo import load_pricebooks
 from simulator.population import draw
-from tests.conftest import IN_V2
 from tests.pricing.test_vector_leads import SYNTHETIC, row
+from tests.support.paths import IN_V2
 
 SPECIALTIES = ["dermatology", "dental", "ivf", "orthopedics"]
 CITIES = ["Mumbai", "Pune", "Delhi", "Nowhere"]

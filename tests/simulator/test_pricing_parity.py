@@ -16,8 +16,8 @@ from engine.pricing.requests import LeadRequest, QuoteContext, Usage
 from simulator import bills, in_default, us_default
 from simulator.montecarlo import load_pricebooks
 from simulator.population import draw
-from tests.billing.conftest import us_version_2
-from tests.conftest import IN_V1, IN_V2, US_V1
+from tests.support.paths import IN_V1, IN_V2, US_V1
+from tests.support.workbooks import us_version_2
 
 
 @pytest.fixture(scope="module")

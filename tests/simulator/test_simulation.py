@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from simulator import Range, Scenario, break_evens, compare, in_default, simulate, tornado, us_default
 from simulator.export import safe, to_csv, to_xlsx
 from simulator.montecarlo import load_pricebooks
-from tests.billing.conftest import us_version_2
-from tests.conftest import US_V1
+from tests.support.paths import US_V1
+from tests.support.workbooks import us_version_2
 
 
 def test_a_scenario_round_trips_through_yaml_and_json(tmp_path: Path) -> None:

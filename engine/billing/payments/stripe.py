@@ -82,6 +82,7 @@ class StripeGateway:
             params["off_session"] = True
         try:
             intent = self.client.v1.payment_intents.create(
+                # stripe's PaymentIntentCreateParams leaves out payment_method_types, which its API takes
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": request.reference},
             )

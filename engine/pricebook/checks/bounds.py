@@ -80,7 +80,7 @@ def _instants(ctx: CheckContext) -> None:
         when = ctx.meta.get(key)
         instant = to_utc(when, zone) if isinstance(when, datetime) else None
         if instant is not None and _outside(instant):
-            row, col = ctx.meta_cells.get(key, (0, 0))
+            meta_row, col = ctx.meta_cells.get(key, (0, 0))
             ctx.collector.add(
                 "C11",
                 Severity.ERROR,
@@ -88,7 +88,7 @@ def _instants(ctx: CheckContext) -> None:
                 "creditbook stores.",
                 hint,
                 sheet="Meta",
-                row=row,
+                row=meta_row,
                 col=col,
                 column=key,
                 value=str(when),

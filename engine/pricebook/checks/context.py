@@ -27,7 +27,7 @@ class CheckContext:
     def sheet(self, name: str) -> list[Row]:
         return self.rows.get(name, [])
 
-    def add(
+    def add(  # noqa: PLR0913  error/warn/info's one body: Collector.add's fields, located by a row and column
         self,
         code: str,
         severity: Severity,

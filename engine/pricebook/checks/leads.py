@@ -22,9 +22,8 @@ def _entries(ctx: CheckContext) -> tuple[list[Entry], bool]:
     entries: list[Entry] = []
     complete = True
     for row in ctx.sheet("LeadPrices"):
-        values = row.values
-        conditions = (values.get("channel"), values.get("specialty"), values.get("city"))
-        lo, hi, price = values.get("pkg_price_from"), values.get("pkg_price_to"), values.get("lead_price_credits")
+        conditions = (row.get("channel"), row.get("specialty"), row.get("city"))
+        lo, hi, price = row.get("pkg_price_from"), row.get("pkg_price_to"), row.get("lead_price_credits")
         if INVALID in (lo, hi) or INVALID in conditions:
             complete = False
             continue

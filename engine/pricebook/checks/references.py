@@ -65,40 +65,8 @@ def check_tests_sheet(ctx: CheckContext, rule_ids: set[str]) -> None:
                 f"The example prices {product}, which is not on the Products sheet.",
                 "Pick a product from Products.",
             )
-        plan = row.get("plan")
-        if valid(plan) and plan != Plan.PAYG and valid(product):
-            if plan not in packages:
-                ctx.error(
-                    "X01",
-                    row,
-                    "plan",
-                    f"{plan} is not a package code.",
-                    "Type PAYG or a package_code from the Packages sheet.",
-                )
-            elif product not in packages[plan]:
-                ctx.error(
-                    "X01",
-                    row,
-                    "plan",
-                    f"The package {plan} does not cover {product}.",
-                    f"It covers {', '.join(sorted(packages[plan]))}.",
-                )
-        if valid(row.get("message_text")) and product != "sms":
-            ctx.warn("X01", row, "message_text", "message_text only applies to sms; it is ignored.", "Clear it.")
-        if valid(row.get("call_seconds")) and product != "voice":
-            ctx.warn("X01", row, "call_seconds", "call_seconds only applies to voice; it is ignored.", "Clear it.")
-        is_lead = product in LEAD_CHANNEL_OF_PRODUCT
-        for column in ("specialty", "city", "package_price"):
-            if valid(row.get(column)) and not is_lead:
-                ctx.warn("X01", row, column, f"{column} only applies to leads; it is ignored.", "Clear it.")
-        if is_lead and not valid(row.get("package_price")) and row.ok("package_price"):
-            ctx.error(
-                "C01",
-                row,
-                "package_price",
-                "A lead example needs the treatment package price.",
-                "Type the package price in currency, e.g. 15000.",
-            )
+        _check_example_plan(ctx, row, product, packages)
+        _check_example_fields(ctx, row, product)
         expected = row.get("expected_rule_ids")
         if valid(expected):
             for rule_id in split_values(expected):
@@ -111,6 +79,49 @@ def check_tests_sheet(ctx: CheckContext, rule_ids: set[str]) -> None:
                         "Check the spelling against the rule_id columns.",
                         rule_id,
                     )
+
+
+def _check_example_plan(ctx: CheckContext, row: Row, product: object, packages: dict[str, set[str]]) -> None:
+    """An example's plan is PAYG or a package that covers its product."""
+    plan = row.get("plan")
+    if not (valid(plan) and plan != Plan.PAYG and valid(product)):
+        return
+    if plan not in packages:
+        ctx.error(
+            "X01",
+            row,
+            "plan",
+            f"{plan} is not a package code.",
+            "Type PAYG or a package_code from the Packages sheet.",
+        )
+    elif product not in packages[plan]:
+        ctx.error(
+            "X01",
+            row,
+            "plan",
+            f"The package {plan} does not cover {product}.",
+            f"It covers {', '.join(sorted(packages[plan]))}.",
+        )
+
+
+def _check_example_fields(ctx: CheckContext, row: Row, product: object) -> None:
+    """An example fills the fields of its product (a lead needs its package price) and no others."""
+    if valid(row.get("message_text")) and product != "sms":
+        ctx.warn("X01", row, "message_text", "message_text only applies to sms; it is ignored.", "Clear it.")
+    if valid(row.get("call_seconds")) and product != "voice":
+        ctx.warn("X01", row, "call_seconds", "call_seconds only applies to voice; it is ignored.", "Clear it.")
+    is_lead = product in LEAD_CHANNEL_OF_PRODUCT
+    for column in ("specialty", "city", "package_price"):
+        if valid(row.get(column)) and not is_lead:
+            ctx.warn("X01", row, column, f"{column} only applies to leads; it is ignored.", "Clear it.")
+    if is_lead and not valid(row.get("package_price")) and row.ok("package_price"):
+        ctx.error(
+            "C01",
+            row,
+            "package_price",
+            "A lead example needs the treatment package price.",
+            "Type the package price in currency, e.g. 15000.",
+        )
 
 
 def check_unused_lists(ctx: CheckContext) -> None:

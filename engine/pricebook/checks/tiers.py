@@ -162,8 +162,8 @@ def check_tier_table(ctx: CheckContext, product: str, rows: list[Row], pricing: 
         return
     sequence_known = all(row.ok("up_to") for row in rows)
     tiers = _tier_sequence(ctx, product, [row for row in rows if row.ok("up_to")])
-    if sequence_known and tiers and tiers[-1][0] is not None:
-        last_up_to, last_row = tiers[-1]
+    last_up_to, last_row = tiers[-1] if tiers else (None, None)
+    if sequence_known and last_up_to is not None and last_row is not None:
         ctx.error(
             "T05",
             last_row,

@@ -56,6 +56,7 @@ from engine.pricebook.checks.leads import check_lead_prices
 from engine.pricebook.checks.offers import check_packages, check_promos, stated_promo_total
 from engine.pricebook.checks.tiers import check_tier_table, tier_cost, tier_tables
 from engine.pricebook.compile import PricebookTest, compile_pricebook, compile_tests
+from engine.pricebook.conditions import Condition
 from engine.pricebook.excel_tables import Row
 from engine.pricebook.findings import Collector, Finding, Severity, cell_ref
 from engine.pricebook.model import SHEET_OF_FIELD, CompiledPricebook
@@ -271,9 +272,7 @@ def _tables(ctx: CheckContext) -> list[Table]:
                 "UsageTiers",
                 f"the {product} tiers" + (f" for {', '.join(conditions)}" if conditions else ""),
                 rows,
-                lambda sub, product=product, pricing=pricing: check_tier_table(
-                    sub, product, sub.sheet("UsageTiers"), pricing
-                ),
+                functools.partial(_check_tiers_of, product, pricing),
                 _solve_tiers,
             )
         )
@@ -285,11 +284,11 @@ def _tables(ctx: CheckContext) -> list[Table]:
         tables.append(Table("TopUpPromos", f"promotion {row.rule_id}", [row], check_promos, _solve_promo))
     families: dict[tuple[str, ...], list[Row]] = defaultdict(list)
     for row in ctx.sheet("LeadPrices"):
-        conditions = [row.get(c) for c in ("channel", "specialty", "city")]
-        if any(c is None or c is INVALID for c in conditions):
+        lead_conditions: list[Condition] = [row.get(c) for c in ("channel", "specialty", "city")]
+        if any(c is None or c is INVALID for c in lead_conditions):
             continue
-        default = conditions[1].is_any and conditions[2].is_any
-        families[("default",) if default else tuple(c.text for c in conditions)].append(row)
+        default = lead_conditions[1].is_any and lead_conditions[2].is_any
+        families[("default",) if default else tuple(c.text for c in lead_conditions)].append(row)
     for key, rows in families.items():
         name = "the default lead price ranges" if key == ("default",) else f"the lead price ranges for {', '.join(key)}"
         tables.append(
@@ -304,6 +303,11 @@ def _tables(ctx: CheckContext) -> list[Table]:
             )
         )
     return tables
+
+
+def _check_tiers_of(product: str, pricing: str, sub: CheckContext) -> None:
+    """Check the tier table of `product` in a sub-context that holds only its rows."""
+    check_tier_table(sub, product, sub.sheet("UsageTiers"), pricing)
 
 
 def _solve_tiers(rows: list[Row]) -> Iterator[tuple[Row, str, Any]]:
@@ -633,35 +637,8 @@ class TypoFinder:
         for table in dict.fromkeys([*problem.tables, *(t for t, _ in problem.related)]):
             for row, column, value in table.solve(table.rows):
                 solved[(row.sheet, row.row, column)].append(value)
-
-        def options(cell: Cell, free: bool) -> list[Any]:
-            """Solutions of the cell's broken equations; else, for a cell no equation pins to
-            what it holds, the values a keystroke away (when `free`: a cell the errors point at)."""
-            solutions = solved.get(cell.key, [])
-            values = self._values(cell, solutions)
-            if values:
-                return values
-            current = cell.row.get(cell.column)
-            pinned = any(_typed_like(cell.column, current, v) == current for v in solutions)
-            return [] if pinned or not free else self._values(cell, self._keystrokes(cell))
-
-        for table in problem.tables:
-            targets = self._targets(table, problem)
-            rows = {r for _, r, _ in targets}
-            ordering = any(code in ORDERING for code, _, _ in targets)
-            for row in table.rows:
-                for column in NUMERIC_COLUMNS[table.sheet]:
-                    if column in row.cols:
-                        cell = Cell(table, row, column)
-                        free = row.row in rows or 0 in rows or (ordering and column in BOUNDS)
-                        yield cell, options(cell, free)
-        for table, row in problem.related:
-            if table in problem.tables:
-                continue
-            for column in NUMERIC_COLUMNS[table.sheet]:
-                if column in row.cols and column not in CHECK_ONLY:
-                    cell = Cell(table, row, column)
-                    yield cell, options(cell, True)
+        for cell, free in self._table_cells(problem):
+            yield cell, self._options(cell, free, solved.get(cell.key, []))
         failing = {f.rule_id for f in problem.tests}
         for row in self.ctx.sheet("Tests"):
             if row.rule_id in failing:
@@ -669,6 +646,35 @@ class TypoFinder:
                     if column in row.cols and valid(row.get(column)):
                         cell = Cell(None, row, column)
                         yield cell, self._values(cell, self._keystrokes(cell))
+
+    def _options(self, cell: Cell, free: bool, solutions: list[Any]) -> list[Any]:
+        """Solutions of the cell's broken equations; else, for a cell no equation pins to what it
+        holds, the values a keystroke away (when `free`: a cell the errors point at)."""
+        values = self._values(cell, solutions)
+        if values:
+            return values
+        current = cell.row.get(cell.column)
+        pinned = any(_typed_like(cell.column, current, v) == current for v in solutions)
+        return [] if pinned or not free else self._values(cell, self._keystrokes(cell))
+
+    def _table_cells(self, problem: Problem) -> Iterator[tuple[Cell, bool]]:
+        """The numeric cells of the problem's tables and of the rows related to it, each with
+        whether any value a keystroke away may be offered (a cell the errors point at)."""
+        for table in problem.tables:
+            targets = self._targets(table, problem)
+            rows = {r for _, r, _ in targets}
+            ordering = any(code in ORDERING for code, _, _ in targets)
+            for row in table.rows:
+                for column in NUMERIC_COLUMNS[table.sheet]:
+                    if column in row.cols:
+                        free = row.row in rows or 0 in rows or (ordering and column in BOUNDS)
+                        yield Cell(table, row, column), free
+        for table, row in problem.related:
+            if table in problem.tables:
+                continue
+            for column in NUMERIC_COLUMNS[table.sheet]:
+                if column in row.cols and column not in CHECK_ONLY:
+                    yield Cell(table, row, column), True
 
     @staticmethod
     def _keystrokes(cell: Cell) -> list[Any]:

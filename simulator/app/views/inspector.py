@@ -4,7 +4,9 @@ annotated copy to download. Uploads are validated in a temporary folder removed 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -114,7 +116,8 @@ def tier_range(start: int, up_to: int | None, currency: str) -> str:
 def tiers_chart(pricebook: CompiledPricebook) -> None:
     meta = pricebook.meta
     st.subheader("Pay-as-you-go tiers")
-    rows, starts = [], {}
+    rows: list[dict[str, Any]] = []
+    starts: dict[str, int] = {}
     for tier in sorted(pricebook.usage_tiers, key=lambda t: (t.product, t.up_to is None, t.up_to or 0)):
         start = starts.get(tier.product, 1)
         unit = UNITS.get(tier.product, (tier.product, tier.product))[1]
@@ -161,11 +164,11 @@ def tiers_chart(pricebook: CompiledPricebook) -> None:
         )
 
 
-def price_range(low: object, high: object, currency: str) -> str:
+def price_range(low: Decimal, high: Decimal | None, currency: str) -> str:
     """'₹10,000 – ₹20,000' ([from, to)), '₹1,00,000 and more'."""
     if high is None:
-        return f"{format_money(low, currency, places=0)} and more"  # type: ignore[arg-type]
-    return f"{format_money(low, currency, places=0)} – {format_money(high, currency, places=0)}"  # type: ignore[arg-type]
+        return f"{format_money(low, currency, places=0)} and more"
+    return f"{format_money(low, currency, places=0)} – {format_money(high, currency, places=0)}"
 
 
 def applies_to(channel: str, specialty: str, city: str) -> str:

@@ -237,7 +237,7 @@ def _india_inputs(base: Scenario, data: dict[str, Any]) -> None:
     side = st.sidebar
     assert base.india is not None
     side.subheader("Leads")
-    factor = {"min_value": 0.25, "max_value": 3.0, "step": 0.05}
+    factor: dict[str, Any] = {"min_value": 0.25, "max_value": 3.0, "step": 0.05}  # a slider's bounds
     leads = kept(side.slider, "Leads per clinic-month (× the defaults)", "leads_factor", "IN", 1.0, **factor)
     prices = kept(side.slider, "Treatment package prices (× the defaults)", "price_factor", "IN", 1.0, **factor)
     for specialty in data["india"]["specialties"].values():
@@ -266,12 +266,14 @@ def _india_inputs(base: Scenario, data: dict[str, Any]) -> None:
         step=1_000,
     )
     data["topups"]["block_credits"] = int(block)
+    lead_cost = base.costs.lead
+    assert lead_cost is not None  # an Indian scenario's cost per lead defaults to DEFAULT_COSTS["IN"]
     cost = kept(
         side.number_input,
         "Upstream cost per lead (₹)",
         "cost_lead",
         "IN",
-        float(base.costs.lead),
+        float(lead_cost),
         min_value=0.0,
         max_value=1_000.0,
         step=10.0,

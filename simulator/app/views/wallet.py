@@ -102,12 +102,13 @@ def top_up(clinic: Any, view: Any) -> None:
             key="topup_credits",
             help=f"Ignored when a package is chosen. Paid in {symbol}.",
         )
-        method = right.selectbox("Payment", list(METHODS), format_func=METHODS.get, key="topup_method")
+        method = right.selectbox("Payment", list(METHODS), format_func=METHODS.__getitem__, key="topup_method")
         promo = st.text_input("Promotion code (optional)", max_chars=64, key="topup_promo")
         preview_at, pay_at = st.columns(2)
         previewed = preview_at.form_submit_button("Preview", key="topup_preview")
         submitted = pay_at.form_submit_button("Pay", key="topup_pay", type="primary")
     asked = int(credits) if what == "Credits" else what
+    assert method is not None  # a selectbox over options that are never empty always has one chosen
     if previewed:
         preview(clinic, asked, method, promo.strip() or None)
     if not submitted:
@@ -295,7 +296,7 @@ def main() -> None:
     clinic_id = st.selectbox(
         "Clinic",
         list(names),
-        format_func=names.get,
+        format_func=names.__getitem__,
         key="wallet_clinic",
         on_change=reset,
         args=(*TOPUP_FIELDS, *DISPUTE_FIELDS),

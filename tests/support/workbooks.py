@@ -1,4 +1,5 @@
-"""Edit a copy of a shipped workbook the way an editor would, and know which cell was touched.
+"""Pricebook workbooks edited as the pricing team would: a copy of a shipped workbook changed cell by
+cell (`Book`, which knows which cell was touched), and the versions tests need (`us_version_2`).
 
 Tests address cells by (sheet, rule_id, column) rather than by letters, so they keep meaning the
 same thing when a column is added to the format.
@@ -7,6 +8,7 @@ same thing when a column is added to the format.
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,12 @@ from openpyxl import load_workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.utils import get_column_letter
 
+from tests.support.paths import US_V1
+
 
 class Book:
+    """A copy of a workbook being edited; `save` writes it."""
+
     def __init__(self, source: Path):
         self.source = source
         self.wb = load_workbook(source)
@@ -95,3 +101,26 @@ def copy_of(source: Path, folder: Path, name: str | None = None) -> Path:
     target = folder / (name or source.name)
     shutil.copyfile(source, target)
     return target
+
+
+def us_version_2(
+    folder: Path,
+    voice_1: int = 165,
+    effective_from: datetime = datetime(2026, 4, 1),
+    existing_customers_from: datetime | None = None,
+    preferred_limit: int | None = None,
+) -> Path:
+    """US v2 as the pricing team would make it: VOICE-1 repriced, its examples updated, a later date."""
+    book = Book(US_V1)
+    book.set_meta("version", 2)
+    book.set_meta("supersedes_version", 1)
+    book.set_meta("effective_from", effective_from)
+    book.set_meta("existing_customers_effective_from", existing_customers_from)
+    book.set_meta("change_summary", f"VOICE-1 from 160 to {voice_1} credits a minute.")
+    book.set("UsageTiers", "VOICE-1", "unit_price_credits", voice_1)
+    book.set("UsageTiers", "VOICE-1", "stated_tier_credits", 500 * voice_1)
+    book.set("Tests", "T-VOICE-01", "expected_credits", 200 * voice_1)
+    book.set("Tests", "T-VOICE-02", "expected_credits", 200 * voice_1)
+    if preferred_limit is not None:
+        book.set("Overdraft", "OD-PREFERRED", "max_negative_credits", preferred_limit)
+    return book.save(folder / "us-audiology-v2.xlsx")

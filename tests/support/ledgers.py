@@ -1,0 +1,30 @@
+"""A ledger wired as the billing tests use it: the shipped pricebooks published, reconciled at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from engine.billing import Billing
+from engine.billing.payments import GatewayRouter, PaymentGateway
+from storage.database import Database
+from tests.support.paths import IN_V1, IN_V2, US_V1
+
+PUBLISHED = datetime(2025, 6, 1, tzinfo=UTC)  # when the shipped pricebooks are published in a test ledger
+
+
+@contextmanager
+def shipped_ledger(
+    url: str, clock: Callable[[], datetime], gateway: PaymentGateway | GatewayRouter
+) -> Iterator[Billing]:
+    """A Billing on the database at `url` with the three shipped pricebooks published; when the
+    block ends the ledger's invariants are recomputed and must hold (an AssertionError lists the drifts)."""
+    database = Database(url)
+    service = Billing(database, clock=clock, gateway=gateway)
+    for path in (US_V1, IN_V1, IN_V2):
+        service.publish_pricebook(path, actor="pricing", key=f"publish-{path.name}", at=PUBLISHED)
+    yield service
+    report = service.reconcile()
+    database.dispose()
+    assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.drifts))
