@@ -45,7 +45,7 @@ class MembershipResolver:
 
 @functools.cache
 def _resolver(path: str) -> IdentityResolver:
-    return import_string(path)()  # type: ignore[no-any-return]
+    return import_string(path)()
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def caller(request: Request) -> Caller:
     """The request's caller (NotAuthenticated when there is none)."""
     cached = getattr(request, "_creditbook_caller", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     client = request.auth if isinstance(request.auth, ApiClient) else None
     if client is not None:
         found = Caller(
@@ -89,7 +89,7 @@ def caller(request: Request) -> Caller:
         )
     else:
         raise NotAuthenticated()
-    request._creditbook_caller = found  # type: ignore[attr-defined]
+    request._creditbook_caller = found
     return found
 
 

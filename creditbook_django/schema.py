@@ -5,7 +5,7 @@ them; every operation lists the problem-details answers it can give."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import SchemaGenerator
@@ -50,7 +50,7 @@ class ProblemSerializer(serializers.Serializer):
 
 
 class CreditbookAutoSchema(AutoSchema):
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         codes = COMMON_PROBLEMS + (POST_PROBLEMS if self.method == "POST" else ())
         for code in codes:

@@ -139,9 +139,10 @@ class PurchaseView(_View):
         key = self.key(request)
         asked = self.body(s.PurchaseRequest)
         clinic = self.clinic(asked)
+        wanted = asked["package"] if asked.get("package") is not None else asked["credits"]
         bought = ledger.billing().purchase(
             clinic,
-            asked.get("package", asked.get("credits")),
+            wanted,
             payment_method=asked["payment_method"],
             key=key,
             promo_code=asked.get("promo_code"),
@@ -320,7 +321,8 @@ def _request_object(value: Any) -> dict[str, Any]:
         if isinstance(number, bool):
             continue
         exact = Decimal(number)
-        if not exact.is_finite() or abs(exact) > OPERATION_CREDITS_MAX or exact.as_tuple().exponent < -NUMBER_PLACES:
+        exponent = exact.as_tuple().exponent  # a letter for NaN and infinities
+        if not isinstance(exponent, int) or abs(exact) > OPERATION_CREDITS_MAX or exponent < -NUMBER_PLACES:
             raise InvalidInput(
                 path, f"must be a finite number within ±{OPERATION_CREDITS_MAX:,} with at most {NUMBER_PLACES} decimals"
             )

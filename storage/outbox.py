@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.vocabulary import DeliveryStatus, NotifyChannel
@@ -49,7 +49,7 @@ def add_event(conn: Connection, event: NewEvent) -> str:
             created_at=event.at,
         )
     )
-    audience = notification_endpoints.c.clinic_id.is_(None)
+    audience: ColumnElement[bool] = notification_endpoints.c.clinic_id.is_(None)
     if event.clinic_id is not None:
         audience = or_(audience, notification_endpoints.c.clinic_id == event.clinic_id)
     wanted = [

@@ -20,8 +20,8 @@ class LedgerCommand(BaseCommand):
         except CreditbookError as error:
             raise CommandError(f"{error.code}: {error.message}") from None
 
-    def run(self, **options: Any) -> None:
-        raise NotImplementedError
+    #: the command's work, called with its parsed options by name (each command declares the ones it reads)
+    run: Callable[..., None]
 
 
 def aware(text: str) -> datetime:
@@ -40,4 +40,4 @@ def aware(text: str) -> datetime:
 def billing_call(name: str) -> Callable[..., Any]:
     from creditbook_django import ledger
 
-    return getattr(ledger.billing(), name)  # type: ignore[no-any-return]
+    return getattr(ledger.billing(), name)

@@ -172,10 +172,7 @@ def answer(
     found, priced, at = decided.found, decided.priced, decided.at
     if isinstance(posted, transfers.Declined):  # no balance changed: the alerts stay as they were
         decision = wallet.alert_decision(found, decided.current, found.wallet.balance, at)
-        result = _result(
-            found, decided.current, priced, transaction_id, found.wallet.balance, at, posted.reason, decision
-        )
-        return result, found
+        return _result(decided, found, transaction_id, found.wallet.balance, posted.reason, decision), found
     after = wallet.spent(found, posted.taken or Taken(), posted.credits, posted.balance, at)
     decision = wallet.alert_decision(after, decided.current, posted.balance, at)
     terms = after.terms
@@ -183,7 +180,7 @@ def answer(
         term = decided.counted
         terms = {**terms, term.product: replace(term, units=term.units + priced.units)}
     after = replace(after, terms=terms, alerts=notices.holding(decision))
-    return _result(after, decided.current, priced, transaction_id, posted.balance, at, None, decision), after
+    return _result(decided, after, transaction_id, posted.balance, None, decision), after
 
 
 def tells(decided: Decided, after: ClinicState) -> bool:
@@ -446,15 +443,15 @@ def _transfer(
 
 
 def _result(
+    decided: Decided,
     found: ClinicState,
-    current: CompiledPricebook,
-    priced: Quote,
     transaction_id: int | None,
     balance: int,
-    at: datetime,
     decline: str | None,
     decision: AlertDecision,
 ) -> ChargeResult:
+    """What the caller is told about a decided charge, on the clinic's state `found` after it."""
+    priced = decided.priced
     return ChargeResult(
         approved=decline is None,
         clinic_id=found.clinic.id,
@@ -470,7 +467,7 @@ def _result(
         summary=priced.summary,
         decline_reason=decline,
         alerts=tuple(alert.message for alert in decision.alerts),
-        remaining=wallet.remaining(found, current, balance, at),
+        remaining=wallet.remaining(found, decided.current, balance, decided.at),
         warnings=priced.warnings,
     )
 
