@@ -110,8 +110,7 @@ def clinic_page(view: View) -> View:
 
 
 def _zone_of(clinic_id: str) -> ZoneInfo:
-    clinic = next((c for c in ledger.billing().clinics() if c.id == clinic_id), None)
-    return ZoneInfo(clinic.timezone) if clinic else ZoneInfo("UTC")
+    return ZoneInfo(ledger.billing().clinic(clinic_id).timezone)
 
 
 def _problem(request: HttpRequest, clinic_id: str, message: str, status: int) -> HttpResponse:
@@ -138,11 +137,11 @@ def _frame(clinic_id: str) -> dict[str, Any]:
     billing = ledger.billing()
     view = billing.balance(clinic_id)
     shown = Shown(view.currency, view.money_per_credit)
-    clinic = next((c for c in billing.clinics() if c.id == clinic_id), None)
+    clinic = billing.clinic(clinic_id)
     return {
         "clinic_id": clinic_id,
-        "clinic_name": clinic.name if clinic else clinic_id,
-        "clinic_zone": _zone_of(clinic_id),
+        "clinic_name": clinic.name,
+        "clinic_zone": ZoneInfo(clinic.timezone),
         "balance_view": view,
         "shown": shown,
         "header_credits": shown.credits(view.balance),

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from engine.billing import state as clinic_state
 from engine.billing import wallet
 from engine.billing.context import Context
-from engine.billing.errors import InvalidAmount
+from engine.billing.errors import InvalidAmount, UnknownClinic
 from engine.billing.results import BalanceView, RevenueReport, RevenueRow, TransactionPage, TransactionView
 from engine.billing.state import ClinicState
 from engine.vocabulary import GRANT_KINDS, Product, TransactionKind, TransactionStatus
@@ -225,6 +225,14 @@ def revenue(ctx: Context, market: str, since: datetime | None, until: datetime |
 
 def all_clinics(ctx: Context) -> list[Clinic]:
     return ctx.db.read(clinics.all_clinics)
+
+
+def clinic(ctx: Context, clinic_id: str) -> Clinic:
+    """One clinic's registration (its name, market, time zone, segment), or UnknownClinic."""
+    found = ctx.db.read(lambda conn: clinics.clinic(conn, clinic_id))
+    if found is None:
+        raise UnknownClinic(f"no clinic {clinic_id!r}", clinic_id=clinic_id)
+    return found
 
 
 def lots(ctx: Context, clinic_id: str) -> list[dict[str, Any]]:

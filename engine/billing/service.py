@@ -491,6 +491,10 @@ class Billing:
     def clinics(self) -> list[Clinic]:
         return reports.all_clinics(self.ctx)
 
+    def clinic(self, clinic_id: str) -> Clinic:
+        """One clinic's registration (a page about one clinic reads this, not every clinic)."""
+        return reports.clinic(self.ctx, arguments.clinic_id(clinic_id))
+
     def lots(self, clinic_id: str) -> list[dict[str, Any]]:
         """A wallet's lots, for the wallet page and for tests."""
         return reports.lots(self.ctx, arguments.clinic_id(clinic_id))

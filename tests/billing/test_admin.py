@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.billing import AdjustmentRefused, Billing, InvalidAmount, PricebookRejected, RefundExceeded
+from engine.billing import (
+    AdjustmentRefused,
+    Billing,
+    InvalidAmount,
+    PricebookRejected,
+    RefundExceeded,
+    UnknownClinic,
+)
+from engine.errors import InvalidInput
 from engine.pricing.requests import LeadRequest, Usage
 from tests.billing.helpers import allocations_of, rows
 from tests.support.clock import Clock
@@ -236,3 +244,17 @@ def test_history_cursors_are_stable_while_new_rows_arrive(billing: Billing, cloc
     assert second.total is None and third.next_cursor is None
     with pytest.raises(InvalidAmount, match="cursor"):
         billing.transactions("c", cursor="bm90LWEtY3Vyc29y")
+
+
+def test_one_clinic_is_read_by_its_id_and_an_unknown_or_malformed_id_is_refused(billing: Billing) -> None:
+    billing.register_clinic("glow", "Glow Skin Clinic, Mumbai", "IN", key="reg")
+    billing.register_clinic("river", "Riverside Hearing", "US", key="reg")
+    glow = billing.clinic("glow")
+    assert (glow.id, glow.name, glow.market) == ("glow", "Glow Skin Clinic, Mumbai", "IN")
+    assert glow.timezone == "Asia/Kolkata"
+    assert billing.clinic("river").timezone != glow.timezone
+    with pytest.raises(UnknownClinic):
+        billing.clinic("nobody")
+    for malformed in ("", "a" * 65, "glow\x00", "glоw"):  # the last with a Cyrillic о
+        with pytest.raises(InvalidInput):
+            billing.clinic(malformed)
