@@ -15,6 +15,7 @@ the lead note's tiers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -292,7 +293,7 @@ def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
             )
         for lead in range(_poisson(rng, weekly_leads / 7)):
             duplicate = patients and rng.random() < 0.07
-            patient = rng.choice(patients[-20:]) if duplicate else f"+91 9{rng.randrange(10**9):09d}"
+            patient = rng.choice(patients[-20:]) if duplicate else patient_ref(f"+91 9{rng.randrange(10**9):09d}")
             patients.append(patient)
             request = LeadRequest(
                 product=rng.choice(("lead_chat", "lead_call")),
@@ -317,6 +318,13 @@ def _in_clinic(builder: DemoBuilder, number: int, referrer: str | None) -> str:
                     partial(_dispute, builder, clinic, key, reason),
                 )
     return clinic
+
+
+def patient_ref(phone: str) -> str:
+    """What the ledger keeps of a lead's person: a digest of the phone, never the phone (the ledger
+    is append-only, and a person must be erasable: names and phones live beside it, in the
+    backend's own tables). The same phone gives the same reference, which is what finds a duplicate."""
+    return "p-" + hashlib.sha256(phone.encode()).hexdigest()[:24]
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
