@@ -238,7 +238,7 @@ def home(request: HttpRequest, clinic_id: str) -> HttpResponse:
                 shown.money(view.expiring_soon),
             ),
         ],
-        "expiring": [(when.astimezone(zone), shown.credits(credits)) for when, credits in expiring[:6]],
+        "expiring": [(when.astimezone(zone), _both(shown, credits)) for when, credits in expiring[:6]],
         "leads_line": _usage_line(view, shown),
         "month": view.month_starts.astimezone(zone),
         "alerts": view.alerts,
@@ -254,6 +254,11 @@ def home(request: HttpRequest, clinic_id: str) -> HttpResponse:
         "charges": charges,
     }
     return render(request, "creditbook/dashboard/home.html", context)
+
+
+def _both(shown: Shown, credits: int) -> str:
+    """Credits with their money, as every amount a person reads: 1,000 credits (₹1,000)."""
+    return f"{shown.credits(credits)} ({shown.money(credits)})"
 
 
 def _usage_line(view: Any, shown: Any) -> str:
@@ -300,7 +305,7 @@ def _promotion(promo: Any, shown: Shown, clinic_id: str) -> dict[str, Any]:
     elif promo.bonus_pct:
         gives = f"{format_percent(promo.bonus_pct, shown.currency, places=_places(promo.bonus_pct))} extra credits"
         if promo.bonus_cap_credits:
-            gives += f" (up to {shown.credits(promo.bonus_cap_credits)})"
+            gives += f" (up to {_both(shown, promo.bonus_cap_credits)})"
     else:
         gives = "a perk"
     if promo.perk:
@@ -330,7 +335,7 @@ def _topup_form(clinic_id: str, data: Any = None, initial: dict[str, Any] | None
     packages = [
         (
             p.package_code,
-            f"{p.package_code}: {p.included_units:,} {p.product} units, {shown.credits(int(p.total_credits))}",
+            f"{p.package_code}: {p.included_units:,} {p.product} units, {_both(shown, int(p.total_credits))}",
         )
         for p in offered.packages
     ]
@@ -363,11 +368,11 @@ def topup(request: HttpRequest, clinic_id: str) -> HttpResponse:
             "token": new_token(clinic_id, "topup"),
         }
         form, offered = _topup_form(clinic_id, initial=initial)
-        context = {**frame, "form": form, "min_credits": frame["shown"].credits(offered.topup_min_credits)}
+        context = {**frame, "form": form, "min_credits": _both(frame["shown"], offered.topup_min_credits)}
         return render(request, "creditbook/dashboard/topup.html", context)
     form, offered = _topup_form(clinic_id, request.POST)
     if not form.is_valid():
-        context = {**frame, "form": form, "min_credits": frame["shown"].credits(offered.topup_min_credits)}
+        context = {**frame, "form": form, "min_credits": _both(frame["shown"], offered.topup_min_credits)}
         return render(request, "creditbook/dashboard/topup.html", context, status=400)
     read_token(form.cleaned_data["token"], clinic_id, "topup")
     quote = ledger.billing().quote_topup(
@@ -384,9 +389,9 @@ def topup(request: HttpRequest, clinic_id: str) -> HttpResponse:
         **frame,
         "quote": quote,
         "pay": shown.amount(quote.amount),
-        "paid_credits": shown.credits(quote.paid_credits),
-        "bonus": shown.credits(quote.bonus_credits) if quote.bonus_credits else None,
-        "total": shown.credits(quote.paid_credits + quote.bonus_credits),
+        "paid_credits": _both(shown, quote.paid_credits),
+        "bonus": _both(shown, quote.bonus_credits) if quote.bonus_credits else None,
+        "total": _both(shown, quote.paid_credits + quote.bonus_credits),
         "method_label": dict(form.fields["payment_method"].choices).get(form.cleaned_data["payment_method"]),
         "confirm": confirm,
         "confirm_without_code": {**confirm, "promo_code": ""},
@@ -424,7 +429,7 @@ def topup_pay(request: HttpRequest, clinic_id: str) -> HttpResponse:
 def _after_payment(request: HttpRequest, clinic_id: str, frame: dict[str, Any], bought: Any) -> HttpResponse:
     shown: Shown = frame["shown"]
     if bought.status == "credited":
-        added = shown.credits(bought.paid_credits + bought.bonus_credits)
+        added = _both(shown, bought.paid_credits + bought.bonus_credits)
         messages.success(request, f"Paid {shown.amount(bought.money)}: {added} added to the wallet.")
         return redirect(url("home", clinic_id))
     if bought.status == "failed":
@@ -482,7 +487,7 @@ def dispute(request: HttpRequest, clinic_id: str) -> HttpResponse:
         raise UnknownCharge(f"no posted charge {charge_id}") from None
     shown = _frame(clinic_id)["shown"]
     said = {
-        "approved": f"Dispute on charge {charge_id} approved: {shown.credits(opened.refunded_credits)} refunded.",
+        "approved": f"Dispute on charge {charge_id} approved: {_both(shown, opened.refunded_credits)} refunded.",
         "open": f"Dispute on charge {charge_id} opened: our team will review it.",
         "rejected": f"Dispute on charge {charge_id} rejected: {opened.reason}",
     }[opened.status]

@@ -410,3 +410,13 @@ def test_leads_this_month_still_says_zero_on_the_first_of_the_month(world: World
     world.clock.now = datetime(2026, 11, 30, 18, 45, tzinfo=UTC)  # 1 December, 00:15 in India
     shown = text(login("bob").get("/dashboard/smile/"))
     assert "Leads this month: 0 (₹0 spent)" in shown
+
+
+def test_every_amount_on_the_top_up_pages_says_credits_and_money(world: World) -> None:
+    client = login("bob")
+    topup = client.get("/dashboard/smile/topup/")
+    assert "The smallest top-up is 1,000 credits (₹1,000)." in text(topup)
+    fields = form(topup, "/dashboard/smile/topup/")
+    preview = client.post("/dashboard/smile/topup/", {**fields, "credits": "5000", "promo_code": ""})
+    shown = text(preview)
+    assert "5,000 credits (₹5,000)" in shown
