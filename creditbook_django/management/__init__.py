@@ -37,6 +37,22 @@ def aware(text: str) -> datetime:
     return value
 
 
+def bounded(kind: type[int] | type[float], low: float, high: float, unit: str = "") -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` within [low, high] (NaN, infinities and words refused)."""
+    import argparse
+
+    def read(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is not between {low:,g} and {high:,g}{unit}")
+        return value
+
+    return read
+
+
 def billing_call(name: str) -> Callable[..., Any]:
     from creditbook_django import ledger
 

@@ -5,8 +5,6 @@ output folder, and no headline figure is cut off ("…") at either width."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import pytest
 
 from simulator.app.launch import Server, running
 from tests.support.app_pages import PASSWORD, copy_ledger
+from tests.support.browser import launched
 
 PAGES = (  # nav title, heading, url path
     ("Simulator", "What-if simulator", ""),
@@ -30,16 +29,6 @@ CUT_OFF = """() => [...document.querySelectorAll(
     .map(e => e.closest('[data-testid="stMetric"]').innerText.replace(/\\n/g, ' | '))"""
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        message = "Chromium is not installed (Debian: apt-get install chromium; `make test` installs it as root)"
-        if os.environ.get("CREDITBOOK_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
-
-
 @pytest.fixture(scope="module")
 def server(demo_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("browser")
@@ -51,15 +40,8 @@ def server(demo_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def browser(server: Server) -> Iterator[Any]:
-    chromium = _chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-        )
-        yield launched
-        launched.close()
+    with launched() as opened:
+        yield opened
 
 
 def _settle(page: Any) -> None:

@@ -49,3 +49,25 @@ def test_sweep_refuses_bad_arguments_in_one_line(world: World, args: tuple[str, 
 def test_expire_and_reconcile_say_what_they_did(world: World) -> None:
     assert _run("creditbook_expire").startswith("Expired ")
     assert _run("creditbook_reconcile").startswith("OK: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--loop", "--interval", "nan"), "not between"),
+        (("--loop", "--interval", "inf"), "not between"),
+        (("--loop", "--interval", "0"), "not between"),
+        (("--loop", "--interval", "soon"), "not a number"),
+        (("--loop", "--rounds", "0"), "not between"),
+        (("--loop", "--rounds", "2.5"), "not a whole number"),
+    ],
+)
+def test_notify_refuses_bad_arguments_in_one_line(world: World, args: tuple[str, ...], message: str) -> None:
+    with pytest.raises(CommandError) as refused:
+        call_command("creditbook_notify", *args, stdout=StringIO(), stderr=StringIO())
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_notify_says_what_it_delivered_and_a_second_run_finds_nothing(world: World) -> None:
+    assert _run("creditbook_notify").startswith("Delivered ")
+    assert _run("creditbook_notify").strip() == "Delivered 0, to retry 0, dead 0"

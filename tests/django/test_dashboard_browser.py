@@ -2,15 +2,13 @@
 reference project under gunicorn: a clinic logs in, reads its header figures (checked against
 Billing.balance), claims a promotion, previews and pays a top-up with the fake gateway, disputes a
 lead from its row and exports the ledger; another clinic cannot reach the first one's pages or data.
-Every page is screenshotted at 1280 px and 390 px (into the test's folder and /work/shots/), and no
+Every page is screenshotted at 1280 px and 390 px (into test-output/), and no
 page is wider than the phone's screen."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,21 +17,11 @@ import pytest
 
 from engine.money import format_credit_count
 from reference.serving import environment, gunicorn, manage
-from tests.conftest import IN_V2, US_V1
+from tests.support.browser import launched
+from tests.support.reference_project import prepare
 
 pytestmark = pytest.mark.slow
 WIDTHS = (1280, 390)
-SHOTS = Path("/work/shots")
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        message = "Chromium is not installed (Debian: apt-get install chromium; `make test` installs it as root)"
-        if os.environ.get("CREDITBOOK_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +30,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     and the demo leads with contacts; yields (base URL, ledger URL)."""
     folder = tmp_path_factory.mktemp("dashboard")
     env = environment(folder)
-    manage(env, "migrate", "--verbosity", "0")
-    manage(env, "creditbook_publish", str(US_V1), str(IN_V2), "--at", "2025-06-01T00:00:00+00:00")
-    script = (
-        "from creditbook_django import ledger; b = ledger.billing(); "
-        "b.register_clinic('riverside', 'Riverside Hearing', 'US', key='r'); "
-        "b.register_clinic('smile', 'Smile Dental', 'IN', key='r'); "
+    prepare(
+        env,
         "b.purchase('riverside', 1000000, payment_method='card_ok', key='f'); "
         "b.purchase('smile', 10000, payment_method='upi_ok', key='f'); "
-        "b.adjust('smile', 5, actor='support', reason='=HYPERLINK(\"http://x.example\")', key='csv')"
+        "b.adjust('smile', 5, actor='support', reason='=HYPERLINK(\"http://x.example\")', key='csv')",
     )
-    manage(env, "shell", "-c", script)
     manage(env, "demo_api")  # users named after the clinics, and the demo leads with contacts
     with gunicorn(env, workers=2, ready="/dashboard/login/") as base:
         yield base, env["CREDITBOOK_DATABASE_URL"]
@@ -69,20 +52,12 @@ def billing(served: tuple[str, str]) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def browser(served: tuple[str, str]) -> Iterator[Any]:
-    chromium = _chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-        )
-        yield launched
-        launched.close()
+    with launched() as opened:
+        yield opened
 
 
 def _shoot(page: Any, name: str, folder: Path) -> None:
     """The page at each width, whole; it must not be wider than the screen."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.wait_for_timeout(150)
@@ -90,7 +65,6 @@ def _shoot(page: Any, name: str, folder: Path) -> None:
         assert wide <= width, f"{name} is {wide} px wide at {width} px"
         path = folder / f"dashboard-{name}-{width}.png"
         page.screenshot(path=str(path), full_page=True)
-        shutil.copy(path, SHOTS / path.name)
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -103,14 +77,14 @@ def _login(page: Any, base: str, user: str) -> None:
 
 
 def test_a_clinic_uses_its_dashboard_in_a_real_browser(
-    served: tuple[str, str], billing: Any, browser: Any, tmp_path: Path
+    served: tuple[str, str], billing: Any, browser: Any, output_dir: Path
 ) -> None:
     base, _ = served
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.goto(f"{base}/dashboard/smile/")
     assert "/dashboard/login/" in page.url
-    _shoot(page, "login", tmp_path)
+    _shoot(page, "login", output_dir)
     _login(page, base, "smile")
 
     view = billing.balance("smile")
@@ -119,17 +93,17 @@ def test_a_clinic_uses_its_dashboard_in_a_real_browser(
     assert "Leads this month: 3" in page.inner_text("[data-testid=leads-line]")
     assert page.locator("tr:has-text('Priya Sharma')").count() == 1
     assert "98201" not in page.inner_text("[data-testid=recent]")
-    _shoot(page, "home-in", tmp_path)
+    _shoot(page, "home-in", output_dir)
 
     # claim a promotion: the top-up form arrives filled in, the preview shows the bonus, paying adds it
     page.click("[data-testid=promotion]:has-text('EXTRA2K') [data-testid=claim]")
     assert page.input_value("input[name=promo_code]") == "EXTRA2K"
     page.select_option("select[name=payment_method]", "upi_ok")
-    _shoot(page, "topup", tmp_path)
+    _shoot(page, "topup", output_dir)
     page.click("button:has-text('Preview')")
     quote = billing.quote_topup("smile", int(page.input_value("input[name=credits]")), promo_code="EXTRA2K")
     assert format_credit_count(quote.bonus_credits, "INR") in page.inner_text("[data-testid=preview-bonus]")
-    _shoot(page, "preview", tmp_path)
+    _shoot(page, "preview", output_dir)
     before = billing.balance("smile").balance
     page.click("[data-testid=confirm-pay]")
     page.wait_for_url(f"{base}/dashboard/smile/")
@@ -143,7 +117,7 @@ def test_a_clinic_uses_its_dashboard_in_a_real_browser(
     offered = row.locator("select[name=reason] option").evaluate_all("os => os.map(o => o.value)")
     book = billing.pricebook_in_force("IN")
     assert sorted(offered) == sorted({str(r.reason) for r in book.disputes if "lead_call" in r.products})
-    _shoot(page, "dispute", tmp_path)
+    _shoot(page, "dispute", output_dir)
     row.locator("select[name=reason]").select_option("not_reachable")
     row.locator("button:has-text('Send dispute')").click()
     page.wait_for_url(f"{base}/dashboard/smile/#recent")
@@ -155,7 +129,7 @@ def test_a_clinic_uses_its_dashboard_in_a_real_browser(
     page.select_option("select[name=kind]", "adjustment")
     page.click("button:has-text('Filter')")
     assert page.locator("td.kind").all_inner_texts() == ["adjustment"]
-    _shoot(page, "ledger", tmp_path)
+    _shoot(page, "ledger", output_dir)
     with page.expect_download() as download:
         page.click("[data-testid=export-csv]")
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
@@ -165,14 +139,14 @@ def test_a_clinic_uses_its_dashboard_in_a_real_browser(
     page.fill("input[name=target]", "frontdesk@smile.example")
     page.click("button:has-text('Add')")
     assert page.locator("[data-testid=endpoint]").count() == 1
-    _shoot(page, "alerts", tmp_path)
+    _shoot(page, "alerts", output_dir)
 
     # another clinic: its own dashboard, and nothing of smile's by URL
     page.click("button:has-text('Log out')")
     _login(page, base, "riverside")
     assert "SMS segments" in page.inner_text("[data-testid=remaining]")
     assert page.inner_text("[data-testid=header-money]").startswith("$")
-    _shoot(page, "home-us", tmp_path)
+    _shoot(page, "home-us", output_dir)
     for path in ("", "ledger/", "ledger.csv", "topup/", "alerts/"):
         answer = page.request.get(f"{base}/dashboard/smile/{path}")
         assert answer.status == 404, path

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from reference.serving import BIN, environment, gunicorn, manage
-from tests.conftest import IN_V2, US_V1
+from tests.support.reference_project import prepare
 
 pytestmark = pytest.mark.slow
 
@@ -26,15 +26,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     the keys schemathesis calls with."""
     folder = tmp_path_factory.mktemp("served")
     env = environment(folder)
-    manage(env, "migrate", "--verbosity", "0")
-    manage(env, "creditbook_publish", str(US_V1), str(IN_V2), "--at", "2025-06-01T00:00:00+00:00")
-    script = (
-        "from creditbook_django import ledger; b = ledger.billing(); "
-        "b.register_clinic('riverside', 'Riverside Hearing', 'US', key='r'); "
-        "b.register_clinic('smile', 'Smile Dental', 'IN', key='r'); "
-        "b.purchase('smile', 10000, payment_method='upi_ok', key='f')"
-    )
-    manage(env, "shell", "-c", script)
+    prepare(env, "b.purchase('smile', 10000, payment_method='upi_ok', key='f')")
     keys = {"any": manage(env, "creditbook_api_key", "fuzz", "--charge").strip()}
     with gunicorn(env, workers=2) as base:
         yield base, keys

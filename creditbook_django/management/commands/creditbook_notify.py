@@ -7,24 +7,11 @@ import signal
 import time
 from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandParser
 
-from creditbook_django.management import LedgerCommand
+from creditbook_django.management import LedgerCommand, bounded
 
 INTERVAL_MIN, INTERVAL_MAX = 0.1, 3600.0
-
-
-def interval(text: str) -> float:
-    """Seconds between polls of an idle outbox (argparse type)."""
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not INTERVAL_MIN <= value <= INTERVAL_MAX:
-        raise argparse.ArgumentTypeError(f"the interval is {INTERVAL_MIN} to {INTERVAL_MAX:g} seconds, not {text}")
-    return value
 
 
 class Command(LedgerCommand):
@@ -32,17 +19,23 @@ class Command(LedgerCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--loop", action="store_true", help="keep delivering until interrupted (SIGINT/SIGTERM)")
-        parser.add_argument("--interval", type=interval, default=5.0, help="seconds between polls when idle (5)")
         parser.add_argument(
-            "--rounds", type=int, default=None, help="with --loop: stop after this many polls (tests, cron windows)"
+            "--interval",
+            type=bounded(float, INTERVAL_MIN, INTERVAL_MAX, " seconds"),
+            default=5.0,
+            help="seconds between polls when idle (5)",
+        )
+        parser.add_argument(
+            "--rounds",
+            type=bounded(int, 1, 10**9),
+            default=None,
+            help="with --loop: stop after this many polls (tests, cron windows)",
         )
 
     def run(self, loop: bool, interval: float, rounds: int | None, **_: Any) -> None:
         from creditbook_django import ledger
         from creditbook_django.mail import DjangoMailer
 
-        if rounds is not None and rounds < 1:
-            raise CommandError("--rounds is at least 1")
         billing, mailer = ledger.billing(), DjangoMailer()
         if not loop:
             self._report(billing.deliver_notifications(mailer))

@@ -8,23 +8,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from creditbook_django.management import LedgerCommand, aware, billing_call
-
-
-def _bounded(low: int, high: int) -> Any:
-    """An argparse type: a whole number within [low, high]."""
-    import argparse
-
-    def read(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not between {low:,} and {high:,}")
-        return value
-
-    return read
+from creditbook_django.management import LedgerCommand, aware, billing_call, bounded
 
 
 class Command(LedgerCommand):
@@ -35,9 +19,9 @@ class Command(LedgerCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", type=_bounded(0, 14 * 24 * 60), default=15, help="minutes (default 15)")
-        parser.add_argument("--abandon-after", type=_bounded(1, 90 * 24), default=24, help="hours (default 24)")
-        parser.add_argument("--limit", type=_bounded(1, 100_000), default=500, help="attempts per sweep")
+        parser.add_argument("--older-than", type=bounded(int, 0, 14 * 24 * 60), default=15, help="minutes (default 15)")
+        parser.add_argument("--abandon-after", type=bounded(int, 1, 90 * 24), default=24, help="hours (default 24)")
+        parser.add_argument("--limit", type=bounded(int, 1, 100_000), default=500, help="attempts per sweep")
         parser.add_argument("--at", type=aware, default=None, help="sweep as of this time (default: now)")
 
     def run(self, older_than: int, abandon_after: int, limit: int, at: Any, **_: Any) -> None:
