@@ -16,12 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.clock import Clock
-from tests.support.paths import IN_V2, ROOT, US_V1
+from tests.support.paths import ROOT
 from tests.support.postgres import admin_url, throwaway_database
-
-# tests/django (kept by another change) still imports these from here; it moves to tests.support next
-__all__ = ["IN_V2", "ROOT", "US_V1", "Clock"]
 
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.]*(?:![rsa])?(?::[^{}]*)?\}")
 

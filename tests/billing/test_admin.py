@@ -19,8 +19,8 @@ from engine.billing import (
 )
 from engine.errors import InvalidInput
 from engine.pricing.requests import LeadRequest, Usage
-from tests.billing.helpers import allocations_of, rows
 from tests.support.clock import Clock
+from tests.support.ledger_rows import allocations_of, rows
 from tests.support.workbooks import us_version_2
 
 

@@ -23,9 +23,9 @@ from engine.errors import CreditbookError, StorageError
 from engine.pricing.requests import QuoteError
 from storage import fast
 from storage.database import Database
-from tests.billing.helpers import rows, snapshot, tables
 from tests.billing.test_fast_path import PUBLISHED
 from tests.support.clock import Clock
+from tests.support.ledger_rows import rows, snapshot, tables
 from tests.support.paths import IN_V1, IN_V2, US_V1
 
 LEAD = {"product": "lead_call", "package_price": 15_000}  # 250 credits

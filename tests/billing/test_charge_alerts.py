@@ -24,8 +24,8 @@ from engine.pricing.requests import LeadRequest, Usage
 from storage import fast
 from storage.database import Database
 from storage.schema import alert_states, events, lots
-from tests.billing.helpers import snapshot, tables
 from tests.support.clock import Clock
+from tests.support.ledger_rows import snapshot, tables
 from tests.support.paths import IN_V1, IN_V2, US_V1
 
 PUBLISHED = datetime(2025, 6, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ import pytest
 
 from engine.billing import Billing
 from engine.pricing.requests import QuoteError
-from tests.billing.helpers import snapshot
+from tests.support.ledger_rows import snapshot
 
 
 @pytest.mark.parametrize("units", [10**12, 2**63])

@@ -27,7 +27,7 @@ from engine.billing import (
     UnknownPackage,
 )
 from engine.pricing.requests import LeadRequest, QuoteError, Usage
-from tests.billing.helpers import snapshot
+from tests.support.ledger_rows import snapshot
 from tests.support.paths import US_V1
 from tests.support.workbooks import Book
 

@@ -28,8 +28,8 @@ from engine.errors import CreditbookError
 from engine.pricing.requests import LeadRequest, SmsCampaign, Usage, VoiceCampaign
 from storage import clinics, fast
 from storage.database import Database
-from tests.billing.helpers import tables
 from tests.support.clock import START, Clock
+from tests.support.ledger_rows import tables
 from tests.support.paths import IN_V1, IN_V2, US_V1
 from tests.support.workbooks import us_version_2
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from engine.billing import Billing
 from engine.errors import CreditbookError
 from engine.pricing.requests import LeadRequest, Usage
-from tests.billing.helpers import snapshot
+from tests.support.ledger_rows import snapshot
 
 EXAMPLES = int(os.environ.get("CREDITBOOK_HOSTILE_EXAMPLES", "120"))
 

@@ -9,7 +9,7 @@ import pytest
 
 from engine.billing import Billing, FakeGateway, IdempotencyConflict, InvalidKey, PaymentGatewayError
 from engine.pricing.requests import LeadRequest, SmsCampaign, Usage
-from tests.billing.helpers import rows, snapshot
+from tests.support.ledger_rows import rows, snapshot
 from tests.support.races import start_and_join
 
 

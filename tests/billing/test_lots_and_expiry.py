@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from engine.billing import Billing
 from engine.pricing.requests import Usage
-from tests.billing.helpers import allocations_of, rows
 from tests.support.clock import Clock
+from tests.support.ledger_rows import allocations_of, rows
 from tests.support.races import start_and_join
 
 

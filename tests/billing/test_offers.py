@@ -10,8 +10,8 @@ import pytest
 
 from engine import LeadRequest, SmsCampaign, UnknownClinic
 from engine.billing import Billing
-from tests.billing.helpers import snapshot
 from tests.support.clock import Clock
+from tests.support.ledger_rows import snapshot
 
 NOVEMBER = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

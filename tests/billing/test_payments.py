@@ -21,8 +21,8 @@ from engine.billing import (
 )
 from engine.errors import InvalidInput
 from storage.promotions import ALL_CLINICS
-from tests.billing.helpers import rows, snapshot
 from tests.support.clock import Clock
+from tests.support.ledger_rows import rows, snapshot
 from tests.support.races import start_and_join
 
 NOVEMBER = datetime(2026, 11, 15, 6, 0, tzinfo=UTC)  # DOUBLE5K is on sale (1 Nov - 31 Dec 2026, India)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from engine.billing import Billing
 from engine.pricing.requests import LeadRequest, SmsCampaign, Usage, VoiceCampaign
-from tests.billing.helpers import allocations_of, rows
+from tests.support.ledger_rows import allocations_of, rows
 
 REMINDER = "Hi {first}, a reminder of your hearing check tomorrow at 10:00. Reply C to confirm."
 

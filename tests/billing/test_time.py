@@ -13,8 +13,8 @@ from engine.billing import Billing
 from engine.billing.state import CLOCK_SKEW
 from engine.errors import OutOfOrder
 from engine.pricing.requests import Usage
-from tests.billing.helpers import rows, snapshot
 from tests.support.clock import Clock
+from tests.support.ledger_rows import rows, snapshot
 
 
 def test_a_charge_dated_before_the_purchase_that_funds_it_is_refused(billing: Billing, clock: Clock) -> None:

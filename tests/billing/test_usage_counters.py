@@ -22,8 +22,8 @@ from engine.pricing.requests import LeadRequest, Usage
 from storage import usage
 from storage.database import MIGRATIONS
 from storage.schema import transactions, usage_days
-from tests.billing.helpers import rows
 from tests.support.clock import Clock
+from tests.support.ledger_rows import rows
 
 LEAD = LeadRequest(product="lead_call", package_price=Decimal(15_000))  # 250 credits
 IST_APRIL = datetime(2026, 3, 31, 18, 30, tzinfo=UTC)  # 1 April 2026, 00:00 in Kolkata

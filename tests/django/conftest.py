@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_V2, US_V1, Clock
+from tests.support.clock import Clock
+from tests.support.paths import IN_V2, US_V1
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 PASSWORD = "correct horse"

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.billing.helpers import snapshot
 from tests.django.conftest import World, as_client, as_user, post
 from tests.django.test_endpoints import API, body
+from tests.support.ledger_rows import snapshot
 
 POSTS = [
     ("/purchase/", {"credits": 100_000, "payment_method": "card_ok"}),

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 COMMITTED = ROOT / "creditbook_django" / "openapi.yaml"
 

@@ -20,8 +20,8 @@ from engine.errors import InvalidInput
 from engine.pricing.requests import LeadRequest, Usage
 from engine.vocabulary import Product
 from storage.database import Database
-from tests.billing.helpers import rows
 from tests.support.clock import Clock
+from tests.support.ledger_rows import rows
 from tests.support.ledgers import shipped_ledger
 from tests.support.paths import IN_V1, IN_V2
 from tests.support.payment_providers import razorpay_keys

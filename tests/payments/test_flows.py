@@ -17,9 +17,9 @@ from engine.billing.payments import FakeGateway, PaymentGateway
 from engine.billing.payments.razorpay import RazorpayGateway
 from engine.billing.payments.stripe import StripeGateway
 from storage.schema import payment_attempts, transactions
-from tests.billing.helpers import rows, snapshot
 from tests.support import provider_stubs as stubs
 from tests.support.clock import Clock
+from tests.support.ledger_rows import rows, snapshot
 from tests.support.ledgers import shipped_ledger
 from tests.support.paths import US_V1
 from tests.support.payment_providers import TIMEOUT, razorpay_keys, stripe_keys
