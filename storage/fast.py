@@ -280,11 +280,7 @@ def post_charge(conn: Connection, charge: FastCharge) -> Answer:
 #: the name of the prepared call on each connection, and the connection info's note that it is there
 _PREPARED: Final = b"creditbook_charge_call"
 _PREPARED_ON: Final = "creditbook_charge_prepared"
-_TYPES: Final = (
-    "text, text, text, timestamptz, bigint, bigint, text, integer, integer, timestamptz, boolean, bigint, bigint, "
-    "bigint[], bigint[], bigint, text, bigint, integer, text, text, text, text, text, bigint, bigint, bigint, date, "
-    "text, text"
-).split(", ")
+_TYPES: Final = DROP_CHARGE_FUNCTION.partition("(")[2].removesuffix(")").split(", ")  # the function's signature
 _PREPARED_CALL: Final = (
     "SELECT * FROM creditbook_charge(" + ", ".join(f"${n}::{kind}" for n, kind in enumerate(_TYPES, 1)) + ")"
 ).encode()
