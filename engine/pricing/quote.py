@@ -248,7 +248,10 @@ def stored_json(priced: Quote) -> str:
     if key is None:
         return priced.model_dump_json()
     at = _AT_JSON.dump_json(priced.at).decode()
-    found = _stored.get(key)
+    try:
+        found = _stored.get(key)
+    except TypeError:  # a detail with a part that cannot be a key
+        return priced.model_dump_json()
     if found is not None:
         return found[2] + at + found[3]
     whole = priced.model_dump_json()
@@ -268,7 +271,9 @@ def _shape(priced: Quote) -> tuple[Any, ...] | None:
     line = priced.priced
     if line is None or priced.remaining is not None:
         return None
-    detail = line.detail if isinstance(line.detail, str) else repr(line.detail)
+    detail: Any = line.detail
+    if not isinstance(detail, str):  # a LeadRequest: its fields, a Decimal by its text
+        detail = (type(detail), *[("D", str(v)) if type(v) is Decimal else v for v in detail.__dict__.values()])
     return (
         priced.pricebook_id,
         priced.version,
