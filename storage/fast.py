@@ -270,7 +270,7 @@ def post_charge(conn: Connection, charge: FastCharge) -> Answer:
         raise driver_error(conn, _CALL, params, error, None) from error
     status, transaction_id, balance, stored = (result.get_value(0, n) for n in range(4))
     return Answer(
-        status.decode(),  # type: ignore[arg-type]  # one of Status: the function sets no other
+        status.decode(),  # one of Status: the function sets no other
         None if transaction_id is None else int(transaction_id),
         None if balance is None else int(balance),
         None if stored is None else stored.decode(),
@@ -342,7 +342,7 @@ def _raise(conn: Connection, result: Any, params: tuple[Any, ...]) -> None:
     `driver_error`: a lost race is retried, a dropped connection invalidated)."""
     from psycopg import errors
 
-    error = errors.error_from_result(result, encoding="utf-8")
+    error: Any = errors.error_from_result(result, encoding="utf-8")  # the dialect's DBAPI Error
     raise driver_error(conn, _CALL, params, error, None) from error  # a StatementError: not caught above
 
 
