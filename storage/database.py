@@ -153,6 +153,17 @@ def _postgres_engine(url: str, schema: str | None, isolation: str, pool_size: in
     return engine
 
 
+def _idle(conn: Connection) -> bool:
+    """The server holds no transaction open on the connection (PostgreSQL)."""
+    from psycopg.pq import TransactionStatus  # PostgreSQL's driver: only a PostgreSQL ledger gets here
+
+    try:
+        driver: Any = conn.connection.driver_connection
+        return bool(driver.info.transaction_status == TransactionStatus.IDLE)
+    except Exception:  # a connection that cannot even say is not kept
+        return False
+
+
 class Autocommit:
     """Work whose statements are each a transaction of their own on PostgreSQL: a charge posted by
     one function call (storage/fast.py) then costs one round trip instead of three (BEGIN, the
@@ -190,7 +201,9 @@ class Database:
     `fast` (default on) lets billing post charges from clinic states it kept since an earlier
     operation, verified by the wallet's version (engine/billing/charges.py), and on PostgreSQL in
     one round trip (storage/fast.py); off, every charge reads its clinic under the wallet lock and
-    goes through the door statement by statement — the reference the fast path is tested against."""
+    goes through the door statement by statement — the reference the fast path is tested against.
+    On PostgreSQL each thread that charges keeps one of the pool's connections, in autocommit,
+    between charges (`_held_connection`): `pool_size` bounds those threads as well."""
 
     def __init__(
         self,
@@ -237,7 +250,8 @@ class Database:
             try:
                 yield held
             except BaseException:
-                self._drop_held(held)  # it may be broken or inside a transaction: the next run opens another
+                if held.invalidated or not _idle(held):  # broken, or left inside a transaction: not kept
+                    self._drop_held(held)
                 raise
             return
         with self.engine.connect() as opened:

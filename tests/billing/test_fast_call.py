@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from engine.billing import Billing, FakeGateway
+from engine.billing.errors import UnknownClinic
 from engine.pricing.requests import LeadRequest, Usage
 from storage import fast
 from storage.database import Autocommit, Database
@@ -119,6 +120,24 @@ def test_each_thread_keeps_one_connection_given_back_when_it_ends_or_the_databas
     assert pool.checkedout() == held + 1  # the first thread's was given back when the second took one
     db.dispose()
     assert pool.checkedout() == 0
+
+
+def test_a_refused_charge_keeps_the_connection_and_one_left_inside_a_transaction_does_not(
+    pg_billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = _backend(pg_billing.db)
+    with pytest.raises(UnknownClinic):  # refused by the reference path, inside its transaction (rolled back)
+        pg_billing.charge("nobody", _lead(3_000), key="k")
+    assert _backend(pg_billing.db) == pid
+
+    def left_open(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+        raise RuntimeError("work that failed inside a transaction it began")
+
+    with pytest.raises(RuntimeError):
+        pg_billing.db.run(Autocommit(left_open))
+    assert _backend(pg_billing.db) != pid  # that connection was given back (rolled back), not kept
+    assert pg_billing.charge("a", _lead(3_000), key="after").approved
 
 
 def test_values_the_text_call_cannot_carry_go_through_the_cursor_and_leave_the_same_rows(
