@@ -27,7 +27,8 @@ def _when(at: datetime) -> str:
 
 def clinics(path: Path, count: int, funded: int, at: datetime, prefix: str = "h") -> list[str]:
     """`count` Indian clinics, each with a wallet and one top-up of `funded` credits (a lot that
-    never expires, its two legs, the credited payment it names), written directly. The pricebook must be published already."""
+    never expires, its two legs, the credited payment it names), written directly. The pricebook
+    must be published already."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
