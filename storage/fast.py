@@ -5,8 +5,10 @@ it), a charge costs about a dozen client–server round trips on PostgreSQL, and
 not the work, were the limit: 28% of pgbench's tpcb-like rate at one client, 19% at 16. Here
 billing prices the charge in Python from a clinic state it kept (engine/billing/charges.py),
 `transfers.predict` decides it as `post` would (approved or declined, what each lot gives, the
-balance after), and `creditbook_charge(...)` — installed by migration 0004 — writes it in one
-statement, in its own transaction (autocommit: no BEGIN or COMMIT round trip):
+balance after), and `creditbook_charge(...)` — installed by migration 0005 — writes it in one
+statement, in its own transaction (autocommit: no BEGIN or COMMIT round trip; the connection is
+the one the calling thread keeps, storage/database.py `Database.transaction`, and the call a
+statement prepared once on it and sent through libpq, `post_charge`):
 
 1. claim the idempotency key (INSERT ... ON CONFLICT DO NOTHING, as storage/idempotency.py): a
    key already used answers `replay` with its stored outcome, or `conflict`;
