@@ -27,7 +27,8 @@ def _when(at: datetime) -> str:
 
 def clinics(path: Path, count: int, funded: int, at: datetime, prefix: str = "h") -> list[str]:
     """`count` Indian clinics, each with a wallet and one top-up of `funded` credits (a lot that
-    never expires, its two legs), written directly. The pricebook must be published already."""
+    never expires, its two legs, the credited payment it names), written directly. The pricebook
+    must be published already."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -51,9 +52,18 @@ def clinics(path: Path, count: int, funded: int, at: datetime, prefix: str = "h"
             return (wallets[name], funded), (cash, -funded)
 
         conn.executemany(
-            "insert into transactions (id, clinic_id, kind, status, credits, at, unfunded, refunded) "
-            "values (?, ?, 'topup', 'posted', ?, ?, 0, 0)",
-            [(first + n, name, funded, _when(at)) for n, name in enumerate(names)],
+            "insert into transactions (id, clinic_id, kind, status, credits, at, unfunded, refunded, payment_id) "
+            "values (?, ?, 'topup', 'posted', ?, ?, 0, 0, ?)",
+            [(first + n, name, funded, _when(at), f"bench-{name}") for n, name in enumerate(names)],
+        )
+        conn.executemany(  # the credited payment each top-up names (reconcile's check (i))
+            "insert into payment_attempts (reference, clinic_id, origin, idempotency_key, provider, provider_id, "
+            "method, credits, amount, currency, status, created_at, answered_at, settled_at, topup_id) "
+            "values (?, ?, 'purchase', 'topup', 'fake', ?, 'upi_ok', ?, ?, 'INR', 'credited', ?, ?, ?, ?)",
+            [
+                (f"bench-{name}", name, f"bench-{name}", funded, funded, _when(at), _when(at), _when(at), first + n)
+                for n, name in enumerate(names)
+            ],
         )
         conn.executemany(
             "insert into lots (wallet_id, kind, source, amount, remaining, created_at, expired, transaction_id) "

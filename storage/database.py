@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -119,10 +120,17 @@ MIGRATION_LOCK = 0x6372_6564_6974  # "credit": the advisory lock every migrating
 _OPEN: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
+_ABANDONED: list[Connection] = []  # a forked child's inherited held connections: never used, never closed
+
+
 def _forget_pools_in_child() -> None:
     """After a fork the child must not use the parent's pooled connections (two processes on one
-    socket read each other's answers): it drops them without closing them, and opens its own."""
+    socket read each other's answers): it drops them without closing them, and opens its own. The
+    connections the parent's threads held (`Database.transaction`, autocommit) are kept out of
+    reach, never closed: closing one would end the parent's session."""
     for database in list(_OPEN):
+        _ABANDONED.extend(database._held.values())
+        database._held.clear()
         database.engine.dispose(close=False)
 
 
@@ -143,6 +151,17 @@ def _postgres_engine(url: str, schema: str | None, isolation: str, pool_size: in
             dbapi_connection.commit()
 
     return engine
+
+
+def _idle(conn: Connection) -> bool:
+    """The server holds no transaction open on the connection (PostgreSQL)."""
+    from psycopg.pq import TransactionStatus  # PostgreSQL's driver: only a PostgreSQL ledger gets here
+
+    try:
+        driver: Any = conn.connection.driver_connection
+        return bool(driver.info.transaction_status == TransactionStatus.IDLE)
+    except Exception:  # a connection that cannot even say is not kept
+        return False
 
 
 class Autocommit:
@@ -182,7 +201,9 @@ class Database:
     `fast` (default on) lets billing post charges from clinic states it kept since an earlier
     operation, verified by the wallet's version (engine/billing/charges.py), and on PostgreSQL in
     one round trip (storage/fast.py); off, every charge reads its clinic under the wallet lock and
-    goes through the door statement by statement — the reference the fast path is tested against."""
+    goes through the door statement by statement — the reference the fast path is tested against.
+    On PostgreSQL each thread that charges keeps one of the pool's connections, in autocommit,
+    between charges (`_held_connection`): `pool_size` bounds those threads as well."""
 
     def __init__(
         self,
@@ -208,6 +229,9 @@ class Database:
             self.engine = _sqlite_engine(self.url, echo=echo)
         else:
             self.engine = _postgres_engine(self.url, self.schema, isolation, pool_size, echo=echo)
+        # PostgreSQL: the autocommit connection each thread keeps between `Autocommit` runs
+        self._held: dict[threading.Thread, Connection] = {}
+        self._held_lock = threading.Lock()
         _OPEN.add(self)
         self.retries = 0  # how many times a transaction was retried (for benchmarks and tests)
         self.fault: Callable[[Connection], None] | None = None  # tests inject failures here
@@ -220,17 +244,51 @@ class Database:
     @contextmanager
     def transaction(self, readonly: bool = False, autocommit: bool = False) -> Iterator[Connection]:
         """One attempt: commit on success, roll back on any exception (`autocommit`, PostgreSQL:
-        each statement commits on its own)."""
+        each statement commits on its own, on the connection this thread keeps: `_held_connection`)."""
+        if autocommit and self.dialect == "postgresql":
+            held = self._held_connection()
+            try:
+                yield held
+            except BaseException:
+                if held.invalidated or not _idle(held):  # broken, or left inside a transaction: not kept
+                    self._drop_held(held)
+                raise
+            return
         with self.engine.connect() as opened:
-            if autocommit and self.dialect == "postgresql":
-                yield opened.execution_options(isolation_level="AUTOCOMMIT")
-                return
             options: dict[str, Any] = {"creditbook_readonly": True} if readonly else {}
             if self.write_begin is not None:  # the reliability tests' broken variant: a deferred BEGIN
                 options["creditbook_write_begin"] = self.write_begin
             connection = opened.execution_options(**options) if options else opened
             with connection.begin():
                 yield connection
+
+    def _held_connection(self) -> Connection:
+        """This thread's autocommit connection (PostgreSQL), kept between runs: checking a connection
+        out of the pool and setting and resetting its isolation level cost more Python than posting
+        a charge. Each thread that posts charges keeps one of the pool's connections; those of
+        threads that have ended are returned when a thread opens its own."""
+        thread = threading.current_thread()
+        held = self._held.get(thread)
+        if held is not None:
+            if not held.closed and not held.invalidated:
+                return held
+            self._drop_held(held)
+        with self._held_lock:
+            for other, connection in list(self._held.items()):
+                if not other.is_alive():
+                    del self._held[other]
+                    connection.close()
+        opened = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        with self._held_lock:
+            self._held[thread] = opened
+        return opened
+
+    def _drop_held(self, held: Connection) -> None:
+        with self._held_lock:
+            for thread, connection in list(self._held.items()):
+                if connection is held:
+                    del self._held[thread]
+        held.close()
 
     @contextmanager
     def begun(self, conn: Connection) -> Iterator[Connection]:
@@ -291,4 +349,9 @@ class Database:
             command.upgrade(config, "head")
 
     def dispose(self) -> None:
+        with self._held_lock:
+            held = list(self._held.values())
+            self._held.clear()
+        for connection in held:
+            connection.close()
         self.engine.dispose()

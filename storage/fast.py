@@ -5,8 +5,10 @@ it), a charge costs about a dozen client–server round trips on PostgreSQL, and
 not the work, were the limit: 28% of pgbench's tpcb-like rate at one client, 19% at 16. Here
 billing prices the charge in Python from a clinic state it kept (engine/billing/charges.py),
 `transfers.predict` decides it as `post` would (approved or declined, what each lot gives, the
-balance after), and `creditbook_charge(...)` — installed by migration 0004 — writes it in one
-statement, in its own transaction (autocommit: no BEGIN or COMMIT round trip):
+balance after), and `creditbook_charge(...)` — installed by migration 0005 — writes it in one
+statement, in its own transaction (autocommit: no BEGIN or COMMIT round trip; the connection is
+the one the calling thread keeps, storage/database.py `Database.transaction`, and the call a
+statement prepared once on it and sent through libpq, `post_charge`):
 
 1. claim the idempotency key (INSERT ... ON CONFLICT DO NOTHING, as storage/idempotency.py): a
    key already used answers `replay` with its stored outcome, or `conflict`;
@@ -253,17 +255,128 @@ def _params(charge: FastCharge) -> tuple[Any, ...]:
 
 def post_charge(conn: Connection, charge: FastCharge) -> Answer:
     """Post one charge in one statement (see the module docstring). `conn` should be in autocommit
-    (storage/database.py `Autocommit`): each call is then its own transaction."""
+    (storage/database.py `Autocommit`): each call is then its own transaction.
+
+    The call is a statement prepared once on each connection and executed through libpq itself,
+    its parameters sent as text: psycopg's cursor (adapting 30 parameters, its result machinery)
+    cost more Python than everything else a charge sends. A charge with a value that is not plain
+    text, a number, a flag, a time or a list of numbers goes through the cursor instead."""
     params = _params(charge)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    encoded = _encoded(params)
+    driver: Any = conn.connection.driver_connection
+    if encoded is None or driver.info.encoding != "utf-8" or driver.pgconn.pipeline_status:
+        return _post_by_cursor(conn, params)
+    try:
+        result = _executed(conn, driver.pgconn, encoded, params)
+    except conn.dialect.loaded_dbapi.Error as error:  # libpq could not even send it (a lost connection)
+        raise driver_error(conn, _CALL, params, error, None) from error
+    status, transaction_id, balance, stored = (result.get_value(0, n) for n in range(4))
+    return Answer(
+        status.decode(),  # one of Status: the function sets no other
+        None if transaction_id is None else int(transaction_id),
+        None if balance is None else int(balance),
+        None if stored is None else stored.decode(),
+    )
+
+
+#: the name of the prepared call on each connection, and the connection info's note that it is there
+_PREPARED: Final = b"creditbook_charge_call"
+_PREPARED_ON: Final = "creditbook_charge_prepared"
+_TYPES: Final = DROP_CHARGE_FUNCTION.partition("(")[2].removesuffix(")").split(", ")  # the function's signature
+_PREPARED_CALL: Final = (
+    "SELECT * FROM creditbook_charge(" + ", ".join(f"${n}::{kind}" for n, kind in enumerate(_TYPES, 1)) + ")"
+).encode()
+
+
+def _encoded(params: tuple[Any, ...]) -> list[bytes | None] | None:
+    """The parameters as PostgreSQL reads them in text, or None when one is not of a kind this
+    knows (or holds a NUL, which text parameters cannot carry): the cursor then sends them."""
+    out: list[bytes | None] = []
+    for value in params:
+        kind = type(value)
+        if value is None:
+            out.append(None)
+        elif kind is str:
+            if "\x00" in value:
+                return None
+            out.append(value.encode())
+        elif kind is bool:
+            out.append(b"t" if value else b"f")
+        elif kind is int:
+            out.append(str(value).encode())
+        elif kind is datetime or kind is date:
+            out.append(value.isoformat().encode())
+        elif kind is list and all(type(item) is int for item in value):
+            out.append(("{" + ",".join(map(str, value)) + "}").encode())
+        else:
+            return None
+    return out
+
+
+def _executed(conn: Connection, pgconn: Any, encoded: list[bytes | None], params: tuple[Any, ...]) -> Any:
+    """The prepared call's result (prepared first when this connection has not prepared it, and
+    again when the session lost it)."""
+    info = conn.connection.info
+    for _ in range(2):
+        if info.get(_PREPARED_ON) is not pgconn:
+            prepared = pgconn.prepare(_PREPARED, _PREPARED_CALL)
+            if _sqlstate(prepared) not in (None, _DUPLICATE_PREPARED):
+                _raise(conn, prepared, params)
+            info[_PREPARED_ON] = pgconn
+        result = pgconn.exec_prepared(_PREPARED, encoded)
+        if _sqlstate(result) != _NO_SUCH_PREPARED:
+            break
+        info.pop(_PREPARED_ON, None)
+    if _sqlstate(result) is not None:
+        _raise(conn, result, params)
+    return result
+
+
+def _sqlstate(result: Any) -> bytes | None:
+    """None for a result that succeeded, else its SQLSTATE."""
+    if result.status in (_COMMAND_OK, _TUPLES_OK):
+        return None
+    return result.error_field(_SQLSTATE_FIELD) or b""
+
+
+def _raise(conn: Connection, result: Any, params: tuple[Any, ...]) -> None:
+    """A failed libpq call raised as the cursor would raise it (storage/statements.py
+    `driver_error`: a lost race is retried, a dropped connection invalidated)."""
+    from psycopg import errors
+
+    error: Any = errors.error_from_result(result, encoding="utf-8")  # the dialect's DBAPI Error
+    raise driver_error(conn, _CALL, params, error, None) from error  # a StatementError: not caught above
+
+
+_SQLSTATE_FIELD: Final = ord("C")  # libpq's PG_DIAG_SQLSTATE
+_NO_SUCH_PREPARED: Final = b"26000"
+_DUPLICATE_PREPARED: Final = b"42P05"
+_COMMAND_OK: Final = 1  # libpq's PGRES_COMMAND_OK and PGRES_TUPLES_OK
+_TUPLES_OK: Final = 2
+
+
+def _post_by_cursor(conn: Connection, params: tuple[Any, ...]) -> Answer:
+    """The call through psycopg's cursor (kept with the connection: `_cursor`)."""
+    cursor = _cursor(conn)
     try:
         cursor.execute(_CALL, params)
         status, transaction_id, balance, stored = cursor.fetchone()
     except conn.dialect.loaded_dbapi.Error as error:
-        raise driver_error(conn, _CALL, params, error, cursor) from error
-    finally:
         cursor.close()
+        raise driver_error(conn, _CALL, params, error, cursor) from error
     return Answer(status, transaction_id, balance, stored)
+
+
+def _cursor(conn: Connection) -> Any:
+    """The cursor that calls the function on this driver connection, kept with it: a cursor used
+    again for the same query keeps its adapters (psycopg looks up how to send each parameter
+    once). Its one row is read before it is used again."""
+    fairy = conn.connection
+    driver = fairy.driver_connection
+    cursor = fairy.info.get("creditbook_charge_cursor")
+    if cursor is None or cursor.closed or cursor.connection is not driver:
+        cursor = fairy.info["creditbook_charge_cursor"] = driver.cursor()  # type: ignore[union-attr]
+    return cursor
 
 
 def post_charges(conn: Connection, charges: Sequence[FastCharge]) -> list[Answer]:

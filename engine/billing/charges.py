@@ -42,7 +42,7 @@ from engine.billing.results import ChargeResult
 from engine.bounds import OPERATION_CREDITS_MAX
 from engine.errors import CreditbookError
 from engine.pricebook.model import CompiledPricebook
-from engine.pricing.quote import Quote, quote
+from engine.pricing.quote import Quote, quote, stored_json
 from engine.pricing.requests import QuoteContext, Request, as_request
 from engine.vocabulary import AccountKind, AllocationKind, Plan, TransactionKind, TransactionStatus
 from rules import AlertDecision, ChargeFacts, PolicyEngine
@@ -436,7 +436,7 @@ def _transfer(
             version=priced.version,
             semantic_hash=priced.semantic_hash,
             rule_ids=(*priced.rule_ids, *policy.overdraft_rule_ids(segment, priced.credits)),
-            quote=priced.model_dump_json(),
+            quote=stored_json(priced),
         ),
         details=transfers.Details(product=priced.product, units=priced.units, patient_ref=asked.patient_ref),
     )

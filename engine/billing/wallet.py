@@ -97,8 +97,8 @@ def expiring(found: ClinicState, at: datetime, until: datetime) -> tuple[int, da
 
 def remaining(found: ClinicState, current: CompiledPricebook, balance: int, at: datetime) -> Remaining | None:
     """How many more SMS segments and voice minutes the balance buys at the clinic's rates."""
-    products = [p.product for p in current.products if Product(p.product).is_messaging]
-    if not products:
+    products = current.derived("billing.messaging", _messaging)
+    if not products:  # a market that sells no messaging (leads only): nothing to estimate
         return None
     context = QuoteContext(
         at=at,
@@ -111,6 +111,11 @@ def remaining(found: ClinicState, current: CompiledPricebook, balance: int, at: 
     if estimate is None:
         return None
     return Remaining(sms_segments=estimate.sms_segments, voice_minutes=estimate.voice_minutes)
+
+
+def _messaging(pricebook: CompiledPricebook) -> tuple[str, ...]:
+    """The messaging products a version sells (SMS, voice): what the balance estimate counts."""
+    return tuple(p.product for p in pricebook.products if Product(p.product).is_messaging)
 
 
 def alert_decision(found: ClinicState, current: CompiledPricebook, balance: int, at: datetime) -> AlertDecision:

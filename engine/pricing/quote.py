@@ -20,6 +20,7 @@ result is rounded (the requests' own bounds keep every step before it exact and 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field
 
 from engine.bounds import OPERATION_CREDITS_MAX, UNITS_MAX
 from engine.money import decimal_text, format_credits, format_money, round_credits
@@ -224,6 +225,78 @@ class Quote(_Out):
             out.append("  " + "; ".join(left))
         out.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# The stored quote
+# ------------------------------------------------------------------------------------------------
+
+_AT_JSON = TypeAdapter(datetime)
+_STORED_MAX = 4_096
+#: the JSON of quotes priced alike, by everything but their time: (the objects the key names by
+#: identity, kept alive so no other takes their id; the JSON before and after the time)
+_stored: dict[tuple[Any, ...], tuple[Any, Any, str, str]] = {}
+_stored_lock = threading.Lock()
+
+
+def stored_json(priced: Quote) -> str:
+    """`priced.model_dump_json()` — the quote a charge stores with its transaction — built once per
+    quote shape: quotes priced alike (same version, request, rules, credits) differ only in their
+    time, which is put into the JSON of the first. A lead quote for the same product and price
+    range of one pricebook version is one shape, however many clinics are charged it."""
+    key = _shape(priced)
+    if key is None:
+        return priced.model_dump_json()
+    at = _AT_JSON.dump_json(priced.at).decode()
+    try:
+        found = _stored.get(key)
+    except TypeError:  # a detail with a part that cannot be a key
+        return priced.model_dump_json()
+    if found is not None:
+        return found[2] + at + found[3]
+    whole = priced.model_dump_json()
+    head, marker, tail = whole.partition(f'"at":{at}')
+    if not marker or f'"at":{at}' in tail:  # the time must be found exactly once
+        return whole
+    with _stored_lock:
+        if len(_stored) >= _STORED_MAX:
+            _stored.clear()
+        _stored[key] = (priced.priced.table, priced.priced.lead, head + '"at":', tail)
+    return whole
+
+
+def _shape(priced: Quote) -> tuple[Any, ...] | None:
+    """What a quote's JSON is made of, but its time; None for a quote not cached (one with a
+    balance estimate, or none priced). Decimals by their text: equal numbers may be written apart."""
+    line = priced.priced
+    if line is None or priced.remaining is not None:
+        return None
+    detail: Any = line.detail
+    if not isinstance(detail, str):  # a LeadRequest: its fields, a Decimal by its text
+        detail = (type(detail), *[("D", str(v)) if type(v) is Decimal else v for v in detail.__dict__.values()])
+    return (
+        priced.pricebook_id,
+        priced.version,
+        priced.semantic_hash,
+        priced.currency,
+        str(priced.money_per_credit),
+        priced.product,
+        str(priced.exact_credits),
+        priced.credits,
+        priced.rule_ids,
+        priced.warnings,
+        line.product,
+        line.units,
+        line.used_before,
+        line.plan,
+        detail,
+        id(line.table),  # compiled pricebook objects: the entry keeps them (its id stays theirs)
+        id(line.lead),
+        str(line.discount.pct),
+        str(line.exact),
+        line.credits,
+        line.rule_ids,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -453,4 +526,5 @@ __all__ = [
     "price_units",
     "quote",
     "select_version",
+    "stored_json",
 ]

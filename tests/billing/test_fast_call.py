@@ -1,0 +1,167 @@
+"""How the one-round-trip charge reaches PostgreSQL (storage/fast.py `post_charge`, storage/database.py
+`Database.transaction`): the call is prepared once per connection and sent through libpq with its
+parameters as text, on an autocommit connection each thread keeps between charges. What that must
+not change: a session that lost the prepared call prepares it again, a connection the server ended
+is replaced and the charge posted once, values the text call cannot carry go through psycopg's
+cursor and leave the same rows, and a thread's connection is given back when the thread ends or
+the database is disposed."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.billing import Billing, FakeGateway
+from engine.billing.errors import UnknownClinic
+from engine.pricing.requests import LeadRequest, Usage
+from storage import fast
+from storage.database import Autocommit, Database
+from tests.billing.helpers import tables
+from tests.support.clock import START, Clock
+from tests.support.ledgers import shipped_ledger
+from tests.support.postgres import throwaway_database
+
+
+@pytest.fixture
+def pg_billing(postgres_database: str) -> Iterator[Billing]:
+    """A PostgreSQL ledger with two Indian clinics funded, each charged once (their states kept)."""
+    with shipped_ledger(postgres_database, Clock(START), FakeGateway()) as billing:
+        for clinic in ("a", "b"):
+            billing.register_clinic(clinic, clinic, "IN", key="reg")
+            billing.purchase(clinic, 100_000, payment_method="upi_ok", key="buy")
+            billing.charge(clinic, _lead(3_000), key="warm")
+        yield billing
+
+
+def _lead(price: int) -> LeadRequest:
+    return LeadRequest(product="lead_call", package_price=Decimal(price))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def statuses(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """What the function answered, charge by charge."""
+    seen: Counter[str] = Counter()
+    post = fast.post_charge
+
+    def counted(conn: Any, charge: fast.FastCharge) -> fast.Answer:
+        answer = post(conn, charge)
+        seen[answer.status] += 1
+        return answer
+
+    monkeypatch.setattr(fast, "post_charge", counted)
+    return seen
+
+
+def _backend(db: Database) -> int:
+    """The server process behind this thread's kept connection."""
+    return int(db.run(Autocommit(lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())))
+
+
+def _charges(billing: Billing, clinic: str) -> list[Any]:
+    def read(conn: Any) -> list[Any]:
+        sql = "SELECT credits, status FROM transactions WHERE clinic_id = :c AND kind = 'charge' ORDER BY id"
+        return list(conn.execute(text(sql), {"c": clinic}))
+
+    return billing.db.read(read)
+
+
+def test_a_session_that_lost_the_prepared_call_prepares_it_again(pg_billing: Billing, statuses: Counter[str]) -> None:
+    pg_billing.charge("a", _lead(15_000), key="one")
+    pg_billing.db.run(Autocommit(lambda conn: conn.exec_driver_sql("DEALLOCATE ALL")))  # as a pooler's reset would
+    second = pg_billing.charge("a", _lead(15_000), key="two")
+    assert second.approved and second.transaction_id > 0
+    assert statuses == {"posted": 2}  # both by the function, the second after preparing it again
+    assert pg_billing.charge("a", _lead(15_000), key="two").replayed
+
+
+def test_a_connection_the_server_ended_is_replaced_and_the_charge_posted_once(
+    pg_billing: Billing, postgres_database: str, statuses: Counter[str]
+) -> None:
+    before = pg_billing.balance("a").balance
+    pid = _backend(pg_billing.db)
+    admin = create_engine(postgres_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    admin.dispose()
+    charged = pg_billing.charge("a", _lead(15_000), key="after-kill")
+    assert charged.approved and charged.balance == before - charged.credits
+    assert _backend(pg_billing.db) != pid  # a new connection, kept from now on
+    assert [row.status for row in _charges(pg_billing, "a")] == ["posted", "posted"]  # the warm-up's, and this
+    assert statuses["posted"] == 1 and pg_billing.db.retries >= 1
+
+
+def test_each_thread_keeps_one_connection_given_back_when_it_ends_or_the_database_is_disposed(
+    pg_billing: Billing,
+) -> None:
+    db = pg_billing.db
+    pool: Any = db.engine.pool
+    pid = _backend(db)
+    for n in range(3):
+        pg_billing.charge("a", _lead(3_000), key=f"same-{n}")
+        assert _backend(db) == pid  # the same connection, charge after charge
+    held = pool.checkedout()
+
+    def elsewhere(key: str) -> None:
+        pg_billing.charge("b", _lead(3_000), key=key)
+
+    worker = threading.Thread(target=elsewhere, args=("thread-1",))
+    worker.start()
+    worker.join()
+    assert pool.checkedout() == held + 1  # the ended thread's, until another thread needs one
+    worker = threading.Thread(target=elsewhere, args=("thread-2",))
+    worker.start()
+    worker.join()
+    assert pool.checkedout() == held + 1  # the first thread's was given back when the second took one
+    db.dispose()
+    assert pool.checkedout() == 0
+
+
+def test_a_refused_charge_keeps_the_connection_and_one_left_inside_a_transaction_does_not(
+    pg_billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = _backend(pg_billing.db)
+    with pytest.raises(UnknownClinic):  # refused by the reference path, inside its transaction (rolled back)
+        pg_billing.charge("nobody", _lead(3_000), key="k")
+    assert _backend(pg_billing.db) == pid
+
+    def left_open(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+        raise RuntimeError("work that failed inside a transaction it began")
+
+    with pytest.raises(RuntimeError):
+        pg_billing.db.run(Autocommit(left_open))
+    assert _backend(pg_billing.db) != pid  # that connection was given back (rolled back), not kept
+    assert pg_billing.charge("a", _lead(3_000), key="after").approved
+
+
+def test_values_the_text_call_cannot_carry_go_through_the_cursor_and_leave_the_same_rows(
+    postgres_database: str, postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert fast._encoded(("a\x00b",)) is None and fast._encoded((Decimal(1),)) is None
+    assert fast._encoded((True, 7, None, [1, 2], [])) == [b"t", b"7", None, b"{1,2}", b"{}"]
+
+    def operations(billing: Billing) -> list[Any]:
+        answers = []
+        billing.register_clinic("us", "us", "US", key="reg")
+        billing.purchase("us", 100_000, payment_method="card_ok", key="buy")
+        for n in range(8):  # approved, then declined past the balance
+            answers.append(billing.charge("us", Usage(product="sms", units=200 + n), key=f"sms-{n}"))
+        answers.append(billing.charge("us", Usage(product="sms", units=200), key="sms-0"))  # replayed
+        return [answer.model_dump(mode="json") for answer in answers]
+
+    with throwaway_database(postgres_admin_url, "creditbook_twin") as twin:
+        with shipped_ledger(postgres_database, Clock(START), FakeGateway()) as by_text:
+            text_answers, text_rows = operations(by_text), tables(by_text)
+        monkeypatch.setattr(fast, "_encoded", lambda params: None)
+        with shipped_ledger(twin, Clock(START), FakeGateway()) as by_cursor:
+            cursor_answers, cursor_rows = operations(by_cursor), tables(by_cursor)
+    assert cursor_answers == text_answers
+    assert any(not answer["approved"] for answer in text_answers) and text_answers[-1]["replayed"]
+    for name, rows in text_rows.items():
+        assert cursor_rows[name] == rows, f"table {name} differs"
