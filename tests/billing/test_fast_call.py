@@ -22,8 +22,8 @@ from engine.billing.errors import UnknownClinic
 from engine.pricing.requests import LeadRequest, Usage
 from storage import fast
 from storage.database import Autocommit, Database
-from tests.billing.helpers import tables
 from tests.support.clock import START, Clock
+from tests.support.ledger_rows import tables
 from tests.support.ledgers import shipped_ledger
 from tests.support.postgres import throwaway_database
 
