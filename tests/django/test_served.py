@@ -36,13 +36,17 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     served: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     base, keys = served
+    # one worker: hypothesis describes schemathesis' filter lambdas with ast.parse, which this CPython
+    # 3.11 can break with "AST constructor recursion depth mismatch" when two threads parse at once
+    # (a CPython bug, python/cpython#106905): a crash of the fuzzer, not of the server, which still
+    # runs two gunicorn workers
     done = subprocess.run(
         [
             str(BIN / "st"), "run", f"{base}/api/credits/schema/", "--url", base,
             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
             "response_schema_conformance,response_headers_conformance,negative_data_rejection",
             "--header", f"Authorization: Bearer {keys['any']}",
-            "--max-examples", "40", "--seed", "7", "--workers", "2", "--report", "ndjson",
+            "--max-examples", "40", "--seed", "7", "--workers", "1", "--report", "ndjson",
             "--report-ndjson-path", str(tmp_path / "events.ndjson"), "--no-color",
         ],
         capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,  # its cache stays there
