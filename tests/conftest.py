@@ -93,3 +93,11 @@ def seed(request: pytest.FixtureRequest) -> int:
     print(f"\n{request.node.nodeid}: seed {value} (replay with CREDITBOOK_SEED={value})")
     request.node.user_properties.append(("seed", value))
     return value
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first: `make test` hands whole files to its workers in collection order, so a long
+    file collected last (the README's examples, the served API, the browsers) would run alone at the
+    end while the other worker idles. Marked `slow`, or the README's, they are moved to the front;
+    the order inside each group is kept."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") or item.path.name == "test_readme.py" else 1)
