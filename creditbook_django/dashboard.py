@@ -150,17 +150,16 @@ def _frame(clinic_id: str) -> dict[str, Any]:
     }
 
 
-def _reasons_by_product(clinic_id: str) -> tuple[dict[str, list[tuple[str, int]]], str]:
-    """product → [(dispute reason, window in days)] under the clinic's pricebook in force, and its
-    time zone."""
-    billing = ledger.billing()
-    offered = billing.offers(clinic_id)
-    book = next(v for v in billing.pricebook_versions(offered.pricebook_id) if v.version == offered.version)
+def _reasons_by_product(offered: Any) -> dict[str, list[tuple[str, int]]]:
+    """product → [(dispute reason, window in days)] under the pricebook version `offered` names
+    (the clinic's in force: Billing.offers)."""
+    versions = ledger.billing().pricebook_versions(offered.pricebook_id)
+    book = next(v for v in versions if v.version == offered.version)
     reasons: dict[str, list[tuple[str, int]]] = {}
     for rule in book.disputes:
         for product in rule.products:
             reasons.setdefault(str(product), []).append((str(rule.reason), rule.window_days))
-    return reasons, book.meta.timezone
+    return reasons
 
 
 def _plan(clinic_id: str) -> str:
@@ -196,7 +195,7 @@ def home(request: HttpRequest, clinic_id: str) -> HttpResponse:
     promotions = [_promotion(p, shown, clinic_id) for p in offered.promotions]
     page = billing.transactions(clinic_id, kinds=[TransactionKind.CHARGE.value], page_size=RECENT_CHARGES)
     contacts = lead_contacts.for_charges(clinic_id, [row.id for row in page.rows])
-    reasons, _ = _reasons_by_product(clinic_id)
+    reasons = _reasons_by_product(offered)
     charges = []
     for row in page.rows:
         contact = contacts.get(row.id)

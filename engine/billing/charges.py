@@ -215,9 +215,9 @@ def _in_transaction(
         decided = decide(ctx, conn, found, asked, at, may_write=True)
         assert decided is not None
         if expired:  # credits expired before this charge: a balance change of its own, told even if declined
-            notices.balance_changed(conn, found, decided.current, found.wallet.balance, at)
-            holding = notices.holding(wallet.alert_decision(found, decided.current, found.wallet.balance, at))
-            decided = replace(decided, found=replace(found, alerts=holding))
+            decision = wallet.alert_decision(found, decided.current, found.wallet.balance, at)
+            notices.balance_changed(conn, found, decided.current, found.wallet.balance, at, decision)
+            decided = replace(decided, found=replace(found, alerts=notices.holding(decision)))
     return through_door(conn, decided)
 
 

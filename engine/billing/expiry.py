@@ -79,11 +79,11 @@ def tell_expiring(ctx: Context, at: datetime) -> int:
             found = clinic_state.load(conn, accounts.clinic_of(conn, wallet_id), at, lock=True)
             checked_at = max(at, found.wallet.last_at or at)
             current = clinic_state.current(ctx.catalog, conn, found, checked_at)
-            holding = notices.holding(wallet.alert_decision(found, current, found.wallet.balance, checked_at))
-            if holding == found.alerts:
+            decision = wallet.alert_decision(found, current, found.wallet.balance, checked_at)
+            if notices.holding(decision) == found.alerts:
                 return 0
             accounts.bump(conn, found.clinic.id)
-            return len(notices.balance_changed(conn, found, current, found.wallet.balance, checked_at))
+            return len(notices.balance_changed(conn, found, current, found.wallet.balance, checked_at, decision))
 
         told += ctx.db.run(check)
     return told

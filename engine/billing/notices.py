@@ -47,12 +47,17 @@ def holding(decision: AlertDecision) -> frozenset[str]:
 
 
 def balance_changed(
-    conn: Connection, found: ClinicState, current: CompiledPricebook, balance: int, at: datetime
+    conn: Connection,
+    found: ClinicState,
+    current: CompiledPricebook,
+    balance: int,
+    at: datetime,
+    decision: AlertDecision | None = None,
 ) -> list[str]:
     """After a balance change posted in this transaction: record which alert conditions hold now at
-    `balance` (judged on `found`'s lots and recent usage), and write an event for each that starts
-    to hold (their ids returned)."""
-    now = raised(wallet.alert_decision(found, current, balance, at))
+    `balance` (judged on `found`'s lots and recent usage; `decision` is the policy's answer when the
+    caller needs it too), and write an event for each that starts to hold (their ids returned)."""
+    now = raised(decision or wallet.alert_decision(found, current, balance, at))
     ids = []
     for kind in dict.fromkeys(_ALERT_EVENTS.values()):
         alert = now.get(kind)
