@@ -46,7 +46,7 @@ from engine.pricing.quote import Quote, quote, stored_json
 from engine.pricing.requests import QuoteContext, Request, as_request
 from engine.vocabulary import AccountKind, AllocationKind, Plan, TransactionKind, TransactionStatus
 from rules import AlertDecision, ChargeFacts, PolicyEngine
-from storage import accounts, clinics, fast, idempotency, transfers
+from storage import accounts, clinics, fast, fast_sqlite, idempotency, transfers
 from storage.clinics import ClinicState, Term
 from storage.database import Autocommit, Connection, savepoint
 from storage.errors import LedgerError
@@ -246,24 +246,24 @@ def _kept(
 
 def charge(ctx: Context, asked: ChargeRequest, at: datetime) -> ChargeResult:
     """Charge one request (see the module docstring): one database transaction, and on PostgreSQL
-    one statement when the function can post it."""
+    one statement when the function can post it. The state the charge leaves is kept once it is
+    committed (a state kept from a transaction that then rolled back could pass for a later one)."""
     keyed = asked.keyed()
     check_key(keyed.key)
     digest = keyed.digest()
     after: list[ClinicState | None] = []
-    if ctx.db.fast and ctx.db.dialect == "postgresql":
+    if ctx.db.fast:
 
         def statementwise(conn: Connection) -> ChargeResult:
-            found = _one_round_trip(ctx, conn, asked, digest, at)
+            found = _one_call(ctx, conn, asked, digest, at, after)
             if found is not None:
                 return found
             with ctx.db.begun(conn):
-                result = _by_reference(ctx, conn, asked, keyed, digest, at, after)
-            _keep(ctx, asked.clinic_id, after)
-            return result
+                return _by_reference(ctx, conn, asked, keyed, digest, at, after)
 
-        return ctx.db.run(Autocommit(statementwise))
-    result = ctx.db.run(lambda conn: _by_reference(ctx, conn, asked, keyed, digest, at, after))
+        result = ctx.db.run(Autocommit(statementwise))
+    else:
+        result = ctx.db.run(lambda conn: _by_reference(ctx, conn, asked, keyed, digest, at, after))
     _keep(ctx, asked.clinic_id, after)
     return result
 
@@ -308,11 +308,17 @@ def _remembered(ctx: Context, clinic_id: str, local: Local | None) -> ClinicStat
     return clinic_state.states(ctx.db).get(clinic_id)
 
 
-def _one_round_trip(
-    ctx: Context, conn: Connection, asked: ChargeRequest, digest: str, asked_at: datetime
+def _one_call(
+    ctx: Context,
+    conn: Connection,
+    asked: ChargeRequest,
+    digest: str,
+    asked_at: datetime,
+    after: list[ClinicState | None],
 ) -> ChargeResult | None:
-    """The charge posted by storage/fast.py's function, on an autocommit connection; None leaves it
-    to the reference path, on the same connection (lots to expire, a term to start, a refusal to
+    """The charge posted in one call (`_post_one`: PostgreSQL's function on an autocommit connection,
+    or its steps on SQLite in the write transaction); `after` gets the state it leaves. None leaves
+    it to the reference path, on the same connection (lots to expire, a term to start, a refusal to
     raise in the reference's order, a key in another state, a wallet too busy to catch)."""
     kept = clinic_state.states(ctx.db)
     for _ in range(FAST_ATTEMPTS):
@@ -329,8 +335,8 @@ def _one_round_trip(
             continue
         if planned is None:
             return None
-        charge, result, after = planned
-        answered = fast.post_charge(conn, charge)
+        charge, result, state = planned
+        answered = _post_one(conn, charge)
         if answered.status == "stale":
             kept.drop(asked.clinic_id)
             continue
@@ -339,9 +345,24 @@ def _one_round_trip(
             return ChargeResult.model_validate({**json.loads(answered.stored), "replayed": True})
         if answered.status in ("conflict", "slow"):
             return None
-        kept.put(after)
+        after[:] = [state]
         return result.model_copy(update={"transaction_id": answered.transaction_id})
     return None
+
+
+def _post_one(conn: Connection, charge: fast.FastCharge) -> fast.Answer:
+    """A charge decided in Python, posted by the database's own call: PostgreSQL's function
+    (storage/fast.py) or its steps on SQLite (storage/fast_sqlite.py)."""
+    if conn.dialect.name == "sqlite":
+        return fast_sqlite.post_charge(conn, charge)
+    return fast.post_charge(conn, charge)
+
+
+def _post_many(conn: Connection, charges: Sequence[fast.FastCharge]) -> list[fast.Answer]:
+    """Many, in the caller's transaction: pipelined on PostgreSQL, one after another on SQLite."""
+    if conn.dialect.name == "sqlite":
+        return fast_sqlite.post_charges(conn, charges)
+    return fast.post_charges(conn, charges)
 
 
 def _decide_kept(
@@ -507,7 +528,7 @@ def charge_batch(ctx: Context, items: Sequence[tuple[ChargeRequest, datetime] | 
     def transaction(conn: Connection) -> dict[int, Outcome]:
         local.clear()
         done: dict[int, Outcome] = {}
-        rest = _pipelined(ctx, conn, asked, local, done) if ctx.db.fast and ctx.db.dialect == "postgresql" else asked
+        rest = _pipelined(ctx, conn, asked, local, done) if ctx.db.fast else asked
         for position, request, at in rest:
             done[position] = _batched(ctx, conn, request, at, local)
         return done
@@ -567,7 +588,7 @@ def _pipelined(ctx: Context, conn: Connection, asked: list[Item], local: Local, 
         charge, result, after = plan
         planned.append((item, charge, result, after))
         local[clinic_id] = after
-    answers = fast.post_charges(conn, [charge for _, charge, _, _ in planned])
+    answers = _post_many(conn, [charge for _, charge, _, _ in planned])
     for (item, _, result, _), answered in zip(planned, answers, strict=True):
         position, request, _ = item
         if answered.status in ("posted", "declined"):

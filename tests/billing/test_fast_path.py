@@ -2,8 +2,8 @@
 
 The reference posts every charge through storage's door statement by statement, on the clinic read
 under its wallet lock (`Database(fast=False)`). The fast path prices a charge from the state the
-clinic was left in by its previous one and posts it — on PostgreSQL by one call of storage/fast.py's
-function, on SQLite through the door after checking the wallet's version. The same operations, in
+clinic was left in by its previous one and posts it in one call — on PostgreSQL of storage/fast.py's
+function, on SQLite of the same steps over the driver's cursor (storage/fast_sqlite.py). The same operations, in
 the same order, on two ledgers (one per path) must leave the same rows in every table and answer
 the same results: transactions, lots, allocations, entries, terms, counters, keys and their stored
 outcomes (the only thing allowed to differ is the keys' own row ids: the function withdraws the
@@ -26,8 +26,9 @@ import pytest
 from engine.billing import Billing, FakeGateway
 from engine.errors import CreditbookError
 from engine.pricing.requests import LeadRequest, SmsCampaign, Usage, VoiceCampaign
-from storage import clinics, fast
+from storage import clinics, fast, fast_sqlite
 from storage.database import Database
+from tests.reliability.broken import broken
 from tests.support.clock import START, Clock
 from tests.support.ledger_rows import tables
 from tests.support.paths import IN_V1, IN_V2, US_V1
@@ -122,19 +123,23 @@ def test_the_fast_path_leaves_the_rows_the_reference_leaves(
     version_2 = us_version_2(tmp_path)  # one file: its bytes are part of the publishing request
     reference_answers, reference_rows, reference = run(twin_urls[0], version_2, fast_path=False)
     taken: Counter[str] = Counter()
-    post, verify = fast.post_charge, clinics.verify
+    verify = clinics.verify
 
-    def counted_post(conn: Any, charge: fast.FastCharge) -> fast.Answer:
-        answer = post(conn, charge)
-        taken[answer.status] += 1
-        return answer
+    def counted(post: Callable[[Any, fast.FastCharge], fast.Answer]) -> Callable[[Any, fast.FastCharge], fast.Answer]:
+        def counted_post(conn: Any, charge: fast.FastCharge) -> fast.Answer:
+            answer = post(conn, charge)
+            taken[answer.status] += 1
+            return answer
+
+        return counted_post
 
     def counted_verify(conn: Any, state: Any, at: datetime) -> bool:
         agreed = verify(conn, state, at)
         taken["kept" if agreed else "stale"] += 1
         return agreed
 
-    monkeypatch.setattr(fast, "post_charge", counted_post)
+    monkeypatch.setattr(fast, "post_charge", counted(fast.post_charge))
+    monkeypatch.setattr(fast_sqlite, "post_charge", counted(fast_sqlite.post_charge))
     monkeypatch.setattr(clinics, "verify", counted_verify)
     fast_answers, fast_rows, fast_billing = run(twin_urls[1], version_2, fast_path=True)
     for billing in (reference, fast_billing):
@@ -201,3 +206,32 @@ def test_a_kept_state_is_never_charged_from_once_another_process_changed_the_cli
 
 def _seen(result: Any) -> tuple[Any, ...]:
     return result.approved, result.credits, result.balance, result.rule_ids, result.pricebook
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["checked", "unchecked"])
+def test_without_its_checks_the_one_call_charges_from_a_state_another_process_changed(
+    ledger_url: str, checked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The negative control of the test above, on both databases: A keeps a clinic's state, B
+    (another process) spends from it, and A charges again. With the one call's checks A's charge is
+    priced on the clinic as it is now and answers the balance the ledger holds; without them
+    (tests/reliability/broken.py `unchecked_state`) it is posted from A's stale state and the
+    damage shows — an answer that is not the ledger, or the database refusing the write."""
+    clock = Clock(START)
+    a, b = (Billing(Database(ledger_url), clock=clock, gateway=FakeGateway(), migrate=n == 0) for n in range(2))
+    a.publish_pricebook(IN_V2, actor="pricing", key="publish", at=PUBLISHED)
+    a.register_clinic("x", "x", "IN", key="reg")
+    a.purchase("x", 1_000, payment_method="upi_ok", key="buy")
+    for n in range(2):  # A keeps x's state, and knows the market's revenue account
+        a.charge("x", _lead(3_000), key=f"a-{n}")
+    b.charge("x", _lead(75_000), key="b")  # B spends what A's state says x still has
+    with broken("sound" if checked else "unchecked_state", monkeypatch, a.db):
+        try:
+            answered = a.charge("x", _lead(75_000), key="a-after")
+        except CreditbookError as error:  # the database refused what the stale state predicted
+            answered = error
+    truth = a.balance("x").balance
+    for billing in (a, b):
+        billing.db.dispose()
+    agrees = not isinstance(answered, CreditbookError) and answered.balance == truth
+    assert agrees is checked, f"{'checked' if checked else 'unchecked'}: answered {answered!r}, ledger {truth}"

@@ -13,9 +13,11 @@ defects, each one a real bug seen in ledgers (reference §1):
   does not check the state it starts from (approve an approved dispute, refund past the charge,
   credit a payment twice, expire an expired lot).
 - `unchecked_state`: charges priced from a kept clinic state that is never checked against the
-  wallet (engine/billing/charges.py): on SQLite `verify` always agrees; on PostgreSQL the
-  one-round-trip function (storage/fast.py) is replaced by one with every check taken out — the
-  version check, the guard, the lots' compare-and-set and its agreement with the prediction.
+  wallet (engine/billing/charges.py): the one-call posting loses every check — the state check,
+  the guard, the lots' compare-and-set and the debit's agreement with the prediction — on
+  PostgreSQL by replacing the function (storage/fast.py) with one without them, on SQLite by
+  patching them out of storage/fast_sqlite.py; and `verify` (a kept state through the door)
+  always agrees.
 
 They patch module attributes of the running process (and, for `unchecked_state` on PostgreSQL,
 the function in the test's database) for the duration of a `with` block. The Python defects are
@@ -34,7 +36,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from storage import accounts as accounts_module
-from storage import clinics, fast, idempotency
+from storage import clinics, fast, fast_sqlite, idempotency
 from storage import disputes as disputes_module
 from storage import lots as lots_module
 from storage import payments as payments_module
@@ -137,7 +139,7 @@ def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *dat
             elif defect == "unchecked_state":
                 patch.setattr(clinics, "verify", lambda conn, state, at: True)
                 for database in databases:
-                    undo.enter_context(_unchecked_function(database))
+                    undo.enter_context(_unchecked_function(database, patch))
             else:
                 raise ValueError(defect)
         yield
@@ -153,9 +155,19 @@ _CHECKS = (
 )
 
 
+# and what it leaves out of storage/fast_sqlite.py's statements (the checks in Python are patched)
+_SQLITE_CHECKS = {"_DEBIT": " AND balance - ? >= -overdraft_limit", "_TAKE": " AND remaining >= ?"}
+
+
 @contextlib.contextmanager
-def _unchecked_function(database: Any) -> Iterator[None]:
+def _unchecked_function(database: Any, patch: pytest.MonkeyPatch) -> Iterator[None]:
     if database.dialect != "postgresql":
+        for name, check in _SQLITE_CHECKS.items():
+            sql = getattr(fast_sqlite, name)
+            assert check in sql, f"storage/fast_sqlite.py's {name} no longer has {check!r}"
+            patch.setattr(fast_sqlite, name, sql.replace(check, " AND ? IS NOT NULL"))
+        patch.setattr(fast_sqlite, "_fresh", lambda state, charge: state is not None)
+        patch.setattr(fast_sqlite, "_agrees", lambda after, charge: after is not None)
         yield
         return
     broken_sql = fast.CHARGE_FUNCTION
