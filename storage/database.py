@@ -97,6 +97,8 @@ def _sqlite_engine(url: str, **options: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":  # a held connection: `Database.begun` begins
+            return
         readonly = options.get("creditbook_readonly", False)
         begin = "BEGIN" if readonly else options.get("creditbook_write_begin", "BEGIN IMMEDIATE")
         # on the driver's connection: SQLAlchemy's execution context costs more than the BEGIN itself
@@ -154,20 +156,24 @@ def _postgres_engine(url: str, schema: str | None, isolation: str, pool_size: in
 
 
 def _idle(conn: Connection) -> bool:
-    """The server holds no transaction open on the connection (PostgreSQL)."""
-    from psycopg.pq import TransactionStatus  # PostgreSQL's driver: only a PostgreSQL ledger gets here
-
+    """No transaction is left open on the connection."""
     try:
         driver: Any = conn.connection.driver_connection
+        if conn.dialect.name == "sqlite":
+            return not driver.in_transaction
+        from psycopg.pq import TransactionStatus  # PostgreSQL's driver: only a PostgreSQL ledger gets here
+
         return bool(driver.info.transaction_status == TransactionStatus.IDLE)
     except Exception:  # a connection that cannot even say is not kept
         return False
 
 
 class Autocommit:
-    """Work whose statements are each a transaction of their own on PostgreSQL: a charge posted by
-    one function call (storage/fast.py) then costs one round trip instead of three (BEGIN, the
-    call, COMMIT). On SQLite it runs in an ordinary write transaction."""
+    """Work run on the connection the calling thread keeps (`Database._held_connection`), whose
+    statements are each a transaction of their own unless the work opens one (`Database.begun`).
+    On PostgreSQL a charge posted by one function call (storage/fast.py) then costs one round trip
+    instead of three (BEGIN, the call, COMMIT); on SQLite the work begins its write transaction
+    itself, without SQLAlchemy's connection checkout, transaction objects and events around it."""
 
     def __init__(self, work: Callable[[Connection], T]):
         self.work = work
@@ -243,9 +249,10 @@ class Database:
 
     @contextmanager
     def transaction(self, readonly: bool = False, autocommit: bool = False) -> Iterator[Connection]:
-        """One attempt: commit on success, roll back on any exception (`autocommit`, PostgreSQL:
-        each statement commits on its own, on the connection this thread keeps: `_held_connection`)."""
-        if autocommit and self.dialect == "postgresql":
+        """One attempt: commit on success, roll back on any exception (`autocommit`: on the
+        connection this thread keeps, `_held_connection`, each statement commits on its own unless
+        the work opens a transaction with `begun`)."""
+        if autocommit:
             held = self._held_connection()
             try:
                 yield held
@@ -263,9 +270,8 @@ class Database:
                 yield connection
 
     def _held_connection(self) -> Connection:
-        """This thread's autocommit connection (PostgreSQL), kept between runs: checking a connection
-        out of the pool and setting and resetting its isolation level cost more Python than posting
-        a charge. Each thread that posts charges keeps one of the pool's connections; those of
+        """This thread's autocommit connection, kept between runs: checking a connection out of the
+        pool and setting and resetting its isolation level cost more Python than posting a charge. Each thread that posts charges keeps one of the pool's connections; those of
         threads that have ended are returned when a thread opens its own."""
         thread = threading.current_thread()
         held = self._held.get(thread)
@@ -292,12 +298,13 @@ class Database:
 
     @contextmanager
     def begun(self, conn: Connection) -> Iterator[Connection]:
-        """A transaction at the database's isolation on a connection an `Autocommit` run holds: the
-        work it could not do in one statement (a charge the function leaves to the door)."""
-        if self.dialect != "postgresql":
-            yield conn
-            return
-        statements.execute(conn, f"BEGIN ISOLATION LEVEL {self.isolation}")
+        """A write transaction on a connection an `Autocommit` run holds: at the database's isolation
+        on PostgreSQL (the work a charge could not do in one statement), BEGIN IMMEDIATE on SQLite
+        (or the reliability tests' broken `write_begin`)."""
+        begin = f"BEGIN ISOLATION LEVEL {self.isolation}"
+        if self.dialect == "sqlite":
+            begin = self.write_begin or "BEGIN IMMEDIATE"
+        statements.execute(conn, begin)
         try:
             yield conn
         except BaseException:

@@ -252,7 +252,15 @@ def charge(ctx: Context, asked: ChargeRequest, at: datetime) -> ChargeResult:
     check_key(keyed.key)
     digest = keyed.digest()
     after: list[ClinicState | None] = []
-    if ctx.db.fast:
+    if ctx.db.fast and ctx.db.dialect == "sqlite":
+
+        def in_one_transaction(conn: Connection) -> ChargeResult:
+            with ctx.db.begun(conn):  # it holds the write lock: a fallback needs no second transaction
+                found = _one_call(ctx, conn, asked, digest, at, after)
+                return found or _by_reference(ctx, conn, asked, keyed, digest, at, after)
+
+        result = ctx.db.run(Autocommit(in_one_transaction))
+    elif ctx.db.fast:
 
         def statementwise(conn: Connection) -> ChargeResult:
             found = _one_call(ctx, conn, asked, digest, at, after)
