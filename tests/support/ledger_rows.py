@@ -48,8 +48,9 @@ def allocations_of(billing: Billing, transaction_id: int) -> dict[int, int]:
 
 def tables(billing: Billing) -> dict[str, list[Any]]:
     """Every row of every table, in a stable order, leaving out the ids that are not the ledger's
-    to choose: an idempotency key's row id (the one-round-trip path withdraws a stale claim) and an
-    event's random id (and the deliveries' references to it)."""
+    to choose: an idempotency key's row id (an attempt to claim a key that finds it taken still
+    uses up a sequence number, and the two paths attempt at different moments) and an event's
+    random id (and the deliveries' references to it)."""
     chosen = {("idempotency_keys", "id"), ("events", "id"), ("deliveries", "event_id")}
 
     def read(conn: Any) -> dict[str, list[Any]]:
