@@ -5,26 +5,42 @@ it), a charge costs about a dozen client–server round trips on PostgreSQL, and
 not the work, were the limit: 28% of pgbench's tpcb-like rate at one client, 19% at 16. Here
 billing prices the charge in Python from a clinic state it kept (engine/billing/charges.py),
 `transfers.predict` decides it as `post` would (approved or declined, what each lot gives, the
-balance after), and `creditbook_charge(...)` — installed by migration 0005 — writes it in one
-statement, in its own transaction (autocommit: no BEGIN or COMMIT round trip; the connection is
-the one the calling thread keeps, storage/database.py `Database.transaction`, and the call a
-statement prepared once on it and sent through libpq, `post_charge`):
+balance after), and `creditbook_charge(...)` — installed by migration 0005, its body replaced by
+0006 — writes it in one statement, in its own transaction (autocommit: no BEGIN or COMMIT round
+trip; the connection is the one the calling thread keeps, storage/database.py
+`Database.transaction`, and the call a statement prepared once on it and sent through libpq,
+`post_charge`):
 
-1. claim the idempotency key (INSERT ... ON CONFLICT DO NOTHING, as storage/idempotency.py): a
-   key already used answers `replay` with its stored outcome, or `conflict`;
-2. lock the wallet (FOR UPDATE) and check that the state the charge was priced from is still the
-   clinic's: the wallet's version (storage/accounts.py `bump`: it changes with everything a
-   charge reads), the version of its pricebook in force at the charge's time and its pin. If not,
-   the claim is withdrawn and the answer is `stale`: nothing was written, billing reads the
-   clinic again and prices the charge anew;
+1. lock the wallet (FOR UPDATE) and read, in the same statement, the version of its pricebook in
+   force at the charge's time and its pin;
+2. look the idempotency key up: a key already used answers `replay` with its stored outcome, or
+   `conflict` (or `slow`: claimed, its outcome not stored). Then check that the state the charge
+   was priced from is still the clinic's: the wallet's version (storage/accounts.py `bump`: it
+   changes with everything a charge reads, pins included), the pricebook version in force and
+   the pin. If not, the answer is `stale`: nothing was written, billing reads the clinic again
+   and prices the charge anew;
 3. the guarded debit (THE statement of storage/accounts.py, same WHERE) — which must agree with
    the prediction, or the function raises and nothing is written — and each lot's part,
-   compare-and-set; or the declined transaction, when the prediction says the guard refuses it
-   (the function checks that it would);
+   compare-and-set (one plain UPDATE when one lot pays, as most charges are paid); or the
+   declined transaction, when the prediction says the guard refuses it (the function checks
+   that it would);
 4. the transaction row, its allocations and its two legs, the pay-as-you-go term's units and the
-   clinic's usage counters (storage/usage.py), and the outcome stored with the key: the outcome
-   is rendered by Python with the transaction id left out (`head`, `tail`), the function puts the
-   id in.
+   clinic's usage counters (storage/usage.py), and last the key, claimed with its outcome in one
+   INSERT ... ON CONFLICT DO NOTHING (as storage/idempotency.py claims): the outcome is rendered
+   by Python with the transaction id left out (`head`, `tail`), the function puts the id in.
+
+The key is claimed after the wallet is locked, and claimed once, with its outcome: a key's scope
+is its clinic, so two charges with the same key queue on the wallet's lock and the second finds
+the first's key. Only an operation that does not take that lock first (storage/idempotency.py's
+`claim` on the reference path) can claim the key between the look-up and the INSERT; the INSERT
+then waits for it and inserts nothing, and the function raises SQLSTATE 40001 (everything it
+wrote is rolled back with the statement): the caller's retry finds the key and replays it.
+Claiming first and storing the outcome last (0005) wrote the key's row twice per charge, a second
+heap tuple, index entries and foreign-key check; a stale charge no longer writes and withdraws a
+claim either. Reading the pricebook version and the pin in the wallet's statement reads them with
+that statement's snapshot, taken before a wait for the lock: what changes a clinic's pin bumps its
+wallet's version under that lock, so the version check still sees it; a pricebook version
+published meanwhile is no more a race than it was (a charge's reads precede its commit either way).
 
 So the database refuses a charge priced with anything stale, and what it writes is what `post`
 writes for the same charge (tests/storage/test_fast.py proves the rows equal, operation by
@@ -50,6 +66,8 @@ Status = Literal["posted", "declined", "stale", "replay", "conflict", "slow"]
 #: what a charge's outcome holds in place of its transaction id until the function knows it
 ID_PLACEHOLDER: Final = -1
 
+#: the function as migration 0006 installs it: a new body is a new migration (this text then moves,
+#: verbatim, to storage/migrations/ as 0005's did: charge_function_0005.py)
 CHARGE_FUNCTION: Final = """
 CREATE OR REPLACE FUNCTION creditbook_charge(
     p_clinic text, p_key text, p_hash text, p_claimed_at timestamptz,
@@ -62,21 +80,30 @@ CREATE OR REPLACE FUNCTION creditbook_charge(
     OUT o_status text, OUT o_transaction bigint, OUT o_balance bigint, OUT o_stored text
 ) LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_claim bigint;
     v_version bigint;
     v_balance bigint;
     v_limit bigint;
+    v_in_force integer;
+    v_pinned integer;
     v_key record;
     v_count integer;
 BEGIN
-    -- 1. the idempotency key
-    INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
-    VALUES (p_clinic, p_key, 'charge', p_hash, p_claimed_at)
-    ON CONFLICT (scope, key) DO NOTHING
-    RETURNING id INTO v_claim;
-    IF v_claim IS NULL THEN
-        SELECT k.operation, k.request_hash, k.outcome INTO v_key
-          FROM idempotency_keys k WHERE k.scope = p_clinic AND k.key = p_key;
+    -- 1. the wallet, locked, with what else the charge was priced from
+    SELECT a.version, a.balance, a.overdraft_limit,
+           (SELECT v.version FROM pricebook_versions v
+             WHERE v.pricebook_id = p_pricebook AND v.effective_from <= p_at
+             ORDER BY v.effective_from DESC LIMIT 1),
+           (SELECT p.version FROM clinic_pins p
+             WHERE p.clinic_id = p_clinic AND p.pinned_from <= p_at
+               AND (p.pinned_until IS NULL OR p.pinned_until > p_at)
+             ORDER BY p.pinned_from DESC, p.id DESC LIMIT 1)
+      INTO v_version, v_balance, v_limit, v_in_force, v_pinned
+      FROM accounts a WHERE a.id = p_wallet AND a.kind = 'wallet' AND a.clinic_id = p_clinic FOR UPDATE OF a;
+
+    -- 2. the idempotency key
+    SELECT k.operation, k.request_hash, k.outcome INTO v_key
+      FROM idempotency_keys k WHERE k.scope = p_clinic AND k.key = p_key;
+    IF FOUND THEN
         IF v_key.operation <> 'charge' OR v_key.request_hash <> p_hash THEN
             o_status := 'conflict';
         ELSIF v_key.outcome IS NULL THEN
@@ -87,20 +114,10 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-
-    -- 2. the wallet, locked, still in the state the charge was priced from
-    SELECT a.version, a.balance, a.overdraft_limit INTO v_version, v_balance, v_limit
-      FROM accounts a WHERE a.id = p_wallet AND a.kind = 'wallet' AND a.clinic_id = p_clinic FOR UPDATE;
     IF v_version IS DISTINCT FROM p_version
-       OR (SELECT v.version FROM pricebook_versions v
-            WHERE v.pricebook_id = p_pricebook AND v.effective_from <= p_at
-            ORDER BY v.effective_from DESC LIMIT 1) IS DISTINCT FROM p_in_force
-       OR (SELECT p.version FROM clinic_pins p
-            WHERE p.clinic_id = p_clinic AND p.pinned_from <= p_at
-              AND (p.pinned_until IS NULL OR p.pinned_until > p_at)
-            ORDER BY p.pinned_from DESC, p.id DESC LIMIT 1) IS DISTINCT FROM p_pinned
+       OR v_in_force IS DISTINCT FROM p_in_force
+       OR v_pinned IS DISTINCT FROM p_pinned
     THEN
-        DELETE FROM idempotency_keys WHERE id = v_claim;
         o_status := 'stale';
         RETURN;
     END IF;
@@ -115,10 +132,17 @@ BEGIN
                 RAISE EXCEPTION 'creditbook_charge: wallet % took % credits to %, not the predicted %',
                     p_wallet, p_credits, o_balance, p_balance USING ERRCODE = 'XX000';
             END IF;
-            UPDATE lots l SET remaining = l.remaining - t.part
-              FROM unnest(p_lots, p_parts) AS t(id, part)
-             WHERE l.id = t.id AND l.wallet_id = p_wallet AND l.remaining >= t.part;
-            GET DIAGNOSTICS v_count = ROW_COUNT;
+            v_count := 0;
+            IF cardinality(p_lots) = 1 THEN
+                UPDATE lots l SET remaining = l.remaining - p_parts[1]
+                 WHERE l.id = p_lots[1] AND l.wallet_id = p_wallet AND l.remaining >= p_parts[1];
+                GET DIAGNOSTICS v_count = ROW_COUNT;
+            ELSIF cardinality(p_lots) > 1 THEN
+                UPDATE lots l SET remaining = l.remaining - t.part
+                  FROM unnest(p_lots, p_parts) AS t(id, part)
+                 WHERE l.id = t.id AND l.wallet_id = p_wallet AND l.remaining >= t.part;
+                GET DIAGNOSTICS v_count = ROW_COUNT;
+            END IF;
             IF v_count <> coalesce(cardinality(p_lots), 0) THEN
                 RAISE EXCEPTION 'creditbook_charge: the lots of wallet % changed under the prediction', p_wallet
                     USING ERRCODE = 'XX000';
@@ -145,9 +169,14 @@ BEGIN
     RETURNING id INTO o_transaction;
     IF p_approve THEN
         IF p_credits > 0 THEN
-            INSERT INTO allocations (lot_id, transaction_id, kind, amount)
-            SELECT t.id, o_transaction, 'charge', t.part
-              FROM unnest(p_lots, p_parts) WITH ORDINALITY AS t(id, part, n) ORDER BY t.n;
+            IF cardinality(p_lots) = 1 THEN
+                INSERT INTO allocations (lot_id, transaction_id, kind, amount)
+                VALUES (p_lots[1], o_transaction, 'charge', p_parts[1]);
+            ELSIF cardinality(p_lots) > 1 THEN
+                INSERT INTO allocations (lot_id, transaction_id, kind, amount)
+                SELECT t.id, o_transaction, 'charge', t.part
+                  FROM unnest(p_lots, p_parts) WITH ORDINALITY AS t(id, part, n) ORDER BY t.n;
+            END IF;
             INSERT INTO entries (transaction_id, account_id, amount)
             VALUES (o_transaction, p_wallet, -p_credits), (o_transaction, p_counter, p_credits);
         END IF;
@@ -160,9 +189,14 @@ BEGIN
         DO UPDATE SET charged = u.charged + excluded.charged, units = u.units + excluded.units;
     END IF;
 
-    -- 4. the outcome, with the key
-    UPDATE idempotency_keys SET outcome = p_head || o_transaction::text || p_tail, transaction_id = o_transaction
-     WHERE id = v_claim;
+    -- 4. the key, claimed with its outcome
+    INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at, outcome, transaction_id)
+    VALUES (p_clinic, p_key, 'charge', p_hash, p_claimed_at, p_head || o_transaction::text || p_tail, o_transaction)
+    ON CONFLICT (scope, key) DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'creditbook_charge: idempotency key % of clinic % was claimed meanwhile', p_key, p_clinic
+            USING ERRCODE = '40001';
+    END IF;
 END
 $fn$;
 """

@@ -9,6 +9,7 @@ the database is disposed."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from engine.billing import Billing, FakeGateway
 from engine.billing.errors import UnknownClinic
+from engine.errors import IdempotencyConflict
 from engine.pricing.requests import LeadRequest, Usage
 from storage import fast
 from storage.database import Autocommit, Database
@@ -165,3 +167,79 @@ def test_values_the_text_call_cannot_carry_go_through_the_cursor_and_leave_the_s
     assert any(not answer["approved"] for answer in text_answers) and text_answers[-1]["replayed"]
     for name, rows in text_rows.items():
         assert cursor_rows[name] == rows, f"table {name} differs"
+
+
+def test_a_key_claimed_by_either_path_replays_or_conflicts_on_the_other(
+    pg_billing: Billing, statuses: Counter[str]
+) -> None:
+    """The function looks a key up and claims it with its outcome at the end; the reference path
+    claims it first (storage/idempotency.py): each answers the other's key."""
+    db = pg_billing.db
+    db.fast = False  # by the reference path
+    first = pg_billing.charge("a", _lead(15_000), key="by-reference")
+    db.fast = True
+    again = pg_billing.charge("a", _lead(15_000), key="by-reference")
+    assert again.replayed and again.transaction_id == first.transaction_id
+    with pytest.raises(IdempotencyConflict):
+        pg_billing.charge("a", _lead(3_000), key="by-reference")
+    assert statuses == {"replay": 1, "conflict": 1}
+    fast_first = pg_billing.charge("a", _lead(15_000), key="by-function")
+    assert statuses["posted"] == 1
+    db.fast = False
+    replayed = pg_billing.charge("a", _lead(15_000), key="by-function")
+    assert replayed.replayed and replayed.transaction_id == fast_first.transaction_id
+    with pytest.raises(IdempotencyConflict):
+        pg_billing.charge("a", _lead(3_000), key="by-function")
+    db.fast = True
+    assert [row.status for row in _charges(pg_billing, "a")] == ["posted"] * 3  # the warm-up's and the two keys'
+
+
+@pytest.mark.parametrize("other", ["commits", "rolls back"])
+def test_a_key_claimed_meanwhile_outside_the_wallet_lock_is_retried_then_answered(
+    pg_billing: Billing, postgres_database: str, statuses: Counter[str], other: str
+) -> None:
+    """Another transaction claims the key the function looked up and found free (as the reference
+    path's claim does, before any lock): the function's claim waits for it. If it commits, the
+    function raises 40001, nothing it wrote stays, and the retry answers the key (here a conflict);
+    if it rolls back, the function's claim goes in and the charge is posted."""
+    before = pg_billing.balance("a").balance
+    retries = pg_billing.db.retries
+    claimer = create_engine(postgres_database)
+    answer: list[Any] = []
+    with claimer.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at) "
+                "VALUES ('a', 'meanwhile', 'purchase', 'other', now())"
+            )
+        )
+        worker = threading.Thread(target=lambda: answer.append(_attempt(pg_billing, "meanwhile")))
+        worker.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        for _ in range(500):
+            with claimer.connect() as looking:
+                if looking.execute(text(waiting)).scalar():
+                    break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the function's claim never waited for the other transaction's")
+        conn.commit() if other == "commits" else conn.rollback()
+        worker.join()
+    claimer.dispose()
+    if other == "commits":
+        assert isinstance(answer[0], IdempotencyConflict)
+        assert pg_billing.db.retries > retries and statuses == {"conflict": 1}
+        assert pg_billing.balance("a").balance == before
+        assert [row.status for row in _charges(pg_billing, "a")] == ["posted"]  # the warm-up's alone
+    else:
+        assert answer[0].approved and statuses == {"posted": 1}
+        assert pg_billing.balance("a").balance == before - answer[0].credits
+
+
+def _attempt(billing: Billing, key: str) -> Any:
+    try:
+        return billing.charge("a", _lead(15_000), key=key)
+    except IdempotencyConflict as error:
+        return error

@@ -6,9 +6,10 @@ clinic was left in by its previous one and posts it in one call — on PostgreSQ
 function, on SQLite of the same steps over the driver's cursor (storage/fast_sqlite.py). The same operations, in
 the same order, on two ledgers (one per path) must leave the same rows in every table and answer
 the same results: transactions, lots, allocations, entries, terms, counters, keys and their stored
-outcomes (the only thing allowed to differ is the keys' own row ids: the function withdraws the
-claim of a charge it finds stale). And the fast ledger must have taken the fast path for most of
-its charges, or the comparison proves nothing.
+outcomes (the only thing allowed to differ is the keys' own row ids: the reference path tries to
+claim a replayed key, the function only looks it up, and an attempt that finds the key taken still
+uses up a sequence number). And the fast ledger must have taken the fast path for most of its
+charges, or the comparison proves nothing.
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *dat
 _CHECKS = (
     "IF v_version IS DISTINCT FROM p_version",  # the state check becomes "IF false AND ..."
     " AND a.balance - p_credits >= -a.overdraft_limit",  # the guard
-    " AND l.remaining >= t.part",  # the lots' compare-and-set
+    " AND l.remaining >= p_parts[1]",  # the lots' compare-and-set: one lot
+    " AND l.remaining >= t.part",  # and many
     "IF o_balance IS DISTINCT FROM p_balance THEN",  # agreeing with the prediction
     "IF v_count <> coalesce(cardinality(p_lots), 0) THEN",
 )

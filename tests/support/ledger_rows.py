@@ -48,10 +48,11 @@ def allocations_of(billing: Billing, transaction_id: int) -> dict[int, int]:
 
 def tables(billing: Billing) -> dict[str, list[Any]]:
     """Every row of every table, in a stable order, leaving out the ids that are not the ledger's
-    to choose: an idempotency key's row id (the one-round-trip path withdraws a stale claim) and an
-    event's random id (and the deliveries' references to it). Values are read as the database
-    stores them (the driver's own, no SQLAlchemy type on the way): a time stored as other text
-    reads back as the same datetime, but no longer sorts or compares the same in SQL."""
+    to choose: an idempotency key's row id (an attempt to claim a key that finds it taken still
+    uses up a sequence number, and the two paths attempt at different moments) and an event's
+    random id (and the deliveries' references to it). Values are read as the database stores them
+    (the driver's own, no SQLAlchemy type on the way): a time stored as other text reads back as
+    the same datetime, but no longer sorts or compares the same in SQL."""
     chosen = {("idempotency_keys", "id"), ("events", "id"), ("deliveries", "event_id")}
 
     def read(conn: Any) -> dict[str, list[Any]]:

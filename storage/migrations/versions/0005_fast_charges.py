@@ -16,6 +16,10 @@ Create Date: 2026-12-01 09:00:00
 
 (down_revision is 0005, the notification outbox, the latest on main when this branch merged it;
 the payments branch's 0003 was not on main yet: the chain is fixed when the two meet.)
+
+The function's text is storage/migrations/charge_function_0005.py's, the text storage/fast.py held
+when this shipped, moved there verbatim when migration 0006 replaced the function's body: only
+this import changed, and what this migration does is byte for byte what it did.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage import fast, usage
+from storage import usage
+from storage.migrations import charge_function_0005 as fast  # the frozen text (see above)
 
 revision = "0005"
 down_revision = "0004"
