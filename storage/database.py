@@ -271,8 +271,9 @@ class Database:
 
     def _held_connection(self) -> Connection:
         """This thread's autocommit connection, kept between runs: checking a connection out of the
-        pool and setting and resetting its isolation level cost more Python than posting a charge. Each thread that posts charges keeps one of the pool's connections; those of
-        threads that have ended are returned when a thread opens its own."""
+        pool and setting and resetting its isolation level cost more Python than posting a charge.
+        Each thread that posts charges keeps one of the pool's connections; those of threads that
+        have ended are returned when a thread opens its own."""
         thread = threading.current_thread()
         held = self._held.get(thread)
         if held is not None:
