@@ -6,10 +6,14 @@ its own benchmark functions), so that "how much faster" is measured, not remembe
 
 - SQLite, one writer (WAL, synchronous=FULL), lead charges on 1,000 clinics: single charges beside
   a raw sqlite3 loop of BEGIN IMMEDIATE; guarded UPDATE; INSERT; COMMIT (target >= 35%), and
-  `charge_batch` of 100 beside the same raw loop's per-row rate (target >= 70%).
+  `charge_batch` of 100 beside the same raw loop's per-row rate (target >= 70%); and for scale,
+  the floor: the statements a charge runs, in bare sqlite3 with nothing to decide.
 - PostgreSQL at 1, 4 and 16 clients beside pgbench's tpcb-like transaction at the same client
   counts (`pgbench -i -s 10`, its own throw-away database); Billing clients are separate processes
   charging their own share of the clinics, started together behind a barrier (target >= 70%).
+  Beside each, the CPU one transaction takes on each side (the server's processes, read from
+  /proc; the clients' own): server and clients share this machine's cores, so what the client
+  spends caps the rate (`ceiling`).
 - A busy month: charge p50 on a clinic with 1,000 charges already in its month beside one with
   none, interleaved (target: within 20%).
 - History: page 20 beside page 1, by cursor and by page number (target: within 20%).
@@ -151,6 +155,51 @@ def raw_sqlite(folder: Path, count: int = 20_000, per_commit: int = 1) -> dict[s
     conn.close()
     p50, p99 = _percentiles(latencies)
     return {"rate": count / elapsed, "p50": p50, "p99": p99}
+
+
+def floor_sqlite(folder: Path, per_commit: int = 1) -> dict[str, float]:
+    """What a charge's writes cost with no Python deciding them: bare sqlite3 running the
+    statements storage/fast_sqlite.py runs for a lead charge (key look-up, state check, guarded
+    debit, lot, transaction row with its quote, allocation, legs, counters, key with its outcome)
+    on a ledger prepared as `billing_sqlite`'s, the values made before the clock starts."""
+    from storage import fast_sqlite as one_call
+
+    url = f"sqlite:///{folder / f'floor-{per_commit}.db'}"
+    _prepare(url)
+    conn = sqlite3.connect(folder / f"floor-{per_commit}.db", isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    wallets = dict(conn.execute("SELECT clinic_id, id FROM accounts WHERE kind = 'wallet'").fetchall())
+    lots = dict(conn.execute("SELECT wallet_id, max(id) FROM lots GROUP BY wallet_id").fetchall())
+    counter = conn.execute("SELECT id FROM accounts WHERE clinic_id IS NULL").fetchone()[0]  # a system account
+    quote = json.dumps({"quote": "x" * 900})  # a stored quote's size
+    outcome = json.dumps({"outcome": "x" * 380})
+    names = sorted(wallets)
+    latencies = []
+    started = time.perf_counter()
+    for first in range(0, SQLITE_CHARGES, per_commit):
+        t = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        for i in range(first, first + per_commit):
+            clinic = names[i % len(names)]
+            wallet, lot = wallets[clinic], lots[wallets[clinic]]
+            at = f"2026-03-02 09:{i // 60 % 60:02d}:{i % 60:02d}.000000"
+            conn.execute(one_call._KEY, (clinic, f"floor-{i}")).fetchone()
+            conn.execute(one_call._STATE, ("in-clinic-leads", at, clinic, at, at, wallet, clinic)).fetchone()
+            conn.execute(one_call._DEBIT, (250, at, wallet, 250)).fetchone()
+            conn.execute(one_call._TAKE, (250, lot, wallet, 250))
+            values = (clinic, "posted", 250, at, "lead_call", 1, "in-clinic-leads", 2, "h" * 64, '["LP-03"]', quote)
+            transaction = conn.execute(one_call._TRANSACTION, (*values, None, None, 0)).fetchone()[0]
+            conn.execute(one_call._ALLOCATION, (lot, transaction, 250))
+            conn.execute(one_call._LEGS, (transaction, wallet, -250, transaction, counter, 250))
+            conn.execute(one_call._USAGE, (clinic, at[:10], "lead_call", 250, 1))
+            conn.execute(one_call._STORE_KEY, (clinic, f"floor-{i}", "h" * 64, outcome, transaction, at))
+        conn.execute("COMMIT")
+        latencies.append(time.perf_counter() - t)
+    elapsed = time.perf_counter() - started
+    conn.close()
+    p50, p99 = _percentiles(latencies)
+    return {"rate": SQLITE_CHARGES / elapsed, "p50": p50, "p99": p99}
 
 
 def billing_sqlite(folder: Path, batch: int = 0) -> dict[str, float]:
@@ -313,9 +362,42 @@ def _pg_args() -> list[str]:
     return ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
 
 
+def server_cpu() -> float | None:
+    """CPU seconds the local PostgreSQL server has used so far: every live postgres process, plus
+    what the postmaster has collected from its children that ended (a benchmark's backends end
+    with their connections). None when the server is not on this machine (or not readable)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        if name != "postgres":
+            continue
+        found = True
+        utime, stime, cutime, cstime = (int(fields[n]) for n in (11, 12, 13, 14))
+        total += utime + stime + (cutime + cstime if fields[1] == "1" else 0)  # ppid 1: the postmaster
+    return total / ticks if found else None
+
+
+def _cpu_per(rate: float, seconds: float | None, client: float | None) -> dict[str, float]:
+    """µs of server and client CPU per transaction (absent when not measured)."""
+    done = rate * SECONDS
+    found = {}
+    if seconds is not None:
+        found["server_us"] = seconds / done * 1e6
+    if client is not None:
+        found["client_us"] = client / done * 1e6
+    return found
+
+
 def pgbench(clients: int, database: str) -> dict[str, float]:
-    """pgbench's tpcb-like transaction (3 UPDATEs, a SELECT, an INSERT) at `clients`."""
+    """pgbench's tpcb-like transaction (3 UPDATEs, a SELECT, an INSERT) at `clients`, with the
+    server's and pgbench's own CPU per transaction."""
     logs = Path(tempfile.mkdtemp(prefix="pgbench-"))
+    server_before, children = server_cpu(), os.times()
     try:
         out = subprocess.run(
             [
@@ -343,7 +425,10 @@ def pgbench(clients: int, database: str) -> dict[str, float]:
             int(line.split()[2]) / 1e6 for log in logs.iterdir() for line in log.read_text().splitlines() if line
         ]
         p50, p99 = _percentiles(latencies)
-        return {"rate": tps, "p50": p50, "p99": p99}
+        after, ended = server_cpu(), os.times()
+        server = None if after is None or server_before is None else after - server_before
+        client = ended.children_user + ended.children_system - children.children_user - children.children_system
+        return {"rate": tps, "p50": p50, "p99": p99, **_cpu_per(tps, server, client)}
     finally:
         shutil.rmtree(logs, ignore_errors=True)
 
@@ -373,11 +458,12 @@ def _client(url: str, clinics: list[str], threads: int, start: Any, results: Any
 
     workers = [threading.Thread(target=caller, args=(k,)) for k in range(threads)]
     start.wait()
+    cpu = time.process_time()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    results.put([latency for latencies in collected for latency in latencies])
+    results.put(([latency for latencies in collected for latency in latencies], time.process_time() - cpu))
 
 
 def billing_postgres(clients: int, url: str, base: datetime) -> dict[str, float]:
@@ -394,14 +480,21 @@ def billing_postgres(clients: int, url: str, base: datetime) -> dict[str, float]
     ]
     for worker in workers:
         worker.start()
-    barrier.wait()
+    barrier.wait()  # the clients have warmed: the server's CPU from here on is the charges'
+    server_before = server_cpu()
     latencies: list[float] = []
+    client = 0.0
     for _ in workers:
-        latencies.extend(results.get())
+        found, cpu = results.get()
+        latencies.extend(found)
+        client += cpu
+    after = server_cpu()
     for worker in workers:
         worker.join()
     p50, p99 = _percentiles(latencies)
-    return {"rate": len(latencies) / SECONDS, "p50": p50, "p99": p99}
+    rate = len(latencies) / SECONDS
+    server = None if after is None or server_before is None else after - server_before
+    return {"rate": rate, "p50": p50, "p99": p99, **_cpu_per(rate, server, client)}
 
 
 @contextlib.contextmanager
@@ -433,6 +526,14 @@ _OLD_POSTGRES = (  # a fresh ledger for each run: its clients charge from START 
 )
 
 
+CORES = os.cpu_count() or 1
+
+
+def _ceiling(found: dict[str, float]) -> float:
+    """Transactions a second this machine's cores allow at the CPU each one takes, both sides."""
+    return CORES / ((found["server_us"] + found["client_us"]) / 1e6)
+
+
 def _figure(found: dict[str, float] | None) -> str:
     return "–" if found is None else f"{found['rate']:,.0f} ({found['p50']:.2f} / {found['p99']:.2f})"
 
@@ -451,6 +552,8 @@ def run() -> None:
             rows.append(("SQLite, single charges", "raw sqlite3 UPDATE+INSERT", raw, single, old, "single"))
             rows.append((f"SQLite, batches of {BATCH}", "the same raw loop, per row", raw, batched, None, "batched"))
             extra.append(("raw sqlite3, 100 rows a commit", raw_sqlite(folder, per_commit=BATCH)))
+            extra.append(("a charge's own statements in bare sqlite3, one a commit", floor_sqlite(folder)))
+            extra.append((f"the same, {BATCH} a commit", floor_sqlite(folder, per_commit=BATCH)))
             month = busy_month(f"sqlite:///{folder / 'month.db'}")
             pages = {"SQLite": history_pages(f"sqlite:///{folder / 'pages.db'}")}
             reconciled = reconcile_sizes(folder, RECONCILE_SIZES, run_before)
@@ -511,6 +614,26 @@ def run() -> None:
     )
     for name, found in extra:
         print(f"(for scale: {name}: {_figure(found)})")
+    cpu_rows = [(where, base, ours) for where, _, base, ours, _, kind in rows if kind == "postgres"]
+    if all("server_us" in base and "server_us" in ours for _, base, ours in cpu_rows):
+        print(
+            table(
+                ["CPU per transaction (µs)", "pgbench: server + client", "Billing: server + client", "ceiling"],
+                [
+                    (
+                        where,
+                        f"{base['server_us']:,.0f} + {base['client_us']:,.0f}",
+                        f"{ours['server_us']:,.0f} + {ours['client_us']:,.0f}",
+                        f"{_ceiling(base):,.0f}/s vs {_ceiling(ours):,.0f}/s",
+                    )
+                    for where, base, ours in cpu_rows
+                ],
+            )
+        )
+        print(
+            f"(ceiling: what {CORES} cores' CPU allows at that CPU per transaction, server and client on the same\n"
+            " machine. A Python client spends its share of the cores pgbench's C client leaves to the server.)"
+        )
     print()
     ratio = month["busy"] / month["quiet"]
     print(
@@ -555,8 +678,10 @@ def run() -> None:
         )
     )
     print(
-        "A charge on PostgreSQL is one call of storage/fast.py's function (claim, lock, state check, guarded\n"
-        "debit, lots, transaction, allocations, legs, term, counters, outcome: one round trip); on SQLite it\n"
-        "posts through the door from the clinic state its previous charge left, checked by the wallet's version.\n"
-        "The quote, policy and alerts are Python. The baselines write two rows (sqlite3) or five (pgbench)."
+        "A charge is one call: on PostgreSQL of storage/fast.py's function (lock, state check, key, guarded\n"
+        "debit, lots, transaction, allocations, legs, term, counters, key with its outcome: one round trip), on\n"
+        "SQLite of the same steps on one sqlite3 cursor (storage/fast_sqlite.py), priced from the clinic state\n"
+        "its previous charge left. The quote, policy and alerts are Python. The baselines write two rows\n"
+        "(sqlite3) or five (pgbench); a charge writes nine: its own statements in bare sqlite3 (above) are the\n"
+        "floor no Python can pass."
     )

@@ -208,8 +208,8 @@ class Database:
     operation, verified by the wallet's version (engine/billing/charges.py), and on PostgreSQL in
     one round trip (storage/fast.py); off, every charge reads its clinic under the wallet lock and
     goes through the door statement by statement — the reference the fast path is tested against.
-    On PostgreSQL each thread that charges keeps one of the pool's connections, in autocommit,
-    between charges (`_held_connection`): `pool_size` bounds those threads as well."""
+    Each thread that charges keeps one of the pool's connections, in autocommit, between charges
+    (`_held_connection`): `pool_size` bounds those threads as well on PostgreSQL."""
 
     def __init__(
         self,

@@ -16,12 +16,16 @@ Where the state comes from, and how the spend reaches storage's door:
 
 - the reference (`Database(fast=False)`, and whenever the others cannot): the clinic read under
   its wallet lock (due lots expired first), the door posting statement by statement;
-- SQLite: the state kept since the clinic's previous charge (engine/billing/state.py `States`)
-  when the wallet's version shows nothing changed (storage/clinics.py `verify`), else read as in
-  the reference — the same door, two statements fewer and no state to build;
-- PostgreSQL: one round trip — the charge decided in Python from the kept state and posted by
-  the database function of storage/fast.py, which refuses it when the state is stale (billing
-  then reads the clinic and decides again).
+- one call (`Database(fast=True)`, the default): the charge decided in Python from the state kept
+  since the clinic's previous charge (engine/billing/state.py `States`) and posted by one call
+  that refuses it when the state is stale (billing then reads the clinic and decides again) —
+  on PostgreSQL the database function of storage/fast.py, one round trip on an autocommit
+  connection; on SQLite the same steps over the driver's cursor (storage/fast_sqlite.py), in a
+  write transaction begun on the connection the thread keeps, where a charge the call cannot
+  post goes through the door in the same transaction;
+- through the door on a kept state (SQLite, a batch's charges after one the call could not
+  post): the state this transaction left, or one the wallet's version shows unchanged
+  (storage/clinics.py `verify`).
 
 `charge_batch` posts many charges in one database transaction (see its docstring).
 """
@@ -516,9 +520,10 @@ def charge_batch(ctx: Context, items: Sequence[tuple[ChargeRequest, datetime] | 
     runs under a savepoint, rolled back alone. The answers come back in the order asked.
 
     Charges of one clinic are posted in the order given; clinics in the order of their ids (every
-    batch takes the wallet locks in one order). On PostgreSQL the charges a kept state can price
-    are sent to storage/fast.py's function together, pipelined in one round trip; the rest (and
-    any the function finds stale) follow through the door in the same transaction. Only a failure
+    batch takes the wallet locks in one order). The charges a kept state can price are posted by
+    the one call (`_post_many`: on PostgreSQL pipelined, all in one round trip; on SQLite one
+    after another on one cursor); the rest (and any the call finds stale) follow through the door
+    in the same transaction. Only a failure
     of the database itself fails the batch — retried whole, when it is a lost race: the keys of
     anything posted before it then replay."""
     if len(items) > BATCH_MAX:
