@@ -144,10 +144,12 @@ class Population:
                 counts = self.counts[rows, month]
                 leads = int(counts.sum())
                 # lognormal around the specialty's median, to the paisa (capped far beyond any price)
-                paise = rng.standard_normal(leads) * np.repeat(spreads[rows], counts)
+                paise = rng.standard_normal(leads)  # in place from here on: one array per batch
+                paise *= np.repeat(spreads[rows], counts)
                 np.exp(paise, out=paise)
                 paise *= np.repeat(medians[rows], counts)
-                paise = np.rint(np.minimum(paise, 2.0**62)).astype(np.int64)
+                np.minimum(paise, 2.0**62, out=paise)
+                paise = np.rint(paise, out=paise).astype(np.int64)
                 call = rng.random(leads) < india.call_share
                 yield LeadBatch(rows, month, counts, call, paise)
 
