@@ -139,16 +139,26 @@ def raw_sqlite(folder: Path, count: int = 20_000, per_commit: int = 1) -> dict[s
     conn.execute("CREATE TABLE wallet (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, lim INTEGER NOT NULL)")
     conn.execute("CREATE TABLE entry (id INTEGER PRIMARY KEY, wallet INTEGER REFERENCES wallet(id), amount INTEGER)")
     conn.executemany("INSERT INTO wallet VALUES (?, ?, 0)", [(i, 10**12) for i in range(CLINICS)])
+
+    def write(i: int) -> None:
+        conn.execute(
+            "UPDATE wallet SET balance = balance - ? WHERE id = ? AND balance - ? >= -lim", (250, i % CLINICS, 250)
+        )
+        conn.execute("INSERT INTO entry (wallet, amount) VALUES (?, ?)", (i % CLINICS, -250))
+
+    return _committed(conn, count, per_commit, write)
+
+
+def _committed(conn: sqlite3.Connection, count: int, per_commit: int, write: Callable[[int], None]) -> dict[str, float]:
+    """`write(i)` for `count` values of i, `per_commit` of them per durable commit (BEGIN IMMEDIATE
+    ... COMMIT): the rate, and each commit's p50 and p99 in ms. Closes `conn`."""
     latencies = []
     started = time.perf_counter()
     for first in range(0, count, per_commit):
         t = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         for i in range(first, first + per_commit):
-            conn.execute(
-                "UPDATE wallet SET balance = balance - ? WHERE id = ? AND balance - ? >= -lim", (250, i % CLINICS, 250)
-            )
-            conn.execute("INSERT INTO entry (wallet, amount) VALUES (?, ?)", (i % CLINICS, -250))
+            write(i)
         conn.execute("COMMIT")
         latencies.append(time.perf_counter() - t)
     elapsed = time.perf_counter() - started
@@ -175,31 +185,23 @@ def floor_sqlite(folder: Path, per_commit: int = 1) -> dict[str, float]:
     quote = json.dumps({"quote": "x" * 900})  # a stored quote's size
     outcome = json.dumps({"outcome": "x" * 380})
     names = sorted(wallets)
-    latencies = []
-    started = time.perf_counter()
-    for first in range(0, SQLITE_CHARGES, per_commit):
-        t = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        for i in range(first, first + per_commit):
-            clinic = names[i % len(names)]
-            wallet, lot = wallets[clinic], lots[wallets[clinic]]
-            at = f"2026-03-02 09:{i // 60 % 60:02d}:{i % 60:02d}.000000"
-            conn.execute(one_call._KEY, (clinic, f"floor-{i}")).fetchone()
-            conn.execute(one_call._STATE, ("in-clinic-leads", at, clinic, at, at, wallet, clinic)).fetchone()
-            conn.execute(one_call._DEBIT, (250, at, wallet, 250)).fetchone()
-            conn.execute(one_call._TAKE, (250, lot, wallet, 250))
-            values = (clinic, "posted", 250, at, "lead_call", 1, "in-clinic-leads", 2, "h" * 64, '["LP-03"]', quote)
-            transaction = conn.execute(one_call._TRANSACTION, (*values, None, None, 0)).fetchone()[0]
-            conn.execute(one_call._ALLOCATION, (lot, transaction, 250))
-            conn.execute(one_call._LEGS, (transaction, wallet, -250, transaction, counter, 250))
-            conn.execute(one_call._USAGE, (clinic, at[:10], "lead_call", 250, 1))
-            conn.execute(one_call._STORE_KEY, (clinic, f"floor-{i}", "h" * 64, outcome, transaction, at))
-        conn.execute("COMMIT")
-        latencies.append(time.perf_counter() - t)
-    elapsed = time.perf_counter() - started
-    conn.close()
-    p50, p99 = _percentiles(latencies)
-    return {"rate": SQLITE_CHARGES / elapsed, "p50": p50, "p99": p99}
+
+    def write(i: int) -> None:
+        clinic = names[i % len(names)]
+        wallet, lot = wallets[clinic], lots[wallets[clinic]]
+        at = f"2026-03-02 09:{i // 60 % 60:02d}:{i % 60:02d}.000000"
+        conn.execute(one_call._KEY, (clinic, f"floor-{i}")).fetchone()
+        conn.execute(one_call._STATE, ("in-clinic-leads", at, clinic, at, at, wallet, clinic)).fetchone()
+        conn.execute(one_call._DEBIT, (250, at, wallet, 250)).fetchone()
+        conn.execute(one_call._TAKE, (250, lot, wallet, 250))
+        row = (clinic, "posted", 250, at, "in-clinic-leads", "lead_call", 1, 2, "h" * 64, '["LP-03"]', quote)
+        transaction = conn.execute(one_call._TRANSACTION, (*row, None, None, 0)).fetchone()[0]
+        conn.execute(one_call._ALLOCATION, (lot, transaction, 250))
+        conn.execute(one_call._LEGS, (transaction, wallet, -250, transaction, counter, 250))
+        conn.execute(one_call._USAGE, (clinic, at[:10], "lead_call", 250, 1))
+        conn.execute(one_call._STORE_KEY, (clinic, f"floor-{i}", "h" * 64, outcome, transaction, at))
+
+    return _committed(conn, SQLITE_CHARGES, per_commit, write)
 
 
 def billing_sqlite(folder: Path, batch: int = 0) -> dict[str, float]:

@@ -225,6 +225,28 @@ class FastCharge:
     day: date  # the clinic's day (storage/usage.py)
     outcome: tuple[str, str]  # the stored outcome before and after its transaction id
 
+    def described(self) -> tuple[Any, ...]:
+        """The transaction row's own values, in the order both one calls take them — product,
+        units, the priced version, its hash, the rules, the quote, the reason, the patient, the
+        unfunded part — once the row is checked to be a charge's, priced by its clinic's pricebook
+        (the calls write the rest of a charge's row themselves)."""
+        row = self.row
+        if any(row[name] != value for name, value in _FIXED.items()):
+            raise ValueError("creditbook_charge posts charges: the row is not one")
+        if row["pricebook_id"] != self.state[2]:
+            raise ValueError("a charge is priced by its clinic's pricebook")
+        return (
+            row["product"],
+            row["units"],
+            row["pricebook_version"],
+            row["pricebook_hash"],
+            row["rule_ids"],
+            row["quote"],
+            row["reason"],
+            row["patient_ref"],
+            row["unfunded"],
+        )
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -247,11 +269,8 @@ def split_outcome(text: str, marker: str) -> tuple[str, str]:
 
 def _params(charge: FastCharge) -> tuple[Any, ...]:
     row = charge.row
-    if any(row[name] != value for name, value in _FIXED.items()):
-        raise ValueError("creditbook_charge posts charges: the row is not one")
+    described = charge.described()
     wallet, version, pricebook_id, in_force, pinned = charge.state
-    if row["pricebook_id"] != pricebook_id:
-        raise ValueError("a charge is priced by its clinic's pricebook")
     by_lot = charge.taken.by_lot if charge.taken is not None else []
     term_id, term_units = charge.term or (None, None)
     return (
@@ -271,15 +290,7 @@ def _params(charge: FastCharge) -> tuple[Any, ...]:
         [lot for lot, _ in by_lot],
         [part for _, part in by_lot],
         charge.counter,
-        row["product"],
-        row["units"],
-        row["pricebook_version"],
-        row["pricebook_hash"],
-        row["rule_ids"],
-        row["quote"],
-        row["reason"],
-        row["patient_ref"],
-        row["unfunded"],
+        *described,
         term_id,
         term_units,
         charge.day,

@@ -69,11 +69,11 @@ _DEBIT: Final = (
 )
 _TOUCH: Final = "UPDATE accounts SET last_at = ?, version = version + 1 WHERE id = ? RETURNING balance"
 _TAKE: Final = "UPDATE lots SET remaining = remaining - ? WHERE id = ? AND wallet_id = ? AND remaining >= ?"
-_TRANSACTION: Final = (
-    "INSERT INTO transactions (clinic_id, kind, status, credits, at, product, units, pricebook_id, "
-    "pricebook_version, pricebook_hash, rule_ids, quote, reason, actor, note, related_id, payment_id, "
-    "patient_ref, unfunded, refunded) "
-    "VALUES (?, 'charge', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?, 0) RETURNING id"
+_TRANSACTION: Final = (  # the columns a charge fills, then its `described()` values, then what no charge has
+    "INSERT INTO transactions (clinic_id, kind, status, credits, at, pricebook_id, product, units, "
+    "pricebook_version, pricebook_hash, rule_ids, quote, reason, patient_ref, unfunded, actor, note, related_id, "
+    "payment_id, refunded) "
+    "VALUES (?, 'charge', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 0) RETURNING id"
 )
 _ALLOCATION: Final = "INSERT INTO allocations (lot_id, transaction_id, kind, amount) VALUES (?, ?, 'charge', ?)"
 _LEGS: Final = "INSERT INTO entries (transaction_id, account_id, amount) VALUES (?, ?, ?), (?, ?, ?)"
@@ -107,6 +107,7 @@ def post_charges(conn: Connection, charges: Sequence[FastCharge]) -> list[Answer
 
 def _post(cursor: Any, charge: FastCharge) -> Answer:
     row = charge.row
+    described = charge.described()  # checked before anything is read or written
     clinic = row["clinic_id"]
     found = cursor.execute(_KEY, (clinic, charge.key)).fetchone()
     if found is not None:
@@ -127,25 +128,7 @@ def _post(cursor: Any, charge: FastCharge) -> Answer:
         if state[1] - credits >= -state[2]:
             raise LedgerError(f"wallet {wallet} can take {credits} credits: the prediction declined them")
         balance, status = state[1], "declined"
-    transaction_id = cursor.execute(
-        _TRANSACTION,
-        (
-            clinic,
-            status,
-            credits,
-            at,
-            row["product"],
-            row["units"],
-            row["pricebook_id"],
-            row["pricebook_version"],
-            row["pricebook_hash"],
-            row["rule_ids"],
-            row["quote"],
-            row["reason"],
-            row["patient_ref"],
-            row["unfunded"],
-        ),
-    ).fetchone()[0]
+    transaction_id = cursor.execute(_TRANSACTION, (clinic, status, credits, at, pricebook, *described)).fetchone()[0]
     if charge.approve:
         _record(cursor, charge, wallet, credits, transaction_id)
     head, tail = charge.outcome

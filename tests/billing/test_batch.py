@@ -21,7 +21,7 @@ from engine.billing.charges import BATCH_MAX
 from engine.billing.results import ChargeResult
 from engine.errors import CreditbookError, StorageError
 from engine.pricing.requests import QuoteError
-from storage import fast
+from storage import fast, fast_sqlite
 from storage.database import Database
 from tests.billing.test_fast_path import PUBLISHED
 from tests.support.clock import Clock
@@ -148,23 +148,22 @@ def test_a_batch_that_is_not_a_list_or_too_long_is_refused_whole(billing: Billin
     assert billing.charge_batch([]) == []
 
 
-def test_a_batch_on_postgresql_is_one_pipelined_round_of_function_calls(
-    billing: Billing, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if billing.db.dialect != "postgresql":
-        pytest.skip("the one-round-trip function is PostgreSQL's (SQLite posts through the door)")
+def test_a_batch_is_one_round_of_one_calls(billing: Billing, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the function's calls pipelined in one round trip; on SQLite its steps, charge
+    after charge on one cursor: either way one call of `post_charges` for the whole batch."""
     _clinics(billing, {f"c{n}": 5_000 for n in range(4)})
     for n in range(4):  # each clinic's state is now kept, and the market's revenue account known
         billing.charge(f"c{n}", LEAD, key="warm")
     rounds: list[int] = []
-    pipelined = fast.post_charges
+    module: Any = fast if billing.db.dialect == "postgresql" else fast_sqlite
+    pipelined = module.post_charges
 
     def counted(conn: Any, charges: Any) -> Any:
         rounds.append(len(charges))
         return pipelined(conn, charges)
 
-    monkeypatch.setattr(fast, "post_charges", counted)
-    monkeypatch.setattr(fast, "post_charge", lambda *args: pytest.fail("a batch posts charges pipelined"))
+    monkeypatch.setattr(module, "post_charges", counted)
+    monkeypatch.setattr(module, "post_charge", lambda *args: pytest.fail("a batch posts its charges together"))
     answers = billing.charge_batch([{"clinic_id": f"c{n % 4}", "request": CHAT, "key": f"k{n}"} for n in range(40)])
     assert rounds == [40]
     assert all(isinstance(a, ChargeResult) and a.approved for a in answers)

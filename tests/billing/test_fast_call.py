@@ -26,18 +26,14 @@ from storage import fast
 from storage.database import Autocommit, Database
 from tests.support.clock import START, Clock
 from tests.support.ledger_rows import tables
-from tests.support.ledgers import shipped_ledger
+from tests.support.ledgers import shipped_ledger, two_charged_clinics
 from tests.support.postgres import throwaway_database
 
 
 @pytest.fixture
 def pg_billing(postgres_database: str) -> Iterator[Billing]:
     """A PostgreSQL ledger with two Indian clinics funded, each charged once (their states kept)."""
-    with shipped_ledger(postgres_database, Clock(START), FakeGateway()) as billing:
-        for clinic in ("a", "b"):
-            billing.register_clinic(clinic, clinic, "IN", key="reg")
-            billing.purchase(clinic, 100_000, payment_method="upi_ok", key="buy")
-            billing.charge(clinic, _lead(3_000), key="warm")
+    with two_charged_clinics(postgres_database) as billing:
         yield billing
 
 

@@ -17,25 +17,20 @@ from typing import Any
 
 import pytest
 
-from engine.billing import Billing, FakeGateway
+from engine.billing import Billing
 from engine.errors import StorageError
 from engine.pricing.requests import LeadRequest
 from storage import fast_sqlite, transfers
 from storage.database import Autocommit
-from tests.support.clock import START, Clock
 from tests.support.ledger_rows import snapshot
-from tests.support.ledgers import shipped_ledger
+from tests.support.ledgers import two_charged_clinics
 
 
 @pytest.fixture
 def billing(tmp_path: Path) -> Iterator[Billing]:
     """A SQLite ledger with two Indian clinics funded, each charged once (their states kept)."""
-    with shipped_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", Clock(START), FakeGateway()) as found:
-        for clinic in ("a", "b"):
-            found.register_clinic(clinic, clinic, "IN", key="reg")
-            found.purchase(clinic, 100_000, payment_method="upi_ok", key="buy")
-            found.charge(clinic, _lead(3_000), key="warm")
-        yield found
+    with two_charged_clinics(f"sqlite:///{tmp_path / 'ledger.db'}") as billing:
+        yield billing
 
 
 def _lead(price: int) -> LeadRequest:

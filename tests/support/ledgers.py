@@ -28,3 +28,19 @@ def shipped_ledger(
     report = service.reconcile()
     database.dispose()
     assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.drifts))
+
+
+@contextmanager
+def two_charged_clinics(url: str) -> Iterator[Billing]:
+    """`shipped_ledger` with Indian clinics "a" and "b" funded with ₹100,000 and charged once each
+    (their states kept, the market's revenue account known: the next charges take the one call)."""
+    from engine.billing import FakeGateway
+    from engine.pricing.requests import LeadRequest
+    from tests.support.clock import START, Clock
+
+    with shipped_ledger(url, Clock(START), FakeGateway()) as billing:
+        for clinic in ("a", "b"):
+            billing.register_clinic(clinic, clinic, "IN", key="reg")
+            billing.purchase(clinic, 100_000, payment_method="upi_ok", key="buy")
+            billing.charge(clinic, LeadRequest(product="lead_call", package_price=3_000), key="warm")  # type: ignore[arg-type]
+        yield billing
