@@ -261,7 +261,9 @@ def charge(ctx: Context, asked: ChargeRequest, at: datetime) -> ChargeResult:
         def in_one_transaction(conn: Connection) -> ChargeResult:
             with ctx.db.begun(conn):  # it holds the write lock: a fallback needs no second transaction
                 found = _one_call(ctx, conn, asked, digest, at, after)
-                return found or _by_reference(ctx, conn, asked, keyed, digest, at, after)
+                if found is not None:
+                    return found
+                return _by_reference(ctx, conn, asked, keyed, digest, at, after)
 
         result = ctx.db.run(Autocommit(in_one_transaction))
     elif ctx.db.fast:
@@ -523,9 +525,8 @@ def charge_batch(ctx: Context, items: Sequence[tuple[ChargeRequest, datetime] | 
     batch takes the wallet locks in one order). The charges a kept state can price are posted by
     the one call (`_post_many`: on PostgreSQL pipelined, all in one round trip; on SQLite one
     after another on one cursor); the rest (and any the call finds stale) follow through the door
-    in the same transaction. Only a failure
-    of the database itself fails the batch — retried whole, when it is a lost race: the keys of
-    anything posted before it then replay."""
+    in the same transaction. Only a failure of the database itself fails the batch — retried
+    whole, when it is a lost race: the keys of anything posted before it then replay."""
     if len(items) > BATCH_MAX:
         raise InvalidAmount(f"a batch holds at most {BATCH_MAX:,} charges, not {len(items):,}", field="items")
     answers: dict[int, Outcome] = {}
