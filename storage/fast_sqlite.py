@@ -41,16 +41,16 @@ from storage.schema import UTCDateTime
 from storage.statements import driver_error
 
 
-#: a datetime as the ledger's columns store it on SQLite (UTC wall time, as text): the type's own
-#: bind processor, so these rows read back exactly as those written through SQLAlchemy
 def _processor(kind: TypeEngine[Any]) -> Callable[[Any], Any]:
+    """How SQLAlchemy writes a value of this type on SQLite: these rows must be stored exactly as
+    those written through it (the same text, so that they sort and compare the same in SQL)."""
     dialect = sqlite.dialect()
     found = kind.dialect_impl(dialect).bind_processor(dialect)
     assert found is not None  # SQLite's DATETIME and DATE write text
     return found
 
 
-_WHEN: Final = _processor(UTCDateTime())
+_WHEN: Final = _processor(UTCDateTime())  # an aware datetime → its UTC wall time, as text
 _DAY: Final = _processor(Date())
 
 _KEY: Final = "SELECT operation, request_hash, outcome FROM idempotency_keys WHERE scope = ? AND key = ?"
@@ -153,8 +153,9 @@ def _spend(cursor: Any, charge: FastCharge, wallet: int, credits: int, at: Any) 
 
 
 def _fresh(state: Any, charge: FastCharge) -> bool:
-    """The wallet (its version, balance, limit; the version in force; the pin, as `_STATE` reads
-    them) is still in the state the charge was priced from."""
+    """The clinic is still in the state the charge was priced from, as `_STATE` reads it: the
+    wallet's version (it moves with the balance, the limit, the lots and everything else a charge
+    reads: storage/accounts.py `bump`), the version of its pricebook in force, its pin."""
     _, version, _, in_force, pinned = charge.state
     return state is not None and (state[0], state[3], state[4]) == (version, in_force, pinned)
 
