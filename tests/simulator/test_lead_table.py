@@ -87,3 +87,16 @@ def test_a_lead_no_row_prices_is_refused_with_the_pricebook_named() -> None:
     with pytest.raises(ScenarioError, match="prices no lead for some simulated leads"):
         simulate(scenario, [pricebook])
     assert Decimal(100) == pricebook.lead_prices[0].lead_price_credits
+
+
+@pytest.mark.parametrize("count", [1, 2, 6, bills.FEW_BREAKS, bills.FEW_BREAKS + 1, 40])
+def test_brackets_are_what_a_binary_search_finds(count: int) -> None:
+    """Counted break by break (few breaks) or searched (many): the same bracket for every price,
+    prices at, just below and just above each break included."""
+    rng = np.random.default_rng(count)
+    breaks = np.unique(np.concatenate(([0], rng.integers(1, 10**9, count - 1)))).astype(np.int64)
+    edges = np.concatenate([breaks - 1, breaks, breaks + 1])
+    prices = np.concatenate([edges[edges >= 0], rng.integers(0, 2 * 10**9, 10_000)]).astype(np.int64)
+    found = bills._brackets(breaks, prices)
+    assert found.dtype == np.int64
+    assert np.array_equal(found, np.searchsorted(breaks, prices, side="right"))
