@@ -25,7 +25,7 @@ from storage import fast, fast_sqlite
 from storage.database import Database
 from tests.billing.test_fast_path import PUBLISHED
 from tests.support.clock import Clock
-from tests.support.ledger_rows import rows, snapshot, tables
+from tests.support.ledger_rows import assert_same_rows, charged, rows, snapshot, tables
 from tests.support.paths import IN_V1, IN_V2, US_V1
 
 LEAD = {"product": "lead_call", "package_price": 15_000}  # 250 credits
@@ -95,13 +95,12 @@ def test_a_batch_posts_what_the_same_charges_posted_one_by_one_post(twin_urls: t
         for path in (US_V1, IN_V1, IN_V2):
             billing.publish_pricebook(path, actor="pricing", key=f"publish-{path.name}", at=PUBLISHED)
         _clinics(billing, {"a": 1_000, "b": 5_000, "c": 0})
-        answers = billing.charge_batch(items) if batched else [billing.charge(**item) for item in items]  # type: ignore[arg-type]
+        answers = charged(billing, items, batched)
         assert billing.reconcile(full=True).ok
         found.append(([a.model_dump(mode="json") for a in answers], tables(billing)))
         billing.db.dispose()
     assert found[0][0] == found[1][0]
-    for name, table in found[0][1].items():
-        assert found[1][1][name] == table, f"table {name} differs"
+    assert_same_rows(found[0][1], found[1][1])
 
 
 def test_a_batch_is_one_transaction_retried_whole_or_not_written_at_all(billing: Billing) -> None:
@@ -209,7 +208,7 @@ def test_a_batch_across_the_clinics_midnight_posts_every_charge_as_one_by_one(
         _clinics(billing, {"h": 100_000})
         for n in range(2):  # the clinic's state kept, the market's revenue account known: the fast path
             billing.charge("h", CHAT, key=f"warm-{n}", at=midnight - timedelta(hours=1))
-        answers = billing.charge_batch(items) if batched else [billing.charge(**item) for item in items]  # type: ignore[arg-type]
+        answers = charged(billing, items, batched)
         assert billing.reconcile(full=True).ok
         found.append(([a.model_dump(mode="json") for a in answers], tables(billing)))
         billing.db.dispose()

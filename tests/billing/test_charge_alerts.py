@@ -25,7 +25,7 @@ from storage import fast
 from storage.database import Database
 from storage.schema import alert_states, events, lots
 from tests.support.clock import Clock
-from tests.support.ledger_rows import snapshot, tables
+from tests.support.ledger_rows import assert_same_rows, charged, snapshot, tables
 from tests.support.paths import IN_V1, IN_V2, US_V1
 
 PUBLISHED = datetime(2025, 6, 1, tzinfo=UTC)
@@ -203,15 +203,14 @@ def test_a_batch_whose_charges_cross_writes_one_event_as_one_by_one_charges_do(
             billing.register_clinic(clinic, clinic, "IN", key="reg")
             billing.purchase(clinic, credits, payment_method="upi_ok", key="buy")
         billing.charge("a", LEAD, key="before")  # a's state is kept: the batch starts on the fast path
-        answers = billing.charge_batch(items) if batched else [billing.charge(**item) for item in items]  # type: ignore[arg-type]
+        answers = charged(billing, items, batched)
         assert all(isinstance(a, ChargeResult) and a.approved for a in answers)
         assert len(_events(billing, "a")) == 1 and not _events(billing, "b")
         assert billing.reconcile(full=True).ok
         found.append(([a.model_dump(mode="json") for a in answers], tables(billing)))
         billing.db.dispose()
     assert found[0][0] == found[1][0]
-    for name, table in found[0][1].items():
-        assert found[1][1][name] == table, f"table {name} differs"
+    assert_same_rows(found[0][1], found[1][1])
 
 
 def test_a_batch_rolled_back_leaves_no_event(charging: Billing, monkeypatch: pytest.MonkeyPatch) -> None:

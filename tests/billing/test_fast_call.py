@@ -25,7 +25,7 @@ from engine.pricing.requests import LeadRequest, Usage
 from storage import fast
 from storage.database import Autocommit, Database
 from tests.support.clock import START, Clock
-from tests.support.ledger_rows import tables
+from tests.support.ledger_rows import assert_same_rows, tables
 from tests.support.ledgers import shipped_ledger, two_charged_clinics
 from tests.support.postgres import throwaway_database
 
@@ -161,8 +161,7 @@ def test_values_the_text_call_cannot_carry_go_through_the_cursor_and_leave_the_s
             cursor_answers, cursor_rows = operations(by_cursor), tables(by_cursor)
     assert cursor_answers == text_answers
     assert any(not answer["approved"] for answer in text_answers) and text_answers[-1]["replayed"]
-    for name, rows in text_rows.items():
-        assert cursor_rows[name] == rows, f"table {name} differs"
+    assert_same_rows(text_rows, cursor_rows)
 
 
 def test_a_key_claimed_by_either_path_replays_or_conflicts_on_the_other(

@@ -31,7 +31,7 @@ from storage import clinics, fast, fast_sqlite
 from storage.database import Database
 from tests.reliability.broken import broken
 from tests.support.clock import START, Clock
-from tests.support.ledger_rows import tables
+from tests.support.ledger_rows import assert_same_rows, tables
 from tests.support.paths import IN_V1, IN_V2, US_V1
 from tests.support.workbooks import us_version_2
 
@@ -148,8 +148,7 @@ def test_the_fast_path_leaves_the_rows_the_reference_leaves(
         billing.db.dispose()
 
     assert fast_answers == reference_answers
-    for name, rows in reference_rows.items():
-        assert fast_rows[name] == rows, f"table {name} differs"
+    assert_same_rows(reference_rows, fast_rows)
     charges = sum(1 for answer in reference_answers if isinstance(answer, dict) and "approved" in answer)
     fast_posts = taken["posted"] + taken["declined"] + taken["replay"] + taken["kept"]
     print(f"{charges} charges; fast path: {dict(taken)}")

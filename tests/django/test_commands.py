@@ -32,40 +32,31 @@ def test_sweep_abandons_a_payment_its_payer_never_finished(world: World) -> None
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("command", "args", "message"),
     [
-        (("--older-than", "-1"), "between 0"),
-        (("--older-than", "1e9"), "not a whole number"),
-        (("--abandon-after", "1", "--older-than", "120"), "at least as long"),
-        (("--at", "2026-11-20T10:00:00"), "UTC offset"),
+        ("creditbook_sweep", ("--older-than", "-1"), "between 0"),
+        ("creditbook_sweep", ("--older-than", "1e9"), "not a whole number"),
+        ("creditbook_sweep", ("--abandon-after", "1", "--older-than", "120"), "at least as long"),
+        ("creditbook_sweep", ("--at", "2026-11-20T10:00:00"), "UTC offset"),
+        ("creditbook_notify", ("--loop", "--interval", "nan"), "not between"),
+        ("creditbook_notify", ("--loop", "--interval", "inf"), "not between"),
+        ("creditbook_notify", ("--loop", "--interval", "0"), "not between"),
+        ("creditbook_notify", ("--loop", "--interval", "soon"), "not a number"),
+        ("creditbook_notify", ("--loop", "--rounds", "0"), "not between"),
+        ("creditbook_notify", ("--loop", "--rounds", "2.5"), "not a whole number"),
     ],
 )
-def test_sweep_refuses_bad_arguments_in_one_line(world: World, args: tuple[str, ...], message: str) -> None:
+def test_a_job_refuses_bad_arguments_in_one_line(
+    world: World, command: str, args: tuple[str, ...], message: str
+) -> None:
     with pytest.raises(CommandError) as refused:
-        call_command("creditbook_sweep", *args, stdout=StringIO(), stderr=StringIO())
+        call_command(command, *args, stdout=StringIO(), stderr=StringIO())
     assert message in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_expire_and_reconcile_say_what_they_did(world: World) -> None:
     assert _run("creditbook_expire").startswith("Expired ")
     assert _run("creditbook_reconcile").startswith("OK: ")
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("--loop", "--interval", "nan"), "not between"),
-        (("--loop", "--interval", "inf"), "not between"),
-        (("--loop", "--interval", "0"), "not between"),
-        (("--loop", "--interval", "soon"), "not a number"),
-        (("--loop", "--rounds", "0"), "not between"),
-        (("--loop", "--rounds", "2.5"), "not a whole number"),
-    ],
-)
-def test_notify_refuses_bad_arguments_in_one_line(world: World, args: tuple[str, ...], message: str) -> None:
-    with pytest.raises(CommandError) as refused:
-        call_command("creditbook_notify", *args, stdout=StringIO(), stderr=StringIO())
-    assert message in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_notify_says_what_it_delivered_and_a_second_run_finds_nothing(world: World) -> None:

@@ -64,3 +64,15 @@ def tables(billing: Billing) -> dict[str, list[Any]]:
         return found
 
     return billing.db.read(read)
+
+
+def assert_same_rows(expected: dict[str, list[Any]], found: dict[str, list[Any]]) -> None:
+    """Two ledgers' `tables` hold the same rows, table by table (the first that differs is named)."""
+    assert found.keys() == expected.keys()
+    for name, table in expected.items():
+        assert found[name] == table, f"table {name} differs"
+
+
+def charged(billing: Billing, items: list[dict[str, Any]], batched: bool) -> list[Any]:
+    """`items` (charge's arguments) charged in one batch, or one by one by `charge`."""
+    return billing.charge_batch(items) if batched else [billing.charge(**item) for item in items]
