@@ -172,7 +172,13 @@ def floor_sqlite(folder: Path, per_commit: int = 1) -> dict[str, float]:
     statements storage/fast_sqlite.py runs for a lead charge (key look-up, state check, guarded
     debit, lot, transaction row with its quote, allocation, legs, counters, key with its outcome)
     on a ledger prepared as `billing_sqlite`'s, the values made before the clock starts."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from storage import clinics
     from storage import fast_sqlite as one_call
+
+    check = clinics._VERIFY_READ  # the state check, as SQLite runs it
+    state = check._plan(sqlite_dialect.dialect(), None)
 
     url = f"sqlite:///{folder / f'floor-{per_commit}.db'}"
     _prepare(url)
@@ -191,7 +197,8 @@ def floor_sqlite(folder: Path, per_commit: int = 1) -> dict[str, float]:
         wallet, lot = wallets[clinic], lots[wallets[clinic]]
         at = f"2026-03-02 09:{i // 60 % 60:02d}:{i % 60:02d}.000000"
         conn.execute(one_call._KEY, (clinic, f"floor-{i}")).fetchone()
-        conn.execute(one_call._STATE, ("in-clinic-leads", at, clinic, at, at, wallet, clinic)).fetchone()
+        when = START + timedelta(seconds=i)
+        conn.execute(state.sql, check._params(state, {"b_wallet": wallet, "b_at": when})).fetchone()
         conn.execute(one_call._DEBIT, (250, at, wallet, 250)).fetchone()
         conn.execute(one_call._TAKE, (250, lot, wallet, 250))
         row = (clinic, "posted", 250, at, "in-clinic-leads", "lead_call", 1, 2, "h" * 64, '["LP-03"]', quote)

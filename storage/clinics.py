@@ -287,18 +287,19 @@ _VERIFY_LOCKED = Statement(_VERIFY.with_for_update(of=accounts_table))
 
 
 def verify(conn: Connection, state: ClinicState, at: datetime) -> bool:
-    """Whether a state read earlier is still the clinic's at `at`: the wallet's version unchanged,
-    the same version of its pricebook in force and the same pin (the clock's own changes are the
-    caller's: `at` must be before `state.until`). It takes the wallet lock (SQLite: BEGIN IMMEDIATE
-    already holds the database's), so the state stays the clinic's until the transaction ends; the
-    function of storage/fast.py makes the same check the same way."""
+    """Whether a state read earlier is still the clinic's at `at` (`unchanged`; the clock's own
+    changes are the caller's: `at` must be before `state.until`)."""
+    return unchanged(conn, state.wallet.id, (state.wallet.version, state.version_in_force, state.pinned_version), at)
+
+
+def unchanged(conn: Connection, wallet_id: int, priced_from: tuple[int, int | None, int | None], at: datetime) -> bool:
+    """Whether the wallet is still at `priced_from` — its version, the version of its pricebook in
+    force at `at`, its pin — as a kept state or a charge priced from one saw it. It takes the
+    wallet lock (SQLite: BEGIN IMMEDIATE already holds the database's), so the answer holds until
+    the transaction ends; the function of storage/fast.py makes the same check the same way."""
     statement = _VERIFY_LOCKED if conn.dialect.name == "postgresql" else _VERIFY_READ
-    row = statement.run(conn, {"b_wallet": state.wallet.id, "b_at": at}).first()
-    return row is not None and (int(row.version), row.in_force, row.pinned) == (
-        state.wallet.version,
-        state.version_in_force,
-        state.pinned_version,
-    )
+    row = statement.run(conn, {"b_wallet": wallet_id, "b_at": at}).first()
+    return row is not None and (int(row.version), row.in_force, row.pinned) == priced_from
 
 
 def clinic(conn: Connection, clinic_id: str) -> Clinic | None:

@@ -13,8 +13,9 @@ checks and the writes):
    `conflict` (another request) — the key itself is written last, with its outcome (step 4): no
    one else can write it meanwhile;
 2. the wallet, still in the state the charge was priced from — its version, the version of its
-   pricebook in force at the charge's time and its pin (storage/clinics.py `verify`, the same
-   check) — or `stale`: nothing was written, billing reads the clinic and prices the charge anew;
+   pricebook in force at the charge's time and its pin (storage/clinics.py `unchanged`, the check
+   a kept state passes on every path) — or `stale`: nothing was written, billing reads the clinic
+   and prices the charge anew;
 3. the guarded debit (THE statement of storage/accounts.py, same WHERE), which must agree with the
    prediction, and each lot's part, compare-and-set — or the declined transaction, when the
    prediction says the guard refuses it (checked here: a wrong prediction raises);
@@ -35,6 +36,7 @@ from sqlalchemy import Connection, Date
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.types import TypeEngine
 
+from storage import clinics
 from storage.errors import LedgerError
 from storage.fast import Answer, FastCharge, Status
 from storage.schema import UTCDateTime
@@ -54,15 +56,8 @@ _WHEN: Final = _processor(UTCDateTime())  # an aware datetime → its UTC wall t
 _DAY: Final = _processor(Date())
 
 _KEY: Final = "SELECT operation, request_hash, outcome FROM idempotency_keys WHERE scope = ? AND key = ?"
-_STATE: Final = """
-SELECT a.version, a.balance, a.overdraft_limit,
-    (SELECT v.version FROM pricebook_versions v
-      WHERE v.pricebook_id = ? AND v.effective_from <= ? ORDER BY v.effective_from DESC LIMIT 1),
-    (SELECT p.version FROM clinic_pins p
-      WHERE p.clinic_id = ? AND p.pinned_from <= ? AND (p.pinned_until IS NULL OR p.pinned_until > ?)
-      ORDER BY p.pinned_from DESC, p.id DESC LIMIT 1)
-FROM accounts a WHERE a.id = ? AND a.kind = 'wallet' AND a.clinic_id = ?
-"""
+#: whether the guarded debit would take the credits (a declined prediction is checked by it)
+_GUARD: Final = "SELECT balance - ? >= -overdraft_limit FROM accounts WHERE id = ? AND kind = 'wallet'"
 _DEBIT: Final = (
     "UPDATE accounts SET balance = balance - ?, version = version + 1, last_at = ? "
     "WHERE id = ? AND kind = 'wallet' AND balance - ? >= -overdraft_limit RETURNING balance"
@@ -100,12 +95,12 @@ def post_charges(conn: Connection, charges: Sequence[FastCharge]) -> list[Answer
     raises, and the caller's transaction rolls back."""
     cursor = _cursor(conn)
     try:
-        return [_post(cursor, charge) for charge in charges]
+        return [_post(conn, cursor, charge) for charge in charges]
     except conn.dialect.loaded_dbapi.Error as error:  # busy, locked, full: storage/database.py decides
         raise driver_error(conn, "creditbook_charge (SQLite)", None, error, cursor) from error
 
 
-def _post(cursor: Any, charge: FastCharge) -> Answer:
+def _post(conn: Connection, cursor: Any, charge: FastCharge) -> Answer:
     row = charge.row
     described = charge.described()  # checked before anything is read or written
     clinic = row["clinic_id"]
@@ -115,19 +110,18 @@ def _post(cursor: Any, charge: FastCharge) -> Answer:
         if operation != "charge" or request_hash != charge.request_hash:
             return Answer("conflict")
         return Answer("slow") if outcome is None else Answer("replay", stored=outcome)
-    wallet, _, pricebook, _, _ = charge.state
-    at = _WHEN(row["at"])
-    state = cursor.execute(_STATE, (pricebook, at, clinic, at, at, wallet, clinic)).fetchone()
-    if not _fresh(state, charge):
+    wallet, version, pricebook, in_force, pinned = charge.state
+    if not clinics.unchanged(conn, wallet, (version, in_force, pinned), row["at"]):
         return Answer("stale")
+    at = _WHEN(row["at"])
     credits = row["credits"]
     if charge.approve:
         balance = _spend(cursor, charge, wallet, credits, at)
         status: Status = "posted"
     else:
-        if state[1] - credits >= -state[2]:
+        if cursor.execute(_GUARD, (credits, wallet)).fetchone()[0]:
             raise LedgerError(f"wallet {wallet} can take {credits} credits: the prediction declined them")
-        balance, status = state[1], "declined"
+        balance, status = charge.balance, "declined"
     transaction_id = cursor.execute(_TRANSACTION, (clinic, status, credits, at, pricebook, *described)).fetchone()[0]
     if charge.approve:
         _record(cursor, charge, wallet, credits, transaction_id)
@@ -150,14 +144,6 @@ def _spend(cursor: Any, charge: FastCharge, wallet: int, credits: int, at: Any) 
         if cursor.execute(_TAKE, (part, lot, wallet, part)).rowcount != 1:
             raise LedgerError(f"the lots of wallet {wallet} changed under the prediction")
     return int(after[0])
-
-
-def _fresh(state: Any, charge: FastCharge) -> bool:
-    """The clinic is still in the state the charge was priced from, as `_STATE` reads it: the
-    wallet's version (it moves with the balance, the limit, the lots and everything else a charge
-    reads: storage/accounts.py `bump`), the version of its pricebook in force, its pin."""
-    _, version, _, in_force, pinned = charge.state
-    return state is not None and (state[0], state[3], state[4]) == (version, in_force, pinned)
 
 
 def _agrees(after: Any, charge: FastCharge) -> bool:

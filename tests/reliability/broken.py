@@ -16,8 +16,8 @@ defects, each one a real bug seen in ledgers (reference §1):
   wallet (engine/billing/charges.py): the one-call posting loses every check — the state check,
   the guard, the lots' compare-and-set and the debit's agreement with the prediction — on
   PostgreSQL by replacing the function (storage/fast.py) with one without them, on SQLite by
-  patching them out of storage/fast_sqlite.py; and `verify` (a kept state through the door)
-  always agrees.
+  patching them out of storage/fast_sqlite.py and making storage/clinics.py's `unchanged` (the
+  state check of SQLite's call and of a kept state through the door) always agree.
 
 They patch module attributes of the running process (and, for `unchecked_state` on PostgreSQL,
 the function in the test's database) for the duration of a `with` block. The Python defects are
@@ -137,7 +137,7 @@ def broken(variant: str | tuple[str, ...], monkeypatch: pytest.MonkeyPatch, *dat
             elif defect == "unlocked":
                 _unlock(patch, databases)
             elif defect == "unchecked_state":
-                patch.setattr(clinics, "verify", lambda conn, state, at: True)
+                patch.setattr(clinics, "unchanged", lambda conn, wallet, priced_from, at: True)
                 for database in databases:
                     undo.enter_context(_unchecked_function(database, patch))
             else:
@@ -167,7 +167,6 @@ def _unchecked_function(database: Any, patch: pytest.MonkeyPatch) -> Iterator[No
             sql = getattr(fast_sqlite, name)
             assert check in sql, f"storage/fast_sqlite.py's {name} no longer has {check!r}"
             patch.setattr(fast_sqlite, name, sql.replace(check, " AND ? IS NOT NULL"))
-        patch.setattr(fast_sqlite, "_fresh", lambda state, charge: state is not None)
         patch.setattr(fast_sqlite, "_agrees", lambda after, charge: after is not None)
         yield
         return
