@@ -209,7 +209,8 @@ class Database:
     one round trip (storage/fast.py); off, every charge reads its clinic under the wallet lock and
     goes through the door statement by statement — the reference the fast path is tested against.
     Each thread that charges keeps one of the pool's connections, in autocommit, between charges
-    (`_held_connection`): `pool_size` bounds those threads as well on PostgreSQL."""
+    (`_held_connection`): the pool bounds those threads as well (`pool_size` and as many again on
+    PostgreSQL, 32 on SQLite)."""
 
     def __init__(
         self,

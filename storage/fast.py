@@ -43,7 +43,7 @@ wallet's version under that lock, so the version check still sees it; a priceboo
 published meanwhile is no more a race than it was (a charge's reads precede its commit either way).
 
 So the database refuses a charge priced with anything stale, and what it writes is what `post`
-writes for the same charge (tests/storage/test_fast.py proves the rows equal, operation by
+writes for the same charge (tests/billing/test_fast_path.py proves the rows equal, operation by
 operation). Everything else — purchases, refunds, expiry, charges whose lots must first expire or
 whose term must start, and charges that change which alerts hold for the clinic (the door records
 them and writes the alert's event: engine/billing/notices.py) — goes through `post`.
