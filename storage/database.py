@@ -205,8 +205,8 @@ class Database:
     Database created before a fork is safe to use in the child (it opens its own connections).
 
     `fast` (default on) lets billing post charges from clinic states it kept since an earlier
-    operation, verified by the wallet's version (engine/billing/charges.py), and on PostgreSQL in
-    one round trip (storage/fast.py); off, every charge reads its clinic under the wallet lock and
+    operation, verified by the wallet's version (engine/billing/charges.py), in one call (on
+    PostgreSQL one round trip, storage/fast.py; on SQLite storage/fast_sqlite.py); off, every charge reads its clinic under the wallet lock and
     goes through the door statement by statement — the reference the fast path is tested against.
     Each thread that charges keeps one of the pool's connections, in autocommit, between charges
     (`_held_connection`): the pool bounds those threads as well (`pool_size` and as many again on
