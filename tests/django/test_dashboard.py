@@ -262,6 +262,8 @@ def test_a_lead_is_disputed_from_its_row_with_only_its_products_reasons(world: W
 
 
 def test_the_ledger_filters_and_exports_csv_escaped_against_formulas(world: World) -> None:
+    # a charge of its own: the module's ledger is shared, and this test may run before any other charges it
+    world.billing.charge("smile", {"product": "lead_chat", "package_price": "3000"}, key="dash-csv-charge")
     world.billing.adjust("smile", 7, actor="support", reason='=HYPERLINK("http://x.example","win")', key="dash-csv")
     world.billing.adjust("smile", 3, actor="support", reason="@SUM(1+1)", key="dash-csv-2")
     client = login("bob")
