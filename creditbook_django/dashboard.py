@@ -43,7 +43,6 @@ from creditbook_django.dashboard_forms import (
     DisputeForm,
     EndpointForm,
     LedgerFilterForm,
-    TokenInvalid,
     TopUpForm,
     new_token,
     read_token,
@@ -99,9 +98,7 @@ def clinic_page(view: View) -> View:
         timezone.activate(_zone_of(clinic_id))  # dates are written in the clinic's own time zone
         try:
             return view(request, clinic_id, *args, **kwargs)
-        except TokenInvalid as exc:
-            return _problem(request, clinic_id, str(exc), 400)
-        except CreditbookError as exc:
+        except CreditbookError as exc:  # a form's token refused (TokenInvalid) included
             return _problem(request, clinic_id, exc.message or type(exc).title(), exc.status)
         finally:
             timezone.deactivate()

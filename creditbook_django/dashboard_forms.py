@@ -22,6 +22,7 @@ from django.core import signing
 from django.core.validators import MinValueValidator
 
 from engine.bounds import OPERATION_CREDITS_MAX
+from engine.errors import CreditbookError
 from engine.vocabulary import EventKind, NotifyChannel, TransactionKind
 
 TOKEN_MAX_AGE = 24 * 3600  # seconds a rendered form may wait before it is submitted
@@ -51,8 +52,11 @@ EVENT_CHOICES = tuple((kind.value, EVENT_LABELS[kind]) for kind in EventKind)
 KIND_CHOICES = (("", "All kinds"), *((kind.value, kind.value.capitalize()) for kind in TransactionKind))
 
 
-class TokenInvalid(Exception):
+class TokenInvalid(CreditbookError):
     """A form token that was not rendered for this clinic and form (or is too old)."""
+
+    code = "form_token_invalid"
+    status = 400
 
 
 def new_token(clinic_id: str, purpose: str, **fields: Any) -> str:
