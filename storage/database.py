@@ -206,8 +206,9 @@ class Database:
 
     `fast` (default on) lets billing post charges from clinic states it kept since an earlier
     operation, verified by the wallet's version (engine/billing/charges.py), in one call (on
-    PostgreSQL one round trip, storage/fast.py; on SQLite storage/fast_sqlite.py); off, every charge reads its clinic under the wallet lock and
-    goes through the door statement by statement — the reference the fast path is tested against.
+    PostgreSQL one round trip, storage/fast.py; on SQLite storage/fast_sqlite.py); off, every
+    charge reads its clinic under the wallet lock and goes through the door statement by statement
+    — the reference the fast path is tested against.
     Each thread that charges keeps one of the pool's connections, in autocommit, between charges
     (`_held_connection`): the pool bounds those threads as well (`pool_size` and as many again on
     PostgreSQL, 32 on SQLite)."""
